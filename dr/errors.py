@@ -1,0 +1,214 @@
+"""The errors dr raises, each with a stable code that also appears in messages and evidence.
+
+Every error a user can cause or meet is a :class:`DrError`. The CLI prints it as one line
+(``error E2101: <where>: <what> — <hint>``) and exits with the class's exit code; it never
+shows a traceback for these. Codes are stable: they are documented in ``docs/errors.md``
+and may be matched by scripts.
+
+The tree (code, exit code)::
+
+    DrError                              1000  1   something went wrong in dr
+    ├── InputError                       2000  2   bad input: a file, a record or a parameter
+    │   ├── InventoryError               2100  2   the estate file is invalid (file:line:col field)
+    │   ├── ManifestError                2200  2   an import manifest is invalid (file:line field)
+    │   ├── ParameterError               2300  2   a command-line value is invalid
+    │   ├── PolicyError                  2400  2   a change a policy forbids (e.g. encryption)
+    │   └── ToolOutputError              2500  2   tool output (eseutil, wbadmin) cannot be parsed
+    ├── NotFoundError                    2600  2   a named thing does not exist
+    ├── NotRecoverable                   3000  3   the restore cannot be done as asked (planner)
+    ├── RuleViolation                    4000  4   a backup run breaks an Exchange backup rule
+    │   ├── CircularLoggingViolation     4100  4   incremental / differential with circular logging
+    │   ├── ChainViolation               4200  4   no full base, copy used as a base, ...
+    │   └── LogSequenceViolation         4300  4   a missing generation or a foreign log signature
+    ├── WorkspaceError                   5000  5   the workspace or catalog is missing or unusable
+    │   └── CatalogError                 5100  5   the catalog cannot be read or written
+    ├── StoreError                       6000  6   the artifact repository
+    │   ├── RepositoryLocked             6100  6   another process holds the repository lock
+    │   ├── KeyMismatch                  6200  6   wrong passphrase, key file or repository
+    │   └── IntegrityError               6300  6   damaged or missing data in the repository
+    └── RunError                         7000  7   a run cannot start or continue
+
+The engine has its own tree rooted in ``engine.errors.EngineError`` (it never imports dr);
+the CLI maps both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input, located as precisely as the input allows."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    field: str | None = None
+
+    def where(self) -> str:
+        parts = []
+        if self.file:
+            loc = self.file
+            if self.line is not None:
+                loc += f":{self.line}"
+                if self.column is not None:
+                    loc += f":{self.column}"
+            parts.append(loc)
+        if self.field:
+            parts.append(self.field)
+        return ": ".join(parts)
+
+    def render(self) -> str:
+        where = self.where()
+        return f"{where}: {self.message}" if where else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "field": self.field,
+            "message": self.message,
+        }
+
+
+class DrError(Exception):
+    """Base of every error dr reports to a user."""
+
+    code: ClassVar[int] = 1000
+    exit_code: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        problems: list[Problem] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.problems = list(problems or [])
+        self.details = dict(details or {})
+
+    @property
+    def ident(self) -> str:
+        return f"E{self.code}"
+
+    def lines(self) -> list[str]:
+        """The error as the CLI prints it: one line per problem, or one line."""
+        if self.problems:
+            return [f"{self.ident} {p.render()}" for p in self.problems]
+        text = f"{self.ident} {self.message}"
+        if self.hint:
+            text += f" — {self.hint}"
+        return [text]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "error": type(self).__name__,
+            "code": self.ident,
+            "exit_code": self.exit_code,
+            "message": self.message,
+            "hint": self.hint,
+            "problems": [p.to_dict() for p in self.problems],
+            "details": self.details,
+        }
+
+
+class InputError(DrError):
+    code = 2000
+    exit_code = 2
+
+
+class InventoryError(InputError):
+    code = 2100
+
+
+class ManifestError(InputError):
+    code = 2200
+
+
+class ParameterError(InputError):
+    code = 2300
+
+
+class PolicyError(InputError):
+    code = 2400
+
+
+class ToolOutputError(InputError):
+    code = 2500
+
+
+class NotFoundError(DrError):
+    code = 2600
+    exit_code = 2
+
+
+class NotRecoverable(DrError):
+    code = 3000
+    exit_code = 3
+
+
+class RuleViolation(DrError):
+    code = 4000
+    exit_code = 4
+
+
+class CircularLoggingViolation(RuleViolation):
+    code = 4100
+
+
+class ChainViolation(RuleViolation):
+    code = 4200
+
+
+class LogSequenceViolation(RuleViolation):
+    code = 4300
+
+
+class WorkspaceError(DrError):
+    code = 5000
+    exit_code = 5
+
+
+class CatalogError(WorkspaceError):
+    code = 5100
+
+
+class StoreError(DrError):
+    code = 6000
+    exit_code = 6
+
+
+class RepositoryLocked(StoreError):
+    code = 6100
+
+
+class KeyMismatch(StoreError):
+    code = 6200
+
+
+class IntegrityError(StoreError):
+    code = 6300
+
+
+class RunError(DrError):
+    code = 7000
+    exit_code = 7
+
+
+def all_error_classes() -> list[type[DrError]]:
+    """Every class of the tree, base first (used by docs and the code-uniqueness test)."""
+    found: list[type[DrError]] = []
+    pending: list[type[DrError]] = [DrError]
+    while pending:
+        cls = pending.pop(0)
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found

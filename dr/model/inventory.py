@@ -1,0 +1,262 @@
+"""The estate: what exists, as declared in the inventory YAML (see docs/inventory.md).
+
+These models only describe shape and single-field rules. Cross-references (an unknown
+server, a duplicate log prefix, a database on a drive the server lacks, ...) are checked by
+:mod:`dr.model.validate`, which knows the YAML line and column of every field.
+
+Durations are written like ``15m``, ``4h``, ``30d`` (or plain seconds) and held as seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from dr.model.sets import BackupSet
+
+ExchangeVersion = Literal[2000, 2003, 2007, 2010, 2013, 2016, 2019]
+WindowsVersion = Literal[
+    "2000", "2003", "2003R2", "2008", "2008R2", "2012", "2012R2", "2016", "2019", "2022"
+]
+Role = Literal[
+    "mailbox",
+    "client-access",
+    "hub-transport",
+    "edge-transport",
+    "front-end",
+    "back-end",
+    "domain-controller",
+    "global-catalog",
+    "certificate-authority",
+    "kms",
+    "file",
+]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
+_UNITS = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> float:
+    """``90``, ``"15m"``, ``"4h"``, ``"30d"`` → seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or like 15m, 4h, 30d")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration (write 15m, 4h, 30d or seconds)")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class Model(BaseModel):
+    """Base of every inventory model: unknown fields are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class AdministrativeGroup(Model):
+    name: str
+    legacy_exchange_dn: str = Field(
+        description="e.g. /o=Contoso/ou=First Administrative Group; must match in a recovery forest"
+    )
+
+
+class Organization(Model):
+    name: str
+    administrative_groups: list[AdministrativeGroup] = Field(min_length=1)
+
+
+class Domain(Model):
+    name: str = Field(description="DNS name, e.g. corp.contoso.com")
+    netbios: str | None = None
+    domain_controllers: list[str] = Field(default_factory=list, description="server names")
+
+
+class Forest(Model):
+    name: str = Field(description="the forest root domain's DNS name")
+    domains: list[Domain] = Field(min_length=1)
+
+
+class Drive(Model):
+    letter: str = Field(description="C, D, E, ...")
+    size_gb: float = Field(gt=0)
+    free_gb: float | None = Field(default=None, ge=0)
+    critical: bool = Field(
+        default=False, description="holds system state / boot / system volume (wbadmin critical)"
+    )
+    label: str | None = None
+
+    @field_validator("letter")
+    @classmethod
+    def _letter(cls, value: str) -> str:
+        letter = value.rstrip(":\\").upper()
+        if len(letter) != 1 or not letter.isalpha():
+            raise ValueError(f"{value!r} is not a drive letter (write C, D, E ...)")
+        return letter
+
+
+class Database(Model):
+    name: str
+    kind: Literal["mailbox", "public"] = "mailbox"
+    edb: str = Field(description=r"path of the .edb, e.g. E:\Exchsrvr\mdbdata\priv1.edb")
+    stm: str | None = Field(default=None, description="the .stm streaming file (2000/2003 only)")
+    size_gb: float | None = Field(default=None, ge=0)
+    page_size_kib: int | None = Field(default=None, description="ESE page size: 4 or 8 or 32")
+
+
+class StorageGroup(Model):
+    """One ESE instance: one log stream. On 2010+ each database has its own."""
+
+    name: str
+    log_prefix: str = Field(description="E00, E01, ...")
+    log_path: str
+    system_path: str
+    circular_logging: bool = False
+    databases: list[Database] = Field(default_factory=list)
+
+    @field_validator("log_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"E[0-9A-Fa-f]{2}", value):
+            raise ValueError(f"{value!r} is not a log prefix (E00 ... EFF)")
+        return value.upper()
+
+
+class Server(Model):
+    name: str
+    domain: str
+    windows_version: WindowsVersion
+    exchange_version: ExchangeVersion | None = None
+    administrative_group: str | None = None
+    roles: list[Role] = Field(default_factory=list)
+    install_path: str | None = Field(default=None, description=r"e.g. C:\Program Files\Exchsrvr")
+    components: list[str] = Field(
+        default_factory=list, description="installed components, replayed by disaster-recovery setup"
+    )
+    service_pack: str | None = None
+    drives: list[Drive] = Field(default_factory=list)
+    storage_groups: list[StorageGroup] = Field(default_factory=list)
+    temp_folder: str | None = Field(default=None, description="backup staging / restore temp")
+    iis_metabase: bool = False
+    kms: bool = False
+    certificate_authority: bool = False
+    srs: bool = Field(default=False, description="Site Replication Service (2000/2003)")
+    throughput_mb_s: float | None = Field(default=None, gt=0, description="restore speed override")
+
+    @property
+    def family(self) -> Literal["legacy", "modern"] | None:
+        """'legacy' for Exchange 2000/2003, 'modern' for 2007+, None without Exchange."""
+        if self.exchange_version is None:
+            return None
+        return "legacy" if self.exchange_version <= 2003 else "modern"
+
+
+class Mailbox(Model):
+    alias: str
+    display_name: str | None = None
+    database: str = Field(description="SERVER/SG/DB, SG/DB, or DB when unambiguous")
+    legacy_exchange_dn: str | None = None
+    size_mb: float | None = Field(default=None, ge=0)
+    item_count: int | None = Field(default=None, ge=0)
+
+
+class RecoveryServer(Model):
+    name: str
+    windows_version: WindowsVersion
+    exchange_version: ExchangeVersion
+    administrative_group: str
+    storage_groups: list[StorageGroup] = Field(default_factory=list)
+    drives: list[Drive] = Field(default_factory=list)
+
+
+class RecoveryForest(Model):
+    """An isolated lab forest used for alternate-server restores, drills and mailbox recovery."""
+
+    name: str
+    organization: str
+    domain: str
+    administrative_groups: list[AdministrativeGroup] = Field(min_length=1)
+    servers: list[RecoveryServer] = Field(min_length=1)
+    isolated: bool = True
+
+
+class Objective(Model):
+    rpo: Duration = Field(description="most data a failure may lose, e.g. 15m")
+    rto: Duration = Field(description="longest time to restore service, e.g. 4h")
+
+
+class Sla(Model):
+    default: Objective
+    databases: dict[str, Objective] = Field(
+        default_factory=dict, description="per-database overrides keyed by SG/DB reference"
+    )
+    availability_target: float | None = Field(
+        default=None, gt=0, le=100, description="percent, e.g. 99.998"
+    )
+
+
+class Retention(Model):
+    deleted_items: Duration = Field(default=7 * 86400, description="deleted-item retention")
+    deleted_mailboxes: Duration = Field(default=30 * 86400, description="deleted-mailbox retention")
+
+
+class Offsite(Model):
+    location: str
+    country: str = Field(description="ISO 3166 country code or name: data-protection law applies")
+
+
+SecretKind = Literal[
+    "dsrm-password",
+    "kms-startup-password",
+    "ca-certificate-password",
+    "backup-encryption-key",
+    "service-account",
+    "other",
+]
+
+
+class SecretRef(Model):
+    """Where a secret is kept: never its value (a value in the file is refused)."""
+
+    name: str
+    kind: SecretKind
+    location: str = Field(description="e.g. 'Safe 2, envelope 14' or 'KeePass: DR/KMS'")
+    env: str | None = Field(default=None, description="environment variable the engine may read")
+    host: str | None = Field(default=None, description="the server it belongs to")
+
+
+class Throughput(Model):
+    """Restore speeds for RTO estimates (documented defaults in docs/inventory.md)."""
+
+    default_mb_s: float = Field(default=60.0, gt=0)
+    log_replay_logs_per_s: float = Field(default=4.0, gt=0)
+    hosts: dict[str, float] = Field(default_factory=dict)
+
+
+class Inventory(Model):
+    organization: Organization
+    forests: list[Forest] = Field(min_length=1)
+    servers: list[Server] = Field(min_length=1)
+    mailboxes: list[Mailbox] = Field(default_factory=list)
+    recovery_forests: list[RecoveryForest] = Field(default_factory=list)
+    sla: Sla
+    retention: Retention = Field(default_factory=Retention)
+    offsite: Offsite | None = None
+    secrets: list[SecretRef] = Field(default_factory=list)
+    backup_sets: list[BackupSet] = Field(default_factory=list)
+    throughput: Throughput = Field(default_factory=Throughput)
+
+    def server(self, name: str) -> Server:
+        for server in self.servers:
+            if server.name.lower() == name.lower():
+                return server
+        raise KeyError(name)

@@ -1,0 +1,4 @@
+"""The runbook engine: plans as data, the step library, rendering, scheduling, journal, transports.
+
+It knows nothing about Exchange and never imports ``dr``.
+"""
