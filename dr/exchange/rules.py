@@ -1,0 +1,384 @@
+"""The Exchange backup rules: what each backup type holds, and which runs may be recorded.
+
+A restore replays an unbroken sequence of transaction logs on top of a full backup. The
+rules below keep the catalog from recording a run that could not take part in such a
+restore, so that the planner never has to discover a broken chain at 3 a.m.
+Sources (research/exchange-and-winrm.md, seeds/000 §3):
+
+* §1.3 — Full and Copy hold the database, the logs and the checkpoint; Full truncates the
+  logs, Copy does not and never becomes the base of a later incremental or differential.
+  Incremental holds the logs since the last full or incremental and truncates; Differential
+  holds the logs since the last full and does not truncate.
+* §1.2 — incremental and differential are impossible while circular logging is on, and
+  after it is turned off a full must come first (seeds/000 §3.2).
+* seeds/000 §3 — a full of a dismounted database does not truncate: it is a copy.
+* seeds/000 §3.2 (FEATURES A9) — log backups must be synchronous with the database: a
+  missing generation or a log from another stream fails the backup.
+
+Everything here is pure: callers pass the recorded history of one log stream.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal
+
+from dr.errors import (
+    ChainViolation,
+    CircularLoggingViolation,
+    LogSequenceViolation,
+    ParameterError,
+)
+
+BackupType = Literal["full", "copy", "incremental", "differential"]
+LogsCopied = Literal["all", "since-full", "since-full-or-incremental"]
+
+BACKUP_TYPES: tuple[BackupType, ...] = ("full", "copy", "incremental", "differential")
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What one backup type copies and what it does to the server's logs (§1.3)."""
+
+    copies_database: bool
+    copies_logs: LogsCopied
+    truncates: bool
+    resets_marker: bool
+    restore_needs: str
+
+
+EFFECTS: dict[BackupType, Effect] = {
+    "full": Effect(True, "all", True, True, "this backup alone"),
+    "copy": Effect(True, "all", False, False, "this backup alone (for tests and diagnosis)"),
+    "incremental": Effect(
+        False,
+        "since-full-or-incremental",
+        True,
+        True,
+        "the last full and every incremental since, in order",
+    ),
+    "differential": Effect(False, "since-full", False, False, "the last full and this backup"),
+}
+
+
+@dataclass(frozen=True)
+class LogRange:
+    """Generations ``first``..``last`` (inclusive) of the log stream ``prefix``."""
+
+    prefix: str
+    first: int
+    last: int
+    signature: str | None = None
+
+
+@dataclass(frozen=True)
+class StreamBackup:
+    """One backup of one log stream (a storage group; a database on 2010+)."""
+
+    backup_type: BackupType
+    at: datetime
+    logs: LogRange | None
+    circular_logging: bool = False
+    database_mounted: bool = True
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Generations ``first_missing``..``last_missing`` of ``prefix`` are nowhere."""
+
+    first_missing: int
+    last_missing: int
+    prefix: str
+
+    def describe(self) -> str:
+        return f"{self.prefix} {gens(self.first_missing, self.last_missing)}"
+
+
+@dataclass(frozen=True)
+class SignatureMismatch:
+    """A range whose log signature is not the stream's: logs of another stream or epoch."""
+
+    range: LogRange
+    expected: str
+
+
+def gens(first: int, last: int) -> str:
+    """Generations as a responder reads them next to the hex file names."""
+    if first == last:
+        return f"generation {first} (0x{first:X})"
+    return f"generations {first}–{last} (0x{first:X}–0x{last:X})"
+
+
+def _stamp(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
+def _label(backup: StreamBackup) -> str:
+    return f"the {backup.backup_type} backup of {_stamp(backup.at)}"
+
+
+def _details(rule: str, stream: str, **extra: object) -> dict[str, object]:
+    return {"rule": rule, "stream": stream, **extra}
+
+
+# --------------------------------------------------------------------------- chains
+
+
+def direct_needs(history: Sequence[StreamBackup]) -> list[tuple[int, ...]]:
+    """For each backup, the indices of the backups it directly needs to be restored.
+
+    incremental → the previous full or incremental (never a copy, never a differential);
+    differential → its full; full / copy → (). One pass, so it scales to long histories.
+    """
+    needs: list[tuple[int, ...]] = []
+    last_full: int | None = None
+    last_chain: int | None = None
+    for index, backup in enumerate(history):
+        if backup.backup_type == "incremental":
+            needs.append(() if last_chain is None else (last_chain,))
+        elif backup.backup_type == "differential":
+            needs.append(() if last_full is None else (last_full,))
+        else:
+            needs.append(())
+        if backup.backup_type == "full":
+            last_full = last_chain = index
+        elif backup.backup_type == "incremental":
+            last_chain = index
+    return needs
+
+
+def _base_index(history: Sequence[StreamBackup], backup_type: BackupType) -> int | None:
+    """The backup a new incremental / differential builds on (copies never count)."""
+    wanted = ("full", "incremental") if backup_type == "incremental" else ("full",)
+    for index in range(len(history) - 1, -1, -1):
+        if history[index].backup_type in wanted:
+            return index
+    return None
+
+
+# --------------------------------------------------------------------------- admit
+
+
+def admit(history: Sequence[StreamBackup], new: StreamBackup, *, stream: str) -> StreamBackup:
+    """The backup as it must be recorded, or the rule it breaks as a RuleViolation.
+
+    ``history`` holds the earlier recorded backups of the same stream, oldest first. A full
+    of a dismounted database is returned as a copy (Exchange did not truncate its logs).
+    """
+    _check_shape(history, new, stream)
+    if new.backup_type == "full" and not new.database_mounted:
+        return replace(new, backup_type="copy")
+    if new.backup_type in ("full", "copy"):
+        return new
+    _check_circular_logging(history, new, stream)
+    base = _base_index(history, new.backup_type)
+    if base is None:
+        raise _no_full(new, stream)
+    _check_continuity(history[base], new, stream)
+    return new
+
+
+def _check_shape(history: Sequence[StreamBackup], new: StreamBackup, stream: str) -> None:
+    if new.at.tzinfo is None or new.at.utcoffset() is None:
+        raise ParameterError(
+            f"{stream}: the time of the {new.backup_type} backup has no time zone",
+            hint="record backup times as timezone-aware UTC",
+        )
+    if new.logs is not None:
+        check_range(new.logs, stream=stream)
+    elif new.backup_type in ("incremental", "differential"):
+        raise LogSequenceViolation(
+            f"rule A9 (log backups): {_label(new)} of {stream} records no log range, "
+            "and log generations are all an incremental or differential backup holds",
+            hint="record the first and last log generation the backup copied",
+            details=_details("log-range-required", stream),
+        )
+    if history and new.at < history[-1].at:
+        raise ChainViolation(
+            f"rule A8 (backup order): {_label(new)} of {stream} is older than "
+            f"{_label(history[-1])} already recorded",
+            hint="record (or import) the backups of a stream oldest first",
+            details=_details("order", stream),
+        )
+
+
+def check_range(logs: LogRange, *, stream: str) -> None:
+    """A range must run forwards from generation 1 or later."""
+    if logs.first < 1 or logs.first > logs.last:
+        raise LogSequenceViolation(
+            f"rule A9 (log range): the log range of {stream} runs from generation "
+            f"{logs.first} to {logs.last}; a range must start at 1 or later and not end "
+            "before it starts",
+            hint="check the first and last generation recorded for this backup",
+            details=_details("range", stream, first=logs.first, last=logs.last),
+        )
+
+
+def _check_circular_logging(
+    history: Sequence[StreamBackup], new: StreamBackup, stream: str
+) -> None:
+    if new.circular_logging:
+        raise CircularLoggingViolation(
+            f"rule A8 (circular logging): {_label(new)} of {stream} was taken while circular "
+            "logging is on, so the logs it needs were already deleted",
+            hint="turn circular logging off, restart the information store, take a full backup",
+            details=_details("circular-logging-on", stream),
+        )
+    last_on = _last_circular(history)
+    if last_on is None:
+        return
+    if not any(b.backup_type == "full" and not b.circular_logging for b in history[last_on:]):
+        raise CircularLoggingViolation(
+            f"rule A8 (full after circular logging): {_label(new)} of {stream} is refused "
+            f"because circular logging was on at {_label(history[last_on])} and no full "
+            "backup has been taken since it was turned off",
+            hint="take a full backup (not a copy) first; later log backups build on it",
+            details=_details("full-after-circular-logging", stream),
+        )
+
+
+def _last_circular(history: Sequence[StreamBackup]) -> int | None:
+    for index in range(len(history) - 1, -1, -1):
+        if history[index].circular_logging:
+            return index
+    return None
+
+
+def _no_full(new: StreamBackup, stream: str) -> ChainViolation:
+    return ChainViolation(
+        f"rule A8 (full base): {_label(new)} of {stream} has no earlier full backup to build "
+        "on (a copy backup is never a base)",
+        hint="take a full backup of this stream first",
+        details=_details("no-full-base", stream),
+    )
+
+
+def _check_continuity(base: StreamBackup, new: StreamBackup, stream: str) -> None:
+    """The new log backup must pick up where its base (never a copy) left off."""
+    assert new.logs is not None  # _check_shape guarantees it for log backups
+    if base.logs is None:
+        return  # a base recorded without its logs: nothing to compare against
+    logs, before = new.logs, base.logs
+    if logs.prefix.upper() != before.prefix.upper():
+        raise LogSequenceViolation(
+            f"rule A9 (one log stream): {_label(new)} of {stream} holds logs with prefix "
+            f"{logs.prefix}, but {_label(base)} it builds on holds {before.prefix}",
+            hint="the logs belong to another storage group or database",
+            details=_details("prefix", stream, prefix=logs.prefix, expected=before.prefix),
+        )
+    _check_signature(base, new, stream)
+    if logs.first > before.last + 1:
+        raise _gap(base, new, stream, before.last + 1, logs.first - 1)
+    if logs.last < before.last:
+        raise LogSequenceViolation(
+            f"rule A9 (log sequence): {_label(new)} of {stream} ends at "
+            f"{gens(logs.last, logs.last)}, before {_label(base)} it builds on "
+            f"(which ends at {before.last}); log backups only move forwards",
+            hint="check that the backups were recorded against the right stream and order",
+            details=_details("backwards", stream, last=logs.last, base_last=before.last),
+        )
+
+
+def _check_signature(base: StreamBackup, new: StreamBackup, stream: str) -> None:
+    assert new.logs is not None and base.logs is not None
+    theirs, ours = new.logs.signature, base.logs.signature
+    if theirs is None or ours is None or theirs == ours:
+        return
+    raise LogSequenceViolation(
+        f"rule A9 (log signature): {_label(new)} of {stream} holds logs with signature "
+        f"{theirs!r} from {gens(new.logs.first, new.logs.first)}, but the stream's "
+        f"signature (from {_label(base)}) is {ours!r}",
+        hint="these logs come from another log stream; take a full backup to start a new chain",
+        details=_details(
+            "signature", stream, signature=theirs, expected=ours, generation=new.logs.first
+        ),
+    )
+
+
+def _gap(
+    base: StreamBackup, new: StreamBackup, stream: str, first: int, last: int
+) -> LogSequenceViolation:
+    assert new.logs is not None and base.logs is not None
+    return LogSequenceViolation(
+        f"rule A9 (log sequence): {_label(new)} of {stream} starts at generation "
+        f"{new.logs.first} but {_label(base)} it builds on ends at {base.logs.last}, so "
+        f"{gens(first, last)} are missing",
+        hint="find the missing log files, or take a full backup to start a new chain",
+        details=_details("gap", stream, first_missing=first, last_missing=last),
+    )
+
+
+# --------------------------------------------------------------------------- planner checks
+
+
+def check_sequence(ranges: Sequence[LogRange]) -> list[Gap]:
+    """Every hole between the given ranges, per prefix (overlaps are fine).
+
+    Only holes *between* ranges are reported: what comes before the first range or after
+    the last is the caller's question (it knows which generations it needs).
+    """
+    by_prefix: dict[str, list[LogRange]] = defaultdict(list)
+    for logs in ranges:
+        check_range(logs, stream=logs.prefix)
+        by_prefix[logs.prefix.upper()].append(logs)
+    gaps: list[Gap] = []
+    for prefix in sorted(by_prefix):
+        covered_to: int | None = None
+        for logs in sorted(by_prefix[prefix], key=lambda r: r.first):
+            if covered_to is not None and logs.first > covered_to + 1:
+                gaps.append(Gap(covered_to + 1, logs.first - 1, prefix))
+            covered_to = logs.last if covered_to is None else max(covered_to, logs.last)
+    return gaps
+
+
+def check_signatures(
+    ranges: Sequence[LogRange], expected: str | None = None
+) -> list[SignatureMismatch]:
+    """Ranges whose signature is not the stream's, per prefix.
+
+    ``expected`` is the stream's signature when the caller knows it (the ``Log Signature``
+    of the database header); otherwise the signature of the newest range of each prefix —
+    the live stream — is taken as right. Ranges without a signature are not judged.
+    """
+    by_prefix: dict[str, list[LogRange]] = defaultdict(list)
+    for logs in ranges:
+        if logs.signature is not None:
+            by_prefix[logs.prefix.upper()].append(logs)
+    mismatches: list[SignatureMismatch] = []
+    for prefix in sorted(by_prefix):
+        group = by_prefix[prefix]
+        want = expected if expected is not None else max(group, key=lambda r: r.last).signature
+        assert want is not None
+        mismatches.extend(
+            SignatureMismatch(logs, want)
+            for logs in sorted(group, key=lambda r: r.first)
+            if logs.signature != want
+        )
+    return mismatches
+
+
+def require_continuous(ranges: Sequence[LogRange], *, stream: str) -> None:
+    """Raise LogSequenceViolation for the first hole or foreign signature in ``ranges``."""
+    gaps = check_sequence(ranges)
+    if gaps:
+        gap = gaps[0]
+        raise LogSequenceViolation(
+            f"rule A9 (log sequence): the logs of {stream} have a hole: {gap.prefix} "
+            f"{gens(gap.first_missing, gap.last_missing)} are missing",
+            hint="find the missing log files; a restore can only reach the point before the hole",
+            details=_details(
+                "gap", stream, first_missing=gap.first_missing, last_missing=gap.last_missing
+            ),
+        )
+    for mismatch in check_signatures(ranges):
+        logs = mismatch.range
+        raise LogSequenceViolation(
+            f"rule A9 (log signature): the logs of {stream} from "
+            f"{gens(logs.first, logs.last)} carry signature {logs.signature!r}, not the "
+            f"stream's {mismatch.expected!r}",
+            hint="these logs come from another log stream; leave them out of the restore",
+            details=_details("signature", stream, signature=logs.signature),
+        )
