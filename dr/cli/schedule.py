@@ -1,7 +1,109 @@
-"""`dr schedule` commands."""
+"""`dr schedule` commands: which backups are due."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
 
+from dr.cli.common import console, emit_json, workspace
+
+if TYPE_CHECKING:
+    from dr.model.sets import BackupSet
+    from dr.schedule import LastRuns, ScheduleStatus
+
 app = typer.Typer(no_args_is_help=True)
+
+
+@app.command()
+def due(
+    at: str = typer.Option(
+        None,
+        "--at",
+        help="The time to check, ISO 8601 (2024-05-01T22:00Z). Default: now. Without an "
+        "offset it is read in the inventory's timezone.",
+    ),
+    show_all: bool = typer.Option(
+        False, "--all", help="Also list schedules that are not due, with their next time."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output (all schedules)."),
+) -> None:
+    """List the backups due now (or at --at), from the workspace inventory's backup sets.
+
+    Daily and weekly schedules are due when their latest slot has no successful run of that
+    backup type since; `every N minutes` schedules when none ended in the last N minutes.
+    Last runs come from the workspace catalog (successful and warning runs). Schedule times
+    are on the inventory's `timezone` clock (UTC when it declares none).
+    """
+    from dr.model.load import workspace_inventory
+    from dr.schedule import parse_time, schedule_statuses
+
+    ws = workspace()
+    inv = workspace_inventory(ws)
+    when = parse_time(at, inv.timezone) if at else datetime.now(UTC)
+    last = last_runs(ws.catalog_path, inv.backup_sets)
+    statuses = schedule_statuses(inv.backup_sets, last, when, inv.timezone)
+    if as_json:
+        emit_json(
+            {
+                "at": when.isoformat(),
+                "timezone": inv.timezone,
+                "due": [s.to_dict() for s in statuses if s.due],
+                "schedules": [s.to_dict() for s in statuses],
+            }
+        )
+        return
+    _print(statuses, when, inv.timezone, show_all)
+
+
+def last_runs(catalog_path: Path, sets: list[BackupSet]) -> LastRuns:
+    """The end of the latest successful run per (set, backup type); empty without a catalog."""
+    if not catalog_path.is_file():
+        return {}
+    from dr.catalog import Catalog
+
+    found: dict[tuple[str, str], datetime] = {}
+    with Catalog.open(catalog_path) as catalog:
+        for bset in sets:
+            for run in catalog.runs(set_name=bset.name):
+                if run.status == "failed":
+                    continue
+                key = (run.set_name, run.backup_type)
+                if key not in found or run.ended > found[key]:
+                    found[key] = run.ended
+    return found
+
+
+def _local(value: datetime, timezone: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return value.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def _print(statuses: list[ScheduleStatus], when: datetime, timezone: str, show_all: bool) -> None:
+    from rich.table import Table
+
+    shown = statuses if show_all else [s for s in statuses if s.due]
+    count = sum(s.due for s in statuses)
+    console.print(
+        f"{count} of {len(statuses)} schedules due at {_local(when, timezone)} ({timezone})",
+        highlight=False,
+    )
+    if not shown:
+        return
+    table = Table("set", "host", "type", "schedule", "last run", "due", "since / next")
+    for s in shown:
+        last = _local(s.last_run, timezone) if s.last_run else "never"
+        flag = "[bold red]due[/]" if s.due else ""
+        table.add_row(
+            s.set_name,
+            s.host,
+            s.backup_type,
+            s.description,
+            last,
+            flag,
+            _local(s.next_due, timezone),
+        )
+    console.print(table)

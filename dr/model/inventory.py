@@ -10,15 +10,31 @@ Durations are written like ``15m``, ``4h``, ``30d`` (or plain seconds) and held 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from dr.model.sets import BackupSet
 
-ExchangeVersion = Literal[2000, 2003, 2007, 2010, 2013, 2016, 2019]
-WindowsVersion = Literal[
-    "2000", "2003", "2003R2", "2008", "2008R2", "2012", "2012R2", "2016", "2019", "2022"
+
+def _as_int(value: object) -> object:
+    """``"2003"`` → 2003: versions are often quoted in YAML; accept both spellings."""
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+
+
+def _as_str(value: object) -> object:
+    """``2003`` → ``"2003"``: an unquoted Windows version reads as a number in YAML."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+ExchangeVersion = Annotated[
+    Literal[2000, 2003, 2007, 2010, 2013, 2016, 2019], BeforeValidator(_as_int)
+]
+WindowsVersion = Annotated[
+    Literal["2000", "2003", "2003R2", "2008", "2008R2", "2012", "2012R2", "2016", "2019", "2022"],
+    BeforeValidator(_as_str),
 ]
 Role = Literal[
     "mailbox",
@@ -57,6 +73,18 @@ def parse_duration(value: object) -> float:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
+def _check_name(value: str) -> str:
+    """Names are joined with '/' in references (SERVER/SG/DB), so they cannot contain one."""
+    if not value.strip():
+        raise ValueError("a name cannot be empty")
+    if "/" in value:
+        raise ValueError(f"{value!r} contains '/', which separates names in references")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
+
+
 class Model(BaseModel):
     """Base of every inventory model: unknown fields are errors, values are immutable."""
 
@@ -64,14 +92,14 @@ class Model(BaseModel):
 
 
 class AdministrativeGroup(Model):
-    name: str
+    name: Name
     legacy_exchange_dn: str = Field(
         description="e.g. /o=Contoso/ou=First Administrative Group; must match in a recovery forest"
     )
 
 
 class Organization(Model):
-    name: str
+    name: Name
     administrative_groups: list[AdministrativeGroup] = Field(min_length=1)
 
 
@@ -105,18 +133,20 @@ class Drive(Model):
 
 
 class Database(Model):
-    name: str
+    name: Name
     kind: Literal["mailbox", "public"] = "mailbox"
     edb: str = Field(description=r"path of the .edb, e.g. E:\Exchsrvr\mdbdata\priv1.edb")
     stm: str | None = Field(default=None, description="the .stm streaming file (2000/2003 only)")
     size_gb: float | None = Field(default=None, ge=0)
-    page_size_kib: int | None = Field(default=None, description="ESE page size: 4 or 8 or 32")
+    page_size_kib: Literal[4, 8, 32] | None = Field(
+        default=None, description="ESE page size in KiB: 4 (2000/2003), 8 (2007), 32 (2010+)"
+    )
 
 
 class StorageGroup(Model):
     """One ESE instance: one log stream. On 2010+ each database has its own."""
 
-    name: str
+    name: Name
     log_prefix: str = Field(description="E00, E01, ...")
     log_path: str
     system_path: str
@@ -132,7 +162,7 @@ class StorageGroup(Model):
 
 
 class Server(Model):
-    name: str
+    name: Name
     domain: str
     windows_version: WindowsVersion
     exchange_version: ExchangeVersion | None = None
@@ -140,7 +170,8 @@ class Server(Model):
     roles: list[Role] = Field(default_factory=list)
     install_path: str | None = Field(default=None, description=r"e.g. C:\Program Files\Exchsrvr")
     components: list[str] = Field(
-        default_factory=list, description="installed components, replayed by disaster-recovery setup"
+        default_factory=list,
+        description="installed components, replayed by disaster-recovery setup",
     )
     service_pack: str | None = None
     drives: list[Drive] = Field(default_factory=list)
@@ -170,7 +201,7 @@ class Mailbox(Model):
 
 
 class RecoveryServer(Model):
-    name: str
+    name: Name
     windows_version: WindowsVersion
     exchange_version: ExchangeVersion
     administrative_group: str
@@ -243,6 +274,9 @@ class Throughput(Model):
 
 
 class Inventory(Model):
+    timezone: str = Field(
+        default="UTC", description="IANA zone the schedule times are in, e.g. Europe/Amsterdam"
+    )
     organization: Organization
     forests: list[Forest] = Field(min_length=1)
     servers: list[Server] = Field(min_length=1)
@@ -255,8 +289,29 @@ class Inventory(Model):
     backup_sets: list[BackupSet] = Field(default_factory=list)
     throughput: Throughput = Field(default_factory=Throughput)
 
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a time zone (write an IANA name like Europe/Amsterdam, or UTC)"
+            ) from None
+        return value
+
     def server(self, name: str) -> Server:
         for server in self.servers:
             if server.name.lower() == name.lower():
                 return server
         raise KeyError(name)
+
+
+def load_inventory(path: Path) -> Inventory:
+    """Read, validate and cross-check an estate file; see :func:`dr.model.load.load_inventory`.
+
+    Raises :class:`dr.errors.InventoryError` listing every problem with file:line:column.
+    """
+    from dr.model.load import load_inventory as _load
+
+    return _load(path)

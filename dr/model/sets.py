@@ -6,9 +6,10 @@ schedules, compression, encryption (fixed at creation), delta policy and retenti
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 SetType = Literal[
     "system-state",
@@ -22,6 +23,23 @@ SetType = Literal[
 ]
 
 
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _clock(value: object) -> object:
+    """An unquoted ``22:00`` is read by YAML 1.1 as the base-60 number 1320: turn it back."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        hours, minutes = divmod(value, 60)
+        return f"{hours:02d}:{minutes:02d}"
+    return value
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -30,10 +48,19 @@ class Schedule(_Model):
     """daily / weekly at a time, or periodic every N minutes; with the backup type it runs."""
 
     every: Literal["day", "week", "minutes"]
-    at: str | None = Field(default=None, description="HH:MM, for day and week")
-    weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] | None = None
+    at: Annotated[str | None, BeforeValidator(_clock)] = Field(
+        default=None, description="HH:MM (24-hour), for day and week"
+    )
+    weekday: Annotated[Weekday | None, BeforeValidator(_lower)] = None
     minutes: int | None = Field(default=None, ge=1, le=1440, description="for every: minutes")
     backup_type: Literal["full", "copy", "incremental", "differential"] = "full"
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, value: str | None) -> str | None:
+        if value is not None and not _HHMM.match(value):
+            raise ValueError(f"{value!r} is not a time of day (write HH:MM, e.g. 22:00)")
+        return value
 
 
 class Encryption(_Model):

@@ -1,0 +1,79 @@
+"""`dr schedule due` through the real entry point, with and without catalog history."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "estate.yaml"
+
+
+def run_dr(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, DR_WORKSPACE=str(ws), COLUMNS="200", NO_COLOR="1")
+    return subprocess.run(
+        [sys.executable, "-m", "dr", *args], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def workspace_with_inventory(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    out = run_dr(ws, "init", "--inventory", str(EXAMPLE))
+    assert out.returncode == 0, out.stderr
+    return ws
+
+
+def test_everything_is_due_on_an_empty_catalog(tmp_path: Path) -> None:
+    ws = workspace_with_inventory(tmp_path)
+    out = run_dr(ws, "schedule", "due", "--at", "2024-05-01T22:30:00+02:00", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["timezone"] == "Europe/Amsterdam"
+    assert len(data["due"]) == len(data["schedules"]) == 19
+    full = next(s for s in data["due"] if s["set"] == "ex2003-exchange" and s["every"] == "day")
+    assert full["next_due"] == "2024-05-01T20:00:00+00:00"  # 22:00 Amsterdam
+
+
+def test_catalog_runs_make_schedules_not_due(tmp_path: Path) -> None:
+    ws = workspace_with_inventory(tmp_path)
+    from dr.catalog import Catalog, NewRun
+    from dr.model.inventory import load_inventory
+
+    sets = {s.name: s for s in load_inventory(EXAMPLE).backup_sets}
+    with Catalog.open(ws / "catalog.sqlite") as catalog:
+        for bset in ("dc1-system-state", "ex2003-iis-metabase"):
+            host = "DC1" if bset.startswith("dc1") else "EX2003"
+            catalog.register_set(sets[bset], at=datetime(2024, 4, 1, tzinfo=UTC))
+            catalog.record_run(
+                NewRun(
+                    set_name=bset,
+                    host=host,
+                    backup_type="full",
+                    started=datetime(2024, 5, 1, 20, 0, tzinfo=UTC),
+                    ended=datetime(2024, 5, 1, 20, 5, tzinfo=UTC),
+                )
+            )
+    out = run_dr(ws, "schedule", "due", "--at", "2024-05-01T22:30+02:00", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    due = {s["set"] for s in data["due"]}
+    assert "dc1-system-state" not in due and "ex2003-iis-metabase" not in due
+    assert "ex2003-exchange" in due
+    state = next(s for s in data["schedules"] if s["set"] == "dc1-system-state")
+    assert state["last_run"] == "2024-05-01T20:05:00+00:00"
+    assert state["next_due"] == "2024-05-01T23:00:00+00:00"  # 01:00 Amsterdam on May 2
+
+
+def test_table_output_and_bad_time(tmp_path: Path) -> None:
+    ws = workspace_with_inventory(tmp_path)
+    out = run_dr(ws, "schedule", "due", "--at", "2024-05-01T22:30")
+    assert out.returncode == 0, out.stderr
+    assert "19 of 19 schedules due at 2024-05-01 22:30 (Europe/Amsterdam)" in out.stdout
+    assert "ex2016-exchange" in out.stdout
+    bad = run_dr(ws, "schedule", "due", "--at", "tomorrow-ish")
+    assert bad.returncode == 2
+    (line,) = bad.stderr.strip().splitlines()
+    assert "E2300" in line and "ISO 8601" in line

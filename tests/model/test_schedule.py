@@ -1,0 +1,106 @@
+"""dr.schedule: which backups are due at a time T, and when each is next due."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dr.errors import ParameterError
+from dr.model.sets import BackupSet, Schedule
+from dr.schedule import due_backups, parse_time, schedule_statuses
+
+
+def bset(*schedules: Schedule, name: str = "ex") -> BackupSet:
+    return BackupSet(
+        name=name, host="EX2016", type="exchange", covers=["all"], schedules=list(schedules)
+    )
+
+
+DAILY = Schedule(every="day", at="22:00", backup_type="full")
+WEEKLY = Schedule(every="week", weekday="sun", at="04:00", backup_type="differential")
+LOGS = Schedule(every="minutes", minutes=15, backup_type="incremental")
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def test_never_run_schedules_are_due() -> None:
+    due = due_backups([bset(DAILY, WEEKLY, LOGS)], {}, utc("2024-05-01T12:00"))
+    assert {s.backup_type for s in due} == {"full", "differential", "incremental"}
+
+
+def test_daily_slot_due_until_a_run_after_it() -> None:
+    at = utc("2024-05-01T22:30")
+    (before,) = schedule_statuses([bset(DAILY)], {("ex", "full"): utc("2024-04-30T22:40")}, at)
+    assert before.due and before.next_due == utc("2024-05-01T22:00")
+    (after,) = schedule_statuses([bset(DAILY)], {("ex", "full"): utc("2024-05-01T22:20")}, at)
+    assert not after.due and after.next_due == utc("2024-05-02T22:00")
+
+
+def test_daily_before_todays_slot_looks_at_yesterdays() -> None:
+    at = utc("2024-05-01T08:00")
+    (status,) = schedule_statuses([bset(DAILY)], {("ex", "full"): utc("2024-04-30T22:05")}, at)
+    assert not status.due and status.next_due == utc("2024-05-01T22:00")
+
+
+def test_weekly_slot() -> None:
+    # 2024-05-01 is a Wednesday; the last Sunday 04:00 slot is 2024-04-28
+    at = utc("2024-05-01T12:00")
+    last = {("ex", "differential"): utc("2024-04-21T04:10")}
+    (status,) = schedule_statuses([bset(WEEKLY)], last, at)
+    assert status.due and status.next_due == utc("2024-04-28T04:00")
+    last = {("ex", "differential"): utc("2024-04-28T04:10")}
+    (status,) = schedule_statuses([bset(WEEKLY)], last, at)
+    assert not status.due and status.next_due == utc("2024-05-05T04:00")
+
+
+def test_periodic_interval_from_the_last_run() -> None:
+    last = {("ex", "incremental"): utc("2024-05-01T12:00")}
+    (early,) = schedule_statuses([bset(LOGS)], last, utc("2024-05-01T12:14"))
+    assert not early.due and early.next_due == utc("2024-05-01T12:15")
+    (late,) = schedule_statuses([bset(LOGS)], last, utc("2024-05-01T12:15"))
+    assert late.due
+
+
+def test_slots_follow_the_inventory_time_zone() -> None:
+    # 22:00 in Amsterdam is 20:00 UTC in summer (CEST) and 21:00 UTC in winter (CET)
+    (summer,) = schedule_statuses([bset(DAILY)], {}, utc("2024-07-01T20:30"), "Europe/Amsterdam")
+    assert summer.next_due == utc("2024-07-01T20:00")
+    (winter,) = schedule_statuses([bset(DAILY)], {}, utc("2024-01-10T21:30"), "Europe/Amsterdam")
+    assert winter.next_due == utc("2024-01-10T21:00")
+
+
+def test_naive_time_is_refused_by_the_pure_core() -> None:
+    with pytest.raises(ParameterError):
+        schedule_statuses([bset(DAILY)], {}, datetime(2024, 5, 1, 12, 0))
+
+
+def test_parse_time() -> None:
+    assert parse_time("2024-05-01T22:00Z") == utc("2024-05-01T22:00")
+    assert parse_time("2024-05-01T22:00", "Europe/Amsterdam") == utc("2024-05-01T20:00")
+    with pytest.raises(ParameterError) as info:
+        parse_time("yesterday")
+    assert "ISO 8601" in info.value.message
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    at=st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1)),
+    since=st.integers(min_value=0, max_value=20 * 24 * 60),
+    zone=st.sampled_from(["UTC", "Europe/Amsterdam", "America/New_York"]),
+)
+def test_due_is_consistent_with_next_due(at: datetime, since: int, zone: str) -> None:
+    """A run right at T makes nothing due; when due, next_due is not after T, else after it."""
+    at = at.replace(tzinfo=UTC)
+    sets = [bset(DAILY, WEEKLY, LOGS)]
+    last = {
+        ("ex", t): at - timedelta(minutes=since) for t in ("full", "differential", "incremental")
+    }
+    for s in schedule_statuses(sets, last, at, zone):
+        assert (s.next_due <= at) == s.due
+    fresh = {key: at for key in last}
+    assert due_backups(sets, fresh, at, zone) == []
