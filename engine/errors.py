@@ -7,12 +7,14 @@ The tree (code, exit code)::
     ├── LibraryError                     8200  2   a step library file is invalid (file:line field)
     ├── RenderError                      8300  2   a template or command cannot be rendered
     ├── JournalError                     8400  7   the run journal cannot be read or written
+    │   └── RunNotFound                  8410  2   no run with that id in the journal
     ├── RunStateError                    8500  7   the run is not in a state that allows this
     └── TransportError                   8600  9   a host could not be reached or did not answer
         ├── AuthenticationError          8610  9   credentials were refused
         ├── TransportTimeout             8620  9   the command or the connection timed out
         ├── ProtocolError                8630  9   the remote end broke the protocol (WS-Man fault)
-        └── HostUnreachable              8640  9   connection refused, reset or DNS failure
+        ├── HostUnreachable              8640  9   connection refused, reset or DNS failure
+        └── TransportConfigError         8650  2   a transport spec is invalid or unsafe
 """
 
 from __future__ import annotations
@@ -74,6 +76,11 @@ class JournalError(EngineError):
     exit_code = 7
 
 
+class RunNotFound(JournalError):
+    code = 8410
+    exit_code = 2
+
+
 class RunStateError(EngineError):
     code = 8500
     exit_code = 7
@@ -98,6 +105,11 @@ class ProtocolError(TransportError):
 
 class HostUnreachable(TransportError):
     code = 8640
+
+
+class TransportConfigError(TransportError):
+    code = 8650
+    exit_code = 2
 
 
 def all_error_classes() -> list[type[EngineError]]:

@@ -1,0 +1,250 @@
+"""Runbook documents rendered from a saved plan: what a responder follows by hand.
+
+One pure function gathers what a document shows (:func:`build`), with every step rendered
+through the step library exactly as the engine would run it; the templates
+(``templates/runbook.md.j2``, ``templates/runbook.html.j2``) only lay it out. The HTML is
+one self-contained file: inline CSS with print rules, the DAG as inline SVG, no scripts
+and no external references. Secrets appear only as where they are fetched from.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import jinja2
+from markupsafe import Markup
+
+from engine.plan import Plan, validate_dag
+from engine.render import RenderedStep, render_step
+from engine.resources import data_dir
+from engine.runbook import Library, Verify
+from engine.svg import dag_svg
+
+Format = Literal["md", "html"]
+
+ON_FAILURE = {
+    "abort": "If it fails: stop the plan. Do not run later steps; tell the incident owner.",
+    "pause": (
+        "If it fails: stop and decide — retry (after fixing the cause), skip (write down "
+        "why), or abort the plan."
+    ),
+    "continue": "If it fails: write it down and go on; later steps do not depend on it.",
+}
+ACTION_LABEL = {
+    "powershell": "PowerShell",
+    "cmd": "Command prompt (cmd.exe)",
+    "check": "Check",
+    "manual": "Done by hand",
+    "approval": "Approval",
+}
+
+
+@dataclass(frozen=True)
+class DocStep:
+    number: int
+    rendered: RenderedStep
+    needs: list[int]
+    estimate: str
+    expected: str
+    already_done: str
+    on_failure: str
+    critical: bool
+
+
+@dataclass(frozen=True)
+class Document:
+    plan: Plan
+    steps: list[DocStep]
+    rto: str
+    rto_sla: str
+    rto_ok: bool | None
+    loss: str
+    rpo_sla: str
+    rpo_ok: bool | None
+    critical_path: list[DocStep]
+    svg: str
+    secrets: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def build(plan: Plan, library: Library) -> Document:
+    """Everything a runbook document shows, in topological order. Pure apart from the library."""
+    order = validate_dag(plan.steps)
+    numbers = {sid: i for i, sid in enumerate(order, start=1)}
+    critical = set(plan.critical_path)
+    steps = [_doc_step(plan, library, sid, numbers, critical) for sid in order]
+    by_id = {s.rendered.step_id: s for s in steps}
+    rpo, rto = plan.sla.rpo_seconds, plan.sla.rto_seconds
+    actions = {s.rendered.step_id: s.rendered.action for s in steps}
+    destructive = {s.rendered.step_id for s in steps if s.rendered.destructive}
+    return Document(
+        plan=plan,
+        steps=steps,
+        rto=duration(plan.rto_estimate_seconds),
+        rto_sla=duration(rto) if rto is not None else "not set",
+        rto_ok=None if rto is None else plan.rto_estimate_seconds <= rto,
+        loss=duration(plan.data_loss_window_seconds)
+        if plan.data_loss_window_seconds is not None
+        else "unknown",
+        rpo_sla=duration(rpo) if rpo is not None else "not set",
+        rpo_ok=None
+        if rpo is None or plan.data_loss_window_seconds is None
+        else plan.data_loss_window_seconds <= rpo,
+        critical_path=[by_id[sid] for sid in plan.critical_path if sid in by_id],
+        svg=dag_svg(plan, actions, destructive),
+        secrets=_secrets(steps),
+    )
+
+
+def _doc_step(
+    plan: Plan, library: Library, sid: str, numbers: dict[str, int], critical: set[str]
+) -> DocStep:
+    step = plan.step(sid)
+    kind = library.kind(step.kind)
+    rendered = render_step(library.variant(step), step, kind)
+    return DocStep(
+        number=numbers[sid],
+        rendered=rendered,
+        needs=sorted(numbers[n] for n in set(step.needs)),
+        estimate=duration(step.estimate_seconds),
+        expected=describe_check(rendered.verify_check) if rendered.verify_check else "",
+        already_done=describe_check(rendered.idempotency_check)
+        if rendered.idempotency_check
+        else "",
+        on_failure=ON_FAILURE[rendered.on_failure],
+        critical=sid in critical,
+    )
+
+
+def _secrets(steps: list[DocStep]) -> list[tuple[str, str, str]]:
+    """(secret, where it is fetched from, steps that use it): one row per secret."""
+    rows: dict[str, tuple[str, list[str]]] = {}
+    for doc_step in steps:
+        r = doc_step.rendered
+        for ref in r.secrets:
+            rows.setdefault(ref.name, (ref.location, []))[1].append(str(doc_step.number))
+        for name in r.missing_secrets:
+            rows.setdefault(name, ("NOT GIVEN in the plan — find it before you start", []))[
+                1
+            ].append(str(doc_step.number))
+    return [(name, loc, ", ".join(nums)) for name, (loc, nums) in sorted(rows.items())]
+
+
+def describe_check(check: Verify) -> str:
+    """A verification in words: what output means success."""
+    if check.parser == "exit-code":
+        codes = check.expect if check.expect is not None else 0
+        return f"exit code {codes}" if not isinstance(codes, list) else f"exit code one of {codes}"
+    if check.parser == "json":
+        pairs = ", ".join(f"`{k}` = `{_json_word(v)}`" for k, v in check.expect.items())
+        return f"JSON output with {pairs}"
+    parts = [f"a line matching `{p}`" for p in check.patterns]
+    text = "output has " + " and ".join(parts) if parts else ""
+    if check.expect:
+        text += " with " + ", ".join(f"{k} = `{v}`" for k, v in check.expect.items())
+    if check.absent:
+        absent = " or ".join(f"`{p}`" for p in check.absent)
+        text += f"; nothing matching {absent}" if text else f"output has nothing matching {absent}"
+    return text
+
+
+def _json_word(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def duration(seconds: float | None) -> str:
+    """``5400`` → ``1 h 30 min``; a responder reads minutes, not seconds."""
+    if seconds is None:
+        return "unknown"
+    total = round(seconds)
+    if total < 60:
+        return f"{total} s"
+    hours, rest = divmod(total, 3600)
+    minutes = rest // 60
+    if hours and minutes:
+        return f"{hours} h {minutes:02d} min"
+    return f"{hours} h" if hours else f"{minutes} min"
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if value else "not stated"
+
+
+# --- Markdown text in HTML ----------------------------------------------------------------
+
+_INLINE_CODE = re.compile(r"`([^`]+)`")
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_BULLET = re.compile(r"^\s*[-*]\s+(.*)$")
+_NUMBERED = re.compile(r"^\s*\d+\.\s+(.*)$")
+
+
+def markdown_html(text: str) -> str:
+    """The small Markdown the library uses (paragraphs, lists, `code`, **bold**) as HTML.
+
+    Everything is escaped first, so text from a plan or a library can never add markup.
+    """
+    blocks: list[str] = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        if block.strip():
+            blocks.append(_block(block))
+    return "\n".join(blocks)
+
+
+def _block(block: str) -> str:
+    lines = block.splitlines()
+    for pattern, tag in ((_BULLET, "ul"), (_NUMBERED, "ol")):
+        if pattern.match(lines[0]):
+            items: list[str] = []
+            for line in lines:
+                match = pattern.match(line)
+                if match:
+                    items.append(match.group(1))
+                elif items:
+                    items[-1] += " " + line.strip()
+            return f"<{tag}>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + f"</{tag}>"
+    return "<p>" + _inline(" ".join(line.strip() for line in lines)) + "</p>"
+
+
+def _inline(text: str) -> str:
+    out = html.escape(text, quote=True)
+    out = _INLINE_CODE.sub(lambda m: f"<code>{m.group(1)}</code>", out)
+    return _BOLD.sub(lambda m: f"<strong>{m.group(1)}</strong>", out)
+
+
+def fence(text: str) -> str:
+    """A Markdown code fence longer than any run of backticks in ``text``."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+def render(plan: Plan, library: Library, fmt: Format) -> str:
+    """The runbook document of ``plan`` as Markdown or self-contained HTML."""
+    doc = build(plan, library)
+    env = _environment(fmt)
+    template = env.get_template(f"runbook.{fmt}.j2")
+    return template.render(doc=doc, plan=plan, when=when, duration=duration)
+
+
+def _environment(fmt: Format) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
+        autoescape=fmt == "html",
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["markdown"] = lambda t: Markup(markdown_html(t or ""))
+    env.filters["inline"] = lambda t: Markup(_inline(t or ""))
+    env.filters["fence"] = fence
+    env.filters["mermaid"] = lambda t: str(t).replace('"', "#quot;").replace("\n", " ")
+    env.globals["action_label"] = ACTION_LABEL
+    return env

@@ -1,0 +1,309 @@
+"""The step library: every planner kind exists, renders on both families, uses only its params."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jinja2
+import jinja2.meta
+import pytest
+
+from engine.errors import LibraryError
+from engine.plan import Step
+from engine.render import render_step
+from engine.runbook import Library, Verify, check_output, match_score
+
+ROOT = Path(__file__).resolve().parents[2]
+LEGACY = {"exchange": "2003", "windows": "2003"}
+MODERN = {"exchange": "2016", "windows": "2016"}
+# Kinds that exist for one family only (docs/runbooks.md, "Built-in kinds").
+LEGACY_ONLY = {"hard-recovery", "restore-srs-database", "restore-kms-database"}
+MODERN_ONLY = {"create-recovery-database", "mailbox-restore-request", "remove-recovery-database"}
+
+
+def contract() -> dict[str, list[str]]:
+    """docs/step-kinds.md's table: kind → params."""
+    table: dict[str, list[str]] = {}
+    for line in (ROOT / "docs" / "step-kinds.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            kind = cells[0].strip("`")
+            table[kind] = re.findall(r"`([a-z_]+)`", cells[1])
+    return table
+
+
+def sample_value(param: str, kind: str) -> object:
+    if param in ("chain", "versions", "paths", "objects", "mailboxes", "services"):
+        return ["one", "two"]
+    if param in ("first_gen", "last_gen", "after_gen"):
+        return 42
+    if param in ("authoritative", "last_restore_set"):
+        return True
+    if param == "expected":
+        return {"Alice": 12, "Bob": 3}
+    if param == "prefix":
+        return "E01"
+    return f"{kind}-{param}"
+
+
+@pytest.fixture(scope="module")
+def library() -> Library:
+    return Library.load()
+
+
+def test_contract_table_parses() -> None:
+    table = contract()
+    assert len(table) >= 40
+    assert table["restore-log-backup"] == [
+        "sg",
+        "version",
+        "prefix",
+        "first_gen",
+        "last_gen",
+        "temp_folder",
+        "last_restore_set",
+    ]
+
+
+@pytest.mark.parametrize("kind", sorted(contract()))
+def test_every_planner_kind_renders_where_it_applies(library: Library, kind: str) -> None:
+    params = {p: sample_value(p, kind) for p in contract()[kind]}
+    for family, platform in (("legacy", LEGACY), ("modern", MODERN)):
+        step = Step(id=f"s.{family}", kind=kind, host="H1", params=params, platform=platform)
+        applies = not (kind in LEGACY_ONLY and family == "modern") and not (
+            kind in MODERN_ONLY and family == "legacy"
+        )
+        if not applies:
+            with pytest.raises(LibraryError, match=kind):
+                library.variant(step)
+            continue
+        rendered = render_step(library.variant(step), step, library.kind(kind))
+        assert rendered.command is not None or rendered.instructions, (kind, family)
+        assert "{{" not in (rendered.command.script if rendered.command else rendered.instructions)
+
+
+@pytest.mark.parametrize("kind", sorted(contract()))
+def test_templates_use_only_contract_params(library: Library, kind: str) -> None:
+    allowed = set(contract()[kind]) | {"secret"}
+    env = jinja2.Environment()
+    env.filters.update({name: str for name in ("bullets", "hex", "logprefix", "raw", "q")})
+    for variant in library.kind(kind).variants:
+        texts = [variant.command or "", variant.instructions, variant.approvers or ""]
+        texts += variant.resources + variant.record
+        for check in (variant.verify, variant.idempotency):
+            if check is not None:
+                texts += [check.command, *check.patterns, *check.absent]
+        texts.append(library.kind(kind).description)
+        for text in texts:
+            used = jinja2.meta.find_undeclared_variables(env.parse(text))
+            assert used <= allowed, (kind, variant.when, used - allowed)
+        assert variant.reboot is None or variant.reboot.services_param in (None, *allowed)
+
+
+def test_library_params_match_the_contract(library: Library) -> None:
+    for kind, params in contract().items():
+        assert library.kind(kind).params == params, kind
+
+
+def test_destructive_kinds_are_marked(library: Library) -> None:
+    destructive = {k for k in library.kinds() if library.kind(k).destructive}
+    assert {
+        "remove-database-files",
+        "authoritative-restore",
+        "repair-database",
+        "soft-recovery-accept-loss",
+    } <= destructive
+    assert "mount-database" not in destructive
+    repair = library.kind("repair-database").variants[-1]
+    assert "/p" in (repair.command or "")
+
+
+def test_legacy_and_modern_commands_are_the_real_ones(library: Library) -> None:
+    def command(kind: str, platform: dict[str, str], **params: object) -> str:
+        step = Step(id="x", kind=kind, host="H", params=params, platform=platform)
+        rendered = render_step(library.variant(step), step)
+        return rendered.command.script if rendered.command else rendered.instructions
+
+    assert 'eseutil.exe" /cc "D:\\t"' in command(
+        "hard-recovery", LEGACY, temp_folder="D:\\t", log_path="L:\\"
+    )
+    soft = command(
+        "soft-recovery", MODERN, prefix="E01", log_path="L:\\x", system_path="S", db_path="D"
+    )
+    assert "/r 'E01' /l 'L:\\x' /s 'S' /d 'D'" in soft
+    assert "Dismount-Database -Identity 'DB 1'" in command(
+        "dismount-database", MODERN, server="EX", sg="SG", db="DB 1"
+    )
+    assert "Dismount Store" in command("dismount-database", LEGACY, server="EX", sg="SG", db="D")
+    assert "/Mode:RecoverServer" in command(
+        "exchange-recover-server",
+        MODERN,
+        server="EX",
+        install_path="C:\\X",
+        components=[],
+        version="2016",
+    )
+    assert "setup.exe /disasterrecovery" in command(
+        "exchange-recover-server",
+        LEGACY,
+        server="EX",
+        install_path="C:\\X",
+        components=["a"],
+        version="2003",
+    )
+    assert "iisback.vbs /restore" in command(
+        "restore-iis-metabase", LEGACY, server="EX", version="v", backup_name="b1"
+    )
+    assert "appcmd.exe restore backup" in command(
+        "restore-iis-metabase", MODERN, server="EX", version="v", backup_name="b1"
+    )
+
+
+def test_most_specific_variant_wins() -> None:
+    assert match_score({}, LEGACY) == 0
+    assert match_score({"exchange": ["2003"]}, LEGACY) == 2
+    assert match_score({"exchange": "<2007"}, LEGACY) == 1
+    assert match_score({"exchange": ">=2007"}, LEGACY) is None
+    assert match_score({"windows": ">=2008"}, {"windows": "2008R2"}) == 1
+    assert match_score({"windows": ["2008"]}, {"windows": "2008R2"}) is None
+    assert match_score({"exchange": ["2003"]}, {}) is None
+
+
+def test_variant_chosen_by_windows_version(library: Library) -> None:
+    step = Step(
+        id="r",
+        kind="reboot-host",
+        host="H",
+        params={"server": "H", "services": []},
+        platform={"windows": "2003"},
+    )
+    assert library.variant(step).action == "cmd"
+    modern = step.model_copy(update={"platform": {"windows": "2019"}})
+    assert library.variant(modern).action == "powershell"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    directory = tmp_path / "lib"
+    directory.mkdir(exist_ok=True)
+    (directory / "mine.yaml").write_text(text, encoding="utf-8")
+    return directory
+
+
+def test_user_directory_adds_and_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = _write(
+        tmp_path,
+        """
+kinds:
+  mount-database:
+    title: Our own mount
+    params: [server, sg, db]
+    variants:
+      - action: manual
+        instructions: ask the on-call Exchange admin to mount {{ db }}
+  ping:
+    title: Ping
+    variants:
+      - action: check
+        command: Test-Connection -Count 1 {{ host_name }}
+""",
+    )
+    monkeypatch.setenv("DR_RUNBOOKS", str(directory))
+    lib = Library.load()
+    assert lib.kind("mount-database").title == "Our own mount"
+    assert "ping" in lib.kinds()
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "what"),
+    [
+        (
+            "kinds:\n  k:\n    title: T\n    variants:\n      - action: shell\n",
+            ":5:17",
+            "variants[0].action",
+        ),
+        (
+            "kinds:\n  k:\n    title: T\n    variants:\n      - action: cmd\n",
+            ":5:9",
+            "needs a `command`",
+        ),
+        (
+            "kinds:\n  k:\n    title: T\n    variants:\n      - action: cmd\n        command: x\n"
+            "        when: {exchange: newest}\n",
+            ":7:15",
+            "not a version",
+        ),
+        (
+            "kinds:\n  k:\n    title: T\n    variants:\n      - action: cmd\n"
+            "        command: '{{ x'\n",
+            ":6:18",
+            "template",
+        ),
+        ("kinds:\n  k:\n    title: T\n    title: U\n", ":4:5", "duplicate key"),
+        ("kinds:\n  k: [\n", ":3:1", ""),
+        (
+            "kinds:\n  k:\n    title: T\n    defaults: {retries: -1}\n    variants:\n"
+            "      - action: cmd\n        command: x\n",
+            ":4:25",
+            "defaults.retries",
+        ),
+    ],
+)
+def test_library_errors_name_file_line_column_and_field(
+    tmp_path: Path, text: str, where: str, what: str
+) -> None:
+    directory = _write(tmp_path, text)
+    with pytest.raises(LibraryError) as caught:
+        Library.load([directory])
+    message = caught.value.message
+    assert f"mine.yaml{where}" in message, message
+    assert what in message
+    assert caught.value.exit_code == 2
+
+
+def test_no_variant_for_platform_names_kind_and_platform(library: Library) -> None:
+    step = Step(
+        id="x", kind="create-recovery-database", host="EX", params={}, platform={"exchange": "2003"}
+    )
+    with pytest.raises(LibraryError, match=r"create-recovery-database.*exchange=2003"):
+        library.variant(step)
+
+
+def test_unknown_kind_is_a_library_error(library: Library) -> None:
+    with pytest.raises(LibraryError, match="no-such-kind"):
+        library.kind("no-such-kind")
+
+
+HEADER_CLEAN = """
+            State: Clean Shutdown
+     Log Required: 0-0 (0x0-0x0)
+Operation completed successfully in 0.172 seconds.
+"""
+HEADER_DIRTY = HEADER_CLEAN.replace("Clean", "Dirty").replace("0-0 (0x0-0x0)", "1-5 (0x1-0x5)")
+
+
+def test_regex_verification_reads_eseutil_headers() -> None:
+    check = Verify(
+        command="eseutil /mh x",
+        parser="regex",
+        patterns=[r"State:\s*(?P<state>.+?)\s*$", r"Log Required:\s*(?P<lo>\d+)-(?P<hi>\d+)"],
+        expect={"state": "Clean Shutdown", "lo": "0", "hi": "0"},
+    )
+    assert check_output(check, 0, HEADER_CLEAN).ok
+    verdict = check_output(check, 0, HEADER_DIRTY)
+    assert not verdict.ok and "Dirty Shutdown" in verdict.reason
+    assert not check_output(check, -1018, HEADER_CLEAN).ok
+
+
+def test_json_and_exit_code_and_absent_verification() -> None:
+    js = Verify(command="x", parser="json", expect={"Mounted": False, "Db.Name": "DB1"})
+    assert check_output(js, 0, '{"Mounted": false, "Db": {"Name": "DB1"}}').ok
+    assert not check_output(js, 0, '{"Mounted": true, "Db": {"Name": "DB1"}}').ok
+    assert not check_output(js, 0, "not json").ok
+    codes = Verify(command="x", expect=[0, 1, 2])
+    assert check_output(codes, 2, "").ok and not check_output(codes, 8, "").ok
+    absent = Verify(
+        command="x", parser="regex", patterns=["No damaged log files"], absent=["Missing log file"]
+    )
+    assert check_output(absent, 0, "No damaged log files were found.").ok
+    assert not check_output(absent, 0, "Missing log file: E0000002C.log\nNo damaged log files").ok
