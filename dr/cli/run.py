@@ -1,7 +1,437 @@
-"""`dr run` commands."""
+"""`dr run`: execute a saved plan, watch it, answer it, resume it after anything.
+
+Exit codes of `start` and `resume`: 0 the run succeeded; 7 it failed or was aborted;
+10 it waits for a person (a manual step, an approval, a paused step) — the message names
+the step and the `dr run ack` command to run, then `dr run resume RUN` continues.
+"""
 
 from __future__ import annotations
 
+import getpass
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import typer
 
+from dr.cli.common import console, emit_json, err_console, workspace
+
+if TYPE_CHECKING:
+    from engine.executor import StepSpec
+    from engine.journal import Journal, RunInfo
+    from engine.transports.base import Transport
+
 app = typer.Typer(no_args_is_help=True)
+
+EXIT_WAITING = 10
+EXIT_FAILED = 7
+_LOCAL_HOSTS = ("orchestrator", "localhost")
+
+_RUNBOOKS = typer.Option(
+    None, "--runbooks", help="Extra step-library directory (repeatable); kept for resume."
+)
+_HOSTS = typer.Option(
+    None,
+    "--hosts",
+    help="YAML mapping each host to its transport, e.g. `EX1: {kind: winrm, url: ...}`; "
+    "`orchestrator` and `localhost` run locally. Kept with the run for resume.",
+)
+_BY = typer.Option(None, "--by", help="Who you are (default $DR_OPERATOR, else your login name).")
+
+
+def operator_name(by: str | None) -> str:
+    """The person acting: --by, else $DR_OPERATOR, else the OS login."""
+    return by or os.environ.get("DR_OPERATOR") or getpass.getuser()
+
+
+@app.command("start")
+def start(
+    plan_file: Path = typer.Argument(..., help="A plan saved by `dr plan ... -o FILE`."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Send nothing: record every command that would run, in order."
+    ),
+    non_interactive: bool = typer.Option(
+        False,
+        "--non-interactive",
+        help="Never prompt: a step that needs a person stops the run (exit 10) until `dr run ack`.",
+    ),
+    parallel: int = typer.Option(4, "--parallel", "-j", min=1, help="Steps run at once."),
+    two_person: bool = typer.Option(
+        True,
+        "--two-person/--no-two-person",
+        help="Destructive steps need the approval of someone other than the starter. "
+        "Turning it off is recorded in the journal, with your name.",
+    ),
+    by: str = _BY,
+    runbooks: list[Path] = _RUNBOOKS,
+    hosts: Path = _HOSTS,
+) -> None:
+    """Start executing a plan; every transition is journalled before it happens.
+
+    Steps whose needs are done run in parallel within their resource locks. If dr stops
+    for any reason, `dr run resume RUN` continues without running a finished step again.
+    """
+    from engine.plan import load_plan
+    from engine.runner import RunOptions, create_run
+
+    plan = load_plan(plan_file)
+    options = RunOptions(
+        parallel=parallel,
+        dry_run=dry_run,
+        non_interactive=non_interactive,
+        two_person=two_person,
+        library_dirs=tuple(str(p.resolve()) for p in runbooks or []),
+        hosts_file=str(hosts.resolve()) if hosts else None,
+    )
+    specs = _specs(plan, options.library_dirs)
+    with _journal() as journal:
+        info = create_run(journal, plan, plan_file.resolve(), operator_name(by), options)
+        console.print(f"run [bold]{info.id}[/] started by {info.started_by}", highlight=False)
+        _execute(journal, info, specs, operator_name(by))
+
+
+@app.command("resume")
+def resume(
+    run: str = typer.Argument(..., help="Run id (or a unique prefix)."),
+    by: str = _BY,
+) -> None:
+    """Continue a run from its journal, after a crash, a kill, a pause or an acknowledgement.
+
+    A step that was running when dr stopped is re-checked with its idempotency check:
+    already done → succeeded; not done → runs again; no check → paused for you to decide.
+    """
+    from engine.runner import RunOptions, run_plan
+
+    with _journal() as journal:
+        info = journal.run(run)
+        options = RunOptions.from_dict(info.options)
+        specs = _specs(run_plan(info), options.library_dirs)
+        _execute(journal, info, specs, operator_name(by))
+
+
+@app.command("status")
+def status(
+    run: str = typer.Argument(None, help="Run id (or prefix); without it, list the runs."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """List runs, or show one run's steps: state, host, attempt, last message."""
+    with _journal() as journal:
+        if run is None:
+            rows = [_run_row(journal, info) for info in journal.runs()]
+            emit_json(rows) if as_json else _print_runs(rows)
+            return
+        info = journal.run(run)
+        data = {**_run_row(journal, info), "steps": _step_rows(journal, info)}
+        emit_json(data) if as_json else _print_run(data)
+
+
+@app.command("ack")
+def ack_command(
+    run: str = typer.Argument(..., help="Run id (or prefix)."),
+    step: str = typer.Argument(..., help="The step that waits."),
+    by: str = typer.Option(..., "--by", help="Your name: recorded as evidence."),
+    note: str = typer.Option("", "--note", help="What you did or saw; why you approve."),
+    decision: str = typer.Option(
+        "done",
+        "--decision",
+        help="done (the manual step is done / approved), retry (run a paused step again), "
+        "skip (go on without it).",
+    ),
+) -> None:
+    """Record a person's answer for a waiting step: a manual step done, an approval given.
+
+    Approval of a destructive step must come from someone other than the person who
+    started the run (unless the run was started with --no-two-person).
+    """
+    from engine.runner import Decision, ack
+
+    if decision not in ("done", "retry", "skip"):
+        raise typer.BadParameter("one of done, retry, skip", param_hint="--decision")
+    with _journal() as journal:
+        new = ack(journal, run, step, Decision(by=by, decision=decision, note=note))
+        info = journal.run(run)
+    console.print(f"{step}: {new} (by {by}) — continue with `dr run resume {info.id}`")
+
+
+@app.command("abort")
+def abort_command(
+    run: str = typer.Argument(..., help="Run id (or prefix)."),
+    by: str = _BY,
+    note: str = typer.Option("", "--note", help="Why (recorded)."),
+) -> None:
+    """Stop a run for good: nothing new starts; steps already running finish."""
+    from engine.runner import abort
+
+    with _journal() as journal:
+        info = abort(journal, run, operator_name(by), note)
+    console.print(f"run {info.id} aborted by {operator_name(by)}")
+
+
+@app.command("log")
+def log_command(
+    run: str = typer.Argument(..., help="Run id (or prefix)."),
+    step: str = typer.Argument(..., help="Step id."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Print what a step's attempts printed (secrets redacted), with sizes and SHA-256."""
+    from engine.redact import Redactor
+
+    redactor = Redactor()
+    with _journal() as journal:
+        info = journal.run(run)
+        outputs = journal.outputs(info.id, step)
+    rows = [
+        {
+            "attempt": o.attempt,
+            "purpose": o.purpose,
+            "stream": o.stream,
+            "size": o.size,
+            "cut": o.cut,
+            "sha256": o.sha256,
+            "text": redactor.text(o.data.decode("utf-8", errors="replace")),
+        }
+        for o in outputs
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        console.print(f"{step}: no output recorded")
+    for row in rows:
+        head = f"── attempt {row['attempt']} {row['purpose']} {row['stream']}"
+        cut = f", {row['cut']} bytes cut" if row["cut"] else ""
+        console.print(f"{head} ({row['size']} bytes{cut}, sha256 {row['sha256']})", style="dim")
+        console.out(row["text"], highlight=False)
+
+
+@app.command("verify")
+def verify_command(
+    run: str = typer.Argument(..., help="Run id (or prefix)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Check a run's journal chain: every record's hash, the plan copy, the outputs."""
+    with _journal() as journal:
+        report = journal.verify_chain(run)
+    if as_json:
+        emit_json(
+            {"run": report.run_id, "ok": report.ok, "records": report.records,
+             "head": report.head, "problems": report.problems}
+        )  # fmt: skip
+    elif report.ok:
+        console.print(f"run {report.run_id}: {report.records} records, chain intact")
+        console.print(f"head {report.head}")
+    else:
+        for problem in report.problems:
+            err_console.print(f"[red]run {report.run_id}: {problem}[/]", highlight=False)
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+class _JournalContext:
+    def __enter__(self) -> Journal:
+        from engine.journal import Journal
+
+        self.journal = Journal.open(workspace().journal_path)
+        return self.journal
+
+    def __exit__(self, *exc: object) -> None:
+        self.journal.close()
+
+
+def _journal() -> _JournalContext:
+    return _JournalContext()
+
+
+def _specs(plan: Any, library_dirs: tuple[str, ...]) -> dict[str, StepSpec]:
+    from engine.executor import build_specs
+    from engine.runbook import Library
+
+    library = Library.load(extra_dirs=[Path(d) for d in library_dirs])
+    return build_specs(plan, library)
+
+
+def _execute(journal: Journal, info: RunInfo, specs: dict[str, StepSpec], by: str) -> None:
+    from dr.cli.runview import PlainReporter, PromptOperator, live_reporter
+    from engine.runner import Runner, RunOptions
+
+    options = RunOptions.from_dict(info.options)
+    factory, recorder = _transports(options)
+    interactive = not options.non_interactive and sys.stdin.isatty()
+    reporter = live_reporter(console, specs) if console.is_terminal else PlainReporter(console)
+    operator = PromptOperator(console, reporter) if interactive else None
+    runner = Runner(journal, info, specs, factory, operator=operator, reporter=reporter, by=by)
+    state = runner.run()
+    if recorder is not None:
+        _print_dry_run(recorder)
+    _finish(journal, info, state)
+
+
+def _transports(options: Any) -> tuple[Any, Any]:
+    """A host → transport factory for the run; for --dry-run, the shared recorder too."""
+    if options.dry_run:
+        from engine.transports.dryrun import DryRunTransport, Recorder
+
+        recorder = Recorder()
+        return (lambda host: DryRunTransport(host, recorder)), recorder
+    specs = _host_specs(options.hosts_file)
+
+    def factory(host: str) -> Transport:
+        spec = specs.get(host) or ({"kind": "local"} if host in _LOCAL_HOSTS else None)
+        if spec is None:
+            from engine.errors import TransportError
+
+            raise TransportError(
+                f"no transport for host {host!r}",
+                hint="map it in the --hosts file given to `dr run start`",
+            )
+        return _open_transport({**spec, "host": host})
+
+    return factory, None
+
+
+def _host_specs(hosts_file: str | None) -> dict[str, dict[str, Any]]:
+    cfg = workspace().config().get("hosts") or {}
+    if hosts_file is None:
+        return dict(cfg)
+    import yaml
+
+    from dr.errors import InputError
+
+    try:
+        data = yaml.safe_load(Path(hosts_file).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"{hosts_file}: cannot read the hosts file ({exc})") from exc
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise InputError(f"{hosts_file}: expected a mapping of host name to transport spec")
+    return {**cfg, **data}
+
+
+def _open_transport(spec: dict[str, Any]) -> Transport:
+    try:
+        from engine.transports import open_transport  # type: ignore[attr-defined]
+    except ImportError:
+        open_transport = None
+    if open_transport is not None:
+        return open_transport(spec)  # type: ignore[no-any-return]
+    if spec.get("kind") == "local":
+        from engine.transports.local import LocalTransport
+
+        return LocalTransport()
+    from engine.errors import TransportError
+
+    raise TransportError(f"transport kind {spec.get('kind')!r} is not available")
+
+
+def _print_dry_run(recorder: Any) -> None:
+    from engine.redact import Redactor
+
+    redactor = Redactor()
+    console.print(f"[bold]dry run[/]: {len(recorder.calls)} commands would be sent, in order")
+    for i, call in enumerate(recorder.calls, 1):
+        first = redactor.text(call.script).strip().splitlines() or [""]
+        more = " …" if len(first) > 1 else ""
+        line = f"{i:4d}  {call.host:<14} {first[0]}{more}"
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _finish(journal: Journal, info: RunInfo, state: str) -> None:
+    if state == "succeeded":
+        console.print(f"run {info.id} [green]succeeded[/]")
+        return
+    if state == "waiting":
+        for line in waiting_lines(journal, info):
+            err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_WAITING)
+    err_console.print(f"[red]run {info.id} {state}[/] — `dr run status {info.id}` for details")
+    raise typer.Exit(EXIT_FAILED)
+
+
+def waiting_lines(journal: Journal, info: RunInfo) -> list[str]:
+    """What the operator must do next, one line per step that waits."""
+    lines = [f"run {info.id} is waiting for a person:"]
+    for sid, rec in journal.last_step_records(info.id).items():
+        if rec.body["state"] not in ("waiting", "paused"):
+            continue
+        msg = rec.body.get("message", "")
+        decide = " --decision done|retry|skip" if rec.body["state"] == "paused" else ""
+        lines.append(f"  {sid} ({rec.body['state']}): {msg}")
+        lines.append(f"    `dr run ack {info.id} {sid} --by NAME{decide}`")
+    lines.append(f"then `dr run resume {info.id}`")
+    return lines
+
+
+def _run_row(journal: Journal, info: RunInfo) -> dict[str, Any]:
+    states = journal.step_states(info.id)
+    total = len(_plan_steps(info))
+    done = sum(1 for s in states.values() if s in ("succeeded", "skipped", "acked"))
+    return {
+        "id": info.id,
+        "state": journal.run_state(info.id),
+        "started_by": info.started_by,
+        "created": info.created,
+        "plan": info.plan_path,
+        "plan_digest": info.plan_digest,
+        "steps_done": done,
+        "steps_total": total,
+        "dry_run": bool(info.options.get("dry_run")),
+    }
+
+
+def _plan_steps(info: RunInfo) -> list[dict[str, Any]]:
+    import json
+
+    return list(json.loads(info.plan_json)["steps"])
+
+
+def _step_rows(journal: Journal, info: RunInfo) -> list[dict[str, Any]]:
+    last = journal.last_step_records(info.id)
+    rows = []
+    for step in _plan_steps(info):
+        rec = last.get(step["id"])
+        body = rec.body if rec else {}
+        rows.append(
+            {
+                "id": step["id"],
+                "kind": step["kind"],
+                "host": step["host"],
+                "state": body.get("state", "pending"),
+                "attempt": body.get("attempt", 0),
+                "message": body.get("message", ""),
+                "at": rec.at if rec else None,
+            }
+        )
+    return rows
+
+
+def _print_runs(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    if not rows:
+        console.print("no runs yet — `dr run start PLAN`")
+        return
+    table = Table("run", "state", "steps", "started by", "created", "plan")
+    for r in rows:
+        steps = f"{r['steps_done']}/{r['steps_total']}"
+        table.add_row(r["id"], r["state"], steps, r["started_by"], r["created"][:19], r["plan"])
+    console.print(table)
+
+
+def _print_run(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    console.print(
+        f"run [bold]{data['id']}[/] {data['state']} — {data['steps_done']}/{data['steps_total']} "
+        f"steps done; started by {data['started_by']}; plan {data['plan']}",
+        highlight=False,
+    )
+    from rich.text import Text
+
+    table = Table("step", "state", "host", "attempt", "message")
+    for s in data["steps"]:
+        attempt = str(s["attempt"] or "")
+        table.add_row(s["id"], s["state"], s["host"], attempt, Text(s["message"]))
+    console.print(table)

@@ -1,0 +1,146 @@
+"""How a run looks while it executes: a live table on a terminal, plain lines otherwise;
+and the prompt that asks the operator about a step that waits (interactive runs)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.prompt import Prompt
+from rich.table import Table
+
+from engine.executor import StepSpec
+from engine.runner import Decision, Reporter
+
+_STYLE = {
+    "succeeded": "green",
+    "acked": "green",
+    "skipped": "yellow",
+    "running": "cyan",
+    "waiting": "magenta",
+    "paused": "magenta",
+    "failed": "red",
+    "timed_out": "red",
+}
+
+
+class PlainReporter(Reporter):
+    """One line per transition: for logs, pipes and CI."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def begin(self, run_id: str, specs: Mapping[str, StepSpec], states: Mapping[str, str]) -> None:
+        self.console.print(f"run {run_id}: {len(specs)} steps", highlight=False)
+
+    def step(self, step_id: str, state: str, attempt: int, message: str = "") -> None:
+        if state in ("ready", "pending"):
+            return
+        tail = f" — {message}" if message else ""
+        att = f" (attempt {attempt})" if attempt > 1 else ""
+        line = f"{step_id}: {state}{att}{tail}"
+        self.console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+class LiveReporter(Reporter):
+    """A rich Live table of every step: state, host, attempt, elapsed."""
+
+    def __init__(self, console: Console, specs: Mapping[str, StepSpec]) -> None:
+        self.console = console
+        self.specs = specs
+        self.rows: dict[str, dict[str, Any]] = {
+            sid: {"state": "pending", "attempt": 0, "since": None, "took": None, "msg": ""}
+            for sid in specs
+        }
+        self.live: Live | None = None
+
+    def begin(self, run_id: str, specs: Mapping[str, StepSpec], states: Mapping[str, str]) -> None:
+        for sid, state in states.items():
+            if sid in self.rows:
+                self.rows[sid]["state"] = state
+        self.live = Live(self._table(), console=self.console, refresh_per_second=4)
+        self.live.start()
+
+    def step(self, step_id: str, state: str, attempt: int, message: str = "") -> None:
+        row = self.rows.setdefault(step_id, {"since": None, "took": None})
+        if state == "running":
+            row["since"], row["took"] = time.monotonic(), None
+        elif row.get("since") is not None and row.get("took") is None:
+            row["took"] = time.monotonic() - row["since"]
+        row.update(state=state, attempt=attempt, msg=message)
+        if self.live is not None:
+            self.live.update(self._table())
+
+    def end(self, state: str) -> None:
+        if self.live is not None:
+            self.live.update(self._table())
+            self.live.stop()
+            self.live = None
+
+    def pause(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+    def unpause(self) -> None:
+        if self.live is not None:
+            self.live.start()
+
+    def _table(self) -> Table:
+        table = Table("step", "state", "host", "attempt", "elapsed", "message", expand=False)
+        now = time.monotonic()
+        for sid, row in self.rows.items():
+            took = row.get("took")
+            if took is None and row.get("since") is not None:
+                took = now - row["since"]
+            elapsed = f"{took:.1f}s" if took is not None else ""
+            state = row.get("state", "pending")
+            style = _STYLE.get(state, "")
+            host = self.specs[sid].host if sid in self.specs else ""
+            attempt = str(row.get("attempt") or "")
+            msg = str(row.get("msg", ""))[:60]
+            table.add_row(
+                sid, f"[{style}]{state}[/]" if style else state, host, attempt, elapsed, msg
+            )
+        return table
+
+
+def live_reporter(console: Console, specs: Mapping[str, StepSpec]) -> LiveReporter:
+    return LiveReporter(console, specs)
+
+
+class PromptOperator:
+    """Asks at the terminal: instructions, then done / retry / skip / later, and who you are."""
+
+    def __init__(self, console: Console, reporter: Reporter) -> None:
+        self.console = console
+        self.reporter = reporter
+
+    def ask(self, run_id: str, spec: StepSpec, state: str, message: str) -> Decision | None:
+        pause = getattr(self.reporter, "pause", None)
+        if pause:
+            pause()
+        try:
+            return self._ask(spec, state, message)
+        finally:
+            unpause = getattr(self.reporter, "unpause", None)
+            if unpause:
+                unpause()
+
+    def _ask(self, spec: StepSpec, state: str, message: str) -> Decision | None:
+        self.console.rule(f"{spec.id} ({state})")
+        if spec.instructions:
+            self.console.print(spec.instructions, highlight=False)
+        if message:
+            self.console.print(message, style="bold", highlight=False)
+        choices = (
+            ["done", "skip", "later"] if state == "waiting" else ["retry", "done", "skip", "later"]
+        )
+        answer = Prompt.ask("decision", choices=choices, default="later", console=self.console)
+        if answer == "later":
+            return None
+        by = Prompt.ask("your name", console=self.console)
+        note = Prompt.ask("note (what you did or saw)", default="", console=self.console)
+        return Decision(by=by, decision=answer, note=note)

@@ -1,0 +1,435 @@
+"""Run one step: secrets from the environment, attempts with retries and backoff, timeouts,
+verification, the wait for a rebooted host, and the idempotency re-check on resume.
+
+The executor is the runner's "how" for a single step. It writes every transition to the
+journal *before* acting on it (``running`` attempt n is committed before the command is sent),
+stores what each attempt printed (redacted, capped, compressed, digested) with the
+transition that ends the attempt, and returns the step's outcome as a value: a command that
+ran and failed is an :class:`Outcome`, not an exception.
+
+What a step does comes from the step library: :func:`build_specs` turns a plan's steps into
+:class:`StepSpec` s through ``engine.runbook`` (the variant for the step's platform) and
+``engine.render`` (the quoted commands), so the rest of the engine sees plain data.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import TransportError
+from engine.journal import Entry, Journal, Output
+from engine.redact import Redactor
+from engine.render import quote_posix, quote_powershell
+from engine.transports.base import Command, Result, Transport
+
+if TYPE_CHECKING:
+    from engine.plan import Plan
+
+AUTOMATED = frozenset({"powershell", "cmd", "check", "posix"})
+MANUAL = frozenset({"manual", "approval"})
+
+
+@dataclass(frozen=True)
+class Check:
+    """A verification or idempotency command and how to judge its answer: an
+    ``engine.runbook.Verify`` (exit code, regex or JSON), or exit code 0 when ``rule`` is None."""
+
+    command: Command
+    rule: Any = None
+
+
+@dataclass(frozen=True)
+class RebootWait:
+    """After the command: wait until the host answers again and these services run."""
+
+    services: tuple[str, ...] = ()
+    deadline_seconds: float = 1800.0
+    poll_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret the step needs: read from ``source`` in our environment, handed to the
+    command as ``target`` (what the rendered template refers to); never in the script."""
+
+    name: str
+    source: str
+    target: str
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """Everything the engine needs to carry out one step, already rendered and quoted."""
+
+    id: str
+    host: str
+    action: str
+    command: Command | None = None
+    verify: Check | None = None
+    idempotency: Check | None = None
+    timeout: float = 3600.0
+    retries: int = 0
+    backoff: float = 5.0
+    resources: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+    on_failure: str = "pause"  # abort | pause | continue
+    destructive: bool = False
+    reboot: RebootWait | None = None
+    secrets: tuple[Secret, ...] = ()
+    instructions: str = ""
+    title: str = ""
+
+    @property
+    def manual(self) -> bool:
+        return self.action in MANUAL
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a step ended this time: succeeded, failed, timed_out, paused or pending (runs again)."""
+
+    step_id: str
+    state: str
+    attempt: int
+    message: str = ""
+
+
+@dataclass
+class _Attempt:
+    state: str
+    message: str = ""
+    outputs: list[Output] = field(default_factory=list)
+
+
+class TransportPool:
+    """Transports per host, one per concurrent user (a transport serves one thread at a time)."""
+
+    def __init__(self, factory: Callable[[str], Transport]) -> None:
+        self._factory = factory
+        self._idle: dict[str, list[Transport]] = {}
+        self._all: list[Transport] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def host(self, name: str) -> Iterator[Transport]:
+        with self._lock:
+            idle = self._idle.setdefault(name, [])
+            transport = idle.pop() if idle else None
+        if transport is None:
+            transport = self._factory(name)
+            with self._lock:
+                self._all.append(transport)
+        try:
+            yield transport
+        finally:
+            with self._lock:
+                self._idle[name].append(transport)
+
+    def close(self) -> None:
+        with self._lock:
+            for transport in self._all:
+                transport.close()
+            self._all.clear()
+            self._idle.clear()
+
+
+class Executor:
+    """Carries out steps of one run; shared by the runner's worker threads."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        run_id: str,
+        transports: TransportPool,
+        *,
+        redactor: Redactor | None = None,
+        abort: threading.Event | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.journal = journal
+        self.run_id = run_id
+        self.transports = transports
+        self.redactor = redactor or Redactor()
+        self.abort = abort or threading.Event()
+        self.environ = os.environ if environ is None else environ
+
+    # -- transitions ----------------------------------------------------------------------
+
+    def record(
+        self, spec: StepSpec, state: str, attempt: int, message: str = "", **extra: Any
+    ) -> Entry:
+        body = {"state": state, "attempt": attempt, "host": spec.host, **extra}
+        if message:
+            body["message"] = self.redactor.text(message)
+        return Entry("step", body, spec.id)
+
+    def _commit(self, entries: list[Entry], outputs: Sequence[Output] = ()) -> None:
+        self.journal.append(self.run_id, entries, outputs)
+
+    # -- a step ---------------------------------------------------------------------------
+
+    def execute(self, spec: StepSpec, first_attempt: int = 1) -> Outcome:
+        """Attempts until one succeeds, the retries run out, or the run is aborted."""
+        env, missing = self.secrets(spec)
+        if missing:
+            msg = f"secret {missing} is not set: set it in the environment, then retry the step"
+            self._commit([self.record(spec, "paused", first_attempt, msg)])
+            return Outcome(spec.id, "paused", first_attempt, msg)
+        attempt = first_attempt
+        while True:
+            self._commit([self.record(spec, "running", attempt)])
+            result = self._attempt(spec, attempt, env)
+            self._commit([self.record(spec, result.state, attempt, result.message)], result.outputs)
+            if result.state == "succeeded":
+                return Outcome(spec.id, "succeeded", attempt)
+            if attempt - first_attempt >= spec.retries or self._backoff(
+                spec, attempt - first_attempt
+            ):
+                return self._give_up(spec, attempt, result)
+            attempt += 1
+
+    def _backoff(self, spec: StepSpec, retry: int) -> bool:
+        """Wait before the next attempt (doubling each time); True if the run was aborted."""
+        return self.abort.wait(spec.backoff * (2**retry)) or self.abort.is_set()
+
+    def _give_up(self, spec: StepSpec, attempt: int, result: _Attempt) -> Outcome:
+        if spec.on_failure == "pause" and not self.abort.is_set():
+            msg = f"{result.message}; waiting for the operator: retry, skip or mark done"
+            self._commit([self.record(spec, "paused", attempt, msg)])
+            return Outcome(spec.id, "paused", attempt, msg)
+        return Outcome(spec.id, result.state, attempt, result.message)
+
+    def secrets(self, spec: StepSpec) -> tuple[dict[str, str], str | None]:
+        """The step's secrets from the environment; the name of the first missing one."""
+        env: dict[str, str] = {}
+        for secret in spec.secrets:
+            value = self.environ.get(secret.source)
+            if not value:
+                return {}, f"{secret.name} (${secret.source})"
+            env[secret.target] = value
+        if env:
+            self.redactor = self.redactor.with_values(env.values())
+        return env, None
+
+    def _attempt(self, spec: StepSpec, attempt: int, env: dict[str, str]) -> _Attempt:
+        if spec.command is None:
+            return _Attempt("succeeded")
+        command = replace(spec.command, env={**spec.command.env, **env})
+        boot = self._boot_id(spec) if spec.reboot else ""
+        try:
+            with self.transports.host(spec.host) as transport:
+                result = transport.run(command, spec.timeout)
+        except TransportError as exc:
+            return _Attempt("failed", f"{exc.ident} {exc.message}")
+        outputs = self._outputs(spec.id, attempt, "command", result)
+        if result.timed_out:
+            return _Attempt("timed_out", f"stopped after {spec.timeout:g} s", outputs)
+        if result.exit_code != 0:
+            return _Attempt("failed", f"exit code {result.exit_code}", outputs)
+        return self._after_command(spec, attempt, boot, outputs)
+
+    def _after_command(
+        self, spec: StepSpec, attempt: int, boot: str, outputs: list[Output]
+    ) -> _Attempt:
+        if spec.reboot is not None:
+            answered, msg = self.wait_for_host(spec, boot)
+            if not answered:
+                return _Attempt("failed", msg, outputs)
+        if spec.verify is not None:
+            ok, why = self.check(spec, spec.verify, attempt, "verify", outputs)
+            if not ok:
+                return _Attempt("failed", f"verification failed ({why})", outputs)
+        return _Attempt("succeeded", "", outputs)
+
+    def check(
+        self, spec: StepSpec, check: Check, attempt: int, purpose: str, outputs: list[Output]
+    ) -> tuple[bool, Result | str]:
+        """Run a check command: (True, its result) or (False, why: the verdict, or the
+        transport error's message prefixed with "unreachable")."""
+        try:
+            with self.transports.host(spec.host) as transport:
+                result = transport.run(check.command, min(spec.timeout, 600.0))
+        except TransportError as exc:
+            return False, f"unreachable: {exc.ident} {exc.message}"
+        outputs.extend(self._outputs(spec.id, attempt, purpose, result))
+        ok, reason = judge(check, result)
+        return ok, (result if ok else reason)
+
+    def _outputs(self, step_id: str, attempt: int, purpose: str, result: Result) -> list[Output]:
+        streams = (("stdout", result.stdout), ("stderr", result.stderr))
+        return [
+            Output(step_id, attempt, purpose, name, self.redactor.data(data))
+            for name, data in streams
+            if data
+        ]
+
+    # -- resume ---------------------------------------------------------------------------
+
+    def recheck(self, spec: StepSpec, attempt: int) -> Outcome:
+        """A step that was running when the engine stopped: did it happen?"""
+        if spec.idempotency is None:
+            msg = (
+                "was running when the run stopped and has no idempotency check: see whether "
+                "it happened, then acknowledge it (done, retry or skip)"
+            )
+            self._commit([self.record(spec, "paused", attempt, msg, in_doubt=True)])
+            return Outcome(spec.id, "paused", attempt, msg)
+        outputs: list[Output] = []
+        ok, result = self.check(spec, spec.idempotency, attempt, "idempotency", outputs)
+        if ok:
+            msg = "already done: its idempotency check passed after the run stopped"
+            self._commit([self.record(spec, "succeeded", attempt, msg, via="idempotency")], outputs)
+            return Outcome(spec.id, "succeeded", attempt, msg)
+        if isinstance(result, str) and result.startswith("unreachable"):
+            msg = f"in doubt and its idempotency check could not run ({result})"
+            self._commit([self.record(spec, "paused", attempt, msg, in_doubt=True)], outputs)
+            return Outcome(spec.id, "paused", attempt, msg)
+        msg = f"not done (its idempotency check says: {result}): runs again"
+        self._commit([self.record(spec, "pending", attempt, msg, via="idempotency")], outputs)
+        return Outcome(spec.id, "pending", attempt, msg)
+
+    # -- reboots --------------------------------------------------------------------------
+
+    def _boot_id(self, spec: StepSpec) -> str:
+        """The host's boot time before a reboot ('' if it cannot say)."""
+        assert spec.reboot is not None
+        probe = reboot_probe(spec.reboot.services, _shell(spec))
+        try:
+            with self.transports.host(spec.host) as transport:
+                result = transport.run(probe, 60.0)
+        except TransportError:
+            return ""
+        return _first_line(result.stdout)
+
+    def wait_for_host(self, spec: StepSpec, boot_before: str) -> tuple[bool, str]:
+        """Poll until the host answers with a new boot time and its services run, or the
+        deadline passes. Connection errors while it restarts are expected and ignored."""
+        assert spec.reboot is not None
+        reboot = spec.reboot
+        probe = reboot_probe(reboot.services, _shell(spec))
+        deadline = time.monotonic() + reboot.deadline_seconds
+        while not self.abort.is_set():
+            if self._host_is_back(spec, probe, boot_before):
+                return True, ""
+            if time.monotonic() >= deadline:
+                break
+            self.abort.wait(min(reboot.poll_seconds, max(deadline - time.monotonic(), 0.0)))
+        names = ", ".join(reboot.services) or "no named services"
+        return False, (
+            f"{spec.host} did not answer with {names} running within "
+            f"{reboot.deadline_seconds:g} s of the restart"
+        )
+
+    def _host_is_back(self, spec: StepSpec, probe: Command, boot_before: str) -> bool:
+        try:
+            with self.transports.host(spec.host) as transport:
+                result = transport.run(probe, 60.0)
+        except TransportError:
+            return False
+        booted = _first_line(result.stdout)
+        return result.ok and (not boot_before or (booted != "" and booted != boot_before))
+
+
+# -- pure helpers -------------------------------------------------------------------------
+
+
+def judge(check: Check, result: Result) -> tuple[bool, str]:
+    """Read a check's answer: (passed, why) from its rule, or exit code 0 without one."""
+    if result.timed_out:
+        return False, "the check timed out"
+    if check.rule is None:
+        return result.exit_code == 0, f"exit code {result.exit_code}"
+    from engine.runbook import check_output
+
+    text = result.stdout.decode("utf-8", errors="replace")
+    verdict = check_output(check.rule, result.exit_code, text)
+    return verdict.ok, verdict.reason
+
+
+def reboot_probe(services: tuple[str, ...], shell: str) -> Command:
+    """A command that prints the boot time and fails unless every named service runs."""
+    if shell == "posix":
+        names = " ".join(quote_posix(s) for s in services)
+        script = "cat /proc/sys/kernel/random/boot_id 2>/dev/null || uptime -s\n"
+        if services:
+            script += f'for s in {names}; do systemctl is-active --quiet "$s" || exit 1; done\n'
+        return Command(script, shell="posix")
+    names = ",".join(quote_powershell(s) for s in services)
+    script = (
+        "$ProgressPreference = 'SilentlyContinue'\n"
+        "(Get-CimInstance Win32_OperatingSystem).LastBootUpTime.ToUniversalTime().ToString('o')\n"
+    )
+    if services:
+        script += (
+            f"$down = @(Get-Service -Name {names} -ErrorAction Stop |"
+            " Where-Object { $_.Status -ne 'Running' })\n"
+            "if ($down.Count -gt 0) { exit 1 }\n"
+        )
+    return Command(script, shell="powershell")
+
+
+def _shell(spec: StepSpec) -> str:
+    return spec.command.shell if spec.command is not None else "powershell"
+
+
+def _first_line(data: bytes) -> str:
+    text = data.decode("utf-8", errors="replace").strip()
+    return text.splitlines()[0].strip() if text else ""
+
+
+# -- from the step library ----------------------------------------------------------------
+
+
+def build_specs(plan: Plan, library: Any) -> dict[str, StepSpec]:
+    """Render every step of a plan through its library variant (``engine.runbook.Library``)."""
+    from engine.render import render_step
+
+    specs: dict[str, StepSpec] = {}
+    for step in plan.steps:
+        kind = library.kind(step.kind)
+        rendered = render_step(library.variant(step), step, kind)
+        specs[step.id] = spec_from_rendered(step, rendered)
+    return specs
+
+
+def spec_from_rendered(step: Any, rendered: Any) -> StepSpec:
+    """A plan step and its ``engine.render.RenderedStep`` as a :class:`StepSpec`."""
+    refs = {ref.name: ref for ref in step.secrets}
+    secrets = tuple(
+        Secret(name, refs[name].env if name in refs and refs[name].env else target, target)
+        for name, target in rendered.secret_env.items()
+    )
+    reboot = None
+    if rendered.reboot is not None:
+        deadline = float(rendered.reboot.deadline_seconds)
+        poll = max(0.05, min(10.0, deadline / 30))
+        reboot = RebootWait(tuple(rendered.reboot.services), deadline, poll)
+    return StepSpec(
+        id=step.id,
+        host=step.host,
+        action=rendered.action,
+        command=rendered.command,
+        verify=_check(rendered.verify, rendered.verify_check),
+        idempotency=_check(rendered.idempotency, rendered.idempotency_check),
+        timeout=float(rendered.timeout_seconds),
+        retries=int(rendered.retries),
+        backoff=float(rendered.backoff_seconds),
+        resources=tuple(rendered.resources),
+        needs=tuple(step.needs),
+        on_failure=rendered.on_failure,
+        destructive=bool(rendered.destructive),
+        reboot=reboot,
+        secrets=secrets,
+        instructions=rendered.instructions,
+        title=rendered.title,
+    )
+
+
+def _check(command: Command | None, rule: Any) -> Check | None:
+    return None if command is None else Check(command, rule)
