@@ -1,0 +1,145 @@
+"""The catalog's schema as an ordered list of migrations.
+
+Migration ``n`` (1-based) takes a catalog from version ``n - 1`` to ``n``. Each is applied
+in its own transaction together with the version bump, so a crash leaves the catalog at a
+version it really has. A catalog whose version is newer than this list is refused: an older
+dr must not write into a layout it does not know.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from dr.errors import CatalogError
+
+_V1 = """
+CREATE TABLE backup_sets (
+    name        TEXT PRIMARY KEY,
+    host        TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    definition  TEXT NOT NULL,            -- the set as JSON, as last updated
+    encryption  TEXT NOT NULL,            -- the encryption block as JSON, fixed at creation
+    created     INTEGER NOT NULL
+);
+CREATE TABLE set_compression (
+    id          INTEGER PRIMARY KEY,
+    set_name    TEXT NOT NULL REFERENCES backup_sets(name) ON DELETE CASCADE,
+    compression TEXT NOT NULL,
+    effective   INTEGER NOT NULL          -- runs starting at or after this use it
+);
+CREATE TABLE runs (
+    id          INTEGER PRIMARY KEY,
+    set_name    TEXT NOT NULL REFERENCES backup_sets(name),
+    host        TEXT NOT NULL,
+    backup_type TEXT NOT NULL CHECK (backup_type IN ('full','copy','incremental','differential')),
+    started     INTEGER NOT NULL,
+    ended       INTEGER NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('success','warning','failed')),
+    error       TEXT,
+    source      TEXT NOT NULL,
+    compression TEXT NOT NULL,
+    run_key     TEXT NOT NULL UNIQUE
+);
+CREATE TABLE artifacts (
+    id                 INTEGER PRIMARY KEY,
+    run_id             INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    kind               TEXT NOT NULL,
+    host               TEXT NOT NULL,
+    storage_group      TEXT,
+    database           TEXT,
+    name               TEXT NOT NULL,
+    size               INTEGER NOT NULL,
+    stored_size        INTEGER NOT NULL,
+    sha256             TEXT,
+    location           TEXT,
+    state              TEXT,
+    log_required_first INTEGER,
+    log_required_last  INTEGER,
+    db_signature       TEXT,
+    log_prefix         TEXT,
+    first_gen          INTEGER,
+    last_gen           INTEGER,
+    log_signature      TEXT,
+    mailbox            TEXT,
+    item_count         INTEGER,
+    expired            INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE stream_backups (
+    run_id           INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    storage_group    TEXT NOT NULL,
+    backup_type      TEXT NOT NULL,
+    at               INTEGER NOT NULL,
+    log_prefix       TEXT,
+    first_gen        INTEGER,
+    last_gen         INTEGER,
+    log_signature    TEXT,
+    circular_logging INTEGER NOT NULL,
+    database_mounted INTEGER NOT NULL,
+    PRIMARY KEY (storage_group, run_id)
+);
+"""
+
+_V2 = """
+ALTER TABLE artifacts ADD COLUMN backup_type TEXT NOT NULL DEFAULT 'full';
+UPDATE artifacts SET backup_type = (SELECT backup_type FROM runs WHERE runs.id = artifacts.run_id);
+ALTER TABLE runs ADD COLUMN expired INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE expiries (
+    id          INTEGER PRIMARY KEY,
+    at          INTEGER NOT NULL,          -- when `dr retention apply` ran
+    policy_time INTEGER NOT NULL,          -- the --at it evaluated
+    artifacts   INTEGER NOT NULL
+);
+ALTER TABLE artifacts ADD COLUMN expiry_id INTEGER REFERENCES expiries(id);
+"""
+
+_V3 = """
+CREATE INDEX artifacts_by_run ON artifacts(run_id);
+CREATE INDEX artifacts_by_sg ON artifacts(storage_group, kind) WHERE storage_group IS NOT NULL;
+CREATE INDEX artifacts_by_db ON artifacts(database) WHERE database IS NOT NULL;
+CREATE INDEX runs_by_set ON runs(set_name, started);
+CREATE INDEX runs_by_host ON runs(host, started);
+CREATE INDEX stream_backups_by_run ON stream_backups(run_id);
+"""
+
+#: Ordered; never edit a released entry, append a new one.
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+LATEST = len(MIGRATIONS)
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'"
+    ).fetchone()
+    if row is None:
+        return 0
+    found = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(found[0] or 0)
+
+
+def migrate(conn: sqlite3.Connection, path: str, target: int = LATEST) -> int:
+    """Bring the catalog to ``target``; one transaction per migration. Returns the version."""
+    version = current_version(conn)
+    if version > LATEST:
+        raise CatalogError(
+            f"{path}: catalog schema version {version} is newer than this dr understands "
+            f"({LATEST})",
+            hint="upgrade dr; an older dr must not write into a newer catalog",
+        )
+    for number in range(version + 1, target + 1):
+        _apply(conn, number)
+    return max(version, target)
+
+
+def _apply(conn: sqlite3.Connection, number: int) -> None:
+    script = MIGRATIONS[number - 1]
+    statements = [s.strip() for s in script.split(";") if s.strip()]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
