@@ -16,6 +16,12 @@ The tree (code, exit code)::
     │   └── ToolOutputError              2500  2   tool output (eseutil, wbadmin) cannot be parsed
     ├── NotFoundError                    2600  2   a named thing does not exist
     ├── NotRecoverable                   3000  3   the restore cannot be done as asked (planner)
+    │   ├── LogGap                       3110  3   log generations missing before the target
+    │   ├── NoFullBefore                 3120  3   no full backup at or before the target
+    │   ├── ArtifactExpired              3130  3   what the target needs was expired by retention
+    │   ├── MissingSecret                3140  3   a needed secret has no recorded location
+    │   ├── NameMismatch                 3150  3   recovery forest names differ from the source
+    │   └── VersionMismatch              3160  3   Exchange version differs from the source
     ├── RuleViolation                    4000  4   a backup run breaks an Exchange backup rule
     │   ├── CircularLoggingViolation     4100  4   incremental / differential with circular logging
     │   ├── ChainViolation               4200  4   no full base, copy used as a base, ...
@@ -153,6 +159,32 @@ class NotFoundError(DrError):
 class NotRecoverable(DrError):
     code = 3000
     exit_code = 3
+
+
+class LogGap(NotRecoverable):
+    """Generations are missing between the chosen chain and the target (details: the gap)."""
+
+    code = 3110
+
+
+class NoFullBefore(NotRecoverable):
+    code = 3120
+
+
+class ArtifactExpired(NotRecoverable):
+    code = 3130
+
+
+class MissingSecret(NotRecoverable):
+    code = 3140
+
+
+class NameMismatch(NotRecoverable):
+    code = 3150
+
+
+class VersionMismatch(NotRecoverable):
+    code = 3160
 
 
 class RuleViolation(DrError):

@@ -1,7 +1,364 @@
-"""`dr plan` commands."""
+"""`dr plan <scenario>`: make a restore plan, print it, save it with -o.
+
+Every command reads the workspace's inventory and catalog (or, with --facts, a recorded
+facts file), prints a summary (or the plan as JSON with --json) and exits 0; when the
+target cannot be reached as asked it prints why and the nearest alternatives and exits 3
+(--json prints the same facts as a JSON document).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+from dr.cli.common import console, emit_json, workspace
+
+if TYPE_CHECKING:
+    from dr.planner.facts import FactsProvider
+    from engine.plan import Plan
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Restore plans, one command per scenario. Save with -o plan.json; run it with "
+    "`dr run start plan.json`. Exit 3 means: not recoverable as asked (the reason and the "
+    "nearest recoverable points are printed).",
+)
+
+OUTPUT = typer.Option(None, "--output", "-o", help="Save the plan (canonical JSON) here.")
+JSON = typer.Option(False, "--json", help="Print the plan (or the refusal) as JSON.")
+FACTS = typer.Option(
+    None, "--facts", help="Plan from a recorded facts file (JSON) instead of the catalog."
+)
+INVENTORY = typer.Option(
+    None, "--inventory", help="Use this inventory file instead of the workspace's."
+)
+AT = typer.Option(
+    None,
+    "--at",
+    help="Target time, ISO 8601 (UTC unless an offset is given), e.g. "
+    "2024-03-04T10:30. The plan reaches the latest recoverable point at or before it.",
+)
+
+
+def parse_at(value: str | None, option: str = "--at") -> datetime | None:
+    """ISO 8601 → aware UTC datetime; a clear ParameterError otherwise."""
+    from dr.errors import ParameterError
+    from dr.planner.facts import parse_time
+
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise ParameterError(
+            f"{option} {value!r} is not a time",
+            hint="write ISO 8601, e.g. 2024-03-04T10:30 (UTC) or 2024-03-04T11:30+01:00",
+        ) from None
+
+
+def load_provider(facts: Path | None, inventory: Path | None) -> FactsProvider:
+    """The facts: a recorded file, or the workspace's catalog with its inventory."""
+    from dr.model.load import load_inventory, workspace_inventory
+
+    inv = load_inventory(inventory) if inventory else workspace_inventory(workspace())
+    if facts is not None:
+        return _recorded(facts, inv)
+    from dr.catalog import Catalog
+    from dr.planner.catalog_facts import catalog_facts
+
+    ws = workspace()
+    with Catalog.open(ws.catalog_path) as catalog:
+        return catalog_facts(catalog, inv)
+
+
+def _recorded(path: Path, inv: Any) -> FactsProvider:
+    from dr.errors import ParameterError
+    from dr.planner.facts import memory_facts_from_dict
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ParameterError(f"{path}: cannot read the facts file ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise ParameterError(f"{path}:{exc.lineno}: not JSON ({exc.msg})") from None
+    try:
+        return memory_facts_from_dict(inv, data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ParameterError(
+            f"{path}: a fact is missing or malformed ({exc})",
+            hint="facts files hold backups, live_logs and artifacts as docs/scenarios.md shows",
+        ) from None
+
+
+def run_planner(make: Callable[[], Plan], output: Path | None, as_json: bool) -> None:
+    """Make the plan; print it; save it; turn a refusal into exit 3 (JSON on stdout too)."""
+    from dr.errors import NotRecoverable
+
+    try:
+        plan = make()
+    except NotRecoverable as exc:
+        if not as_json:
+            raise
+        emit_json(exc.to_dict())
+        raise typer.Exit(exc.exit_code) from None
+    if output is not None:
+        _save(plan, output)
+    if as_json:
+        emit_json(json.loads(plan.canonical_json()))
+    else:
+        render_plan(plan, output)
+
+
+def _save(plan: Plan, path: Path) -> None:
+    """Write atomically: a half-written plan file is never left behind."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(plan.canonical_json(), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _now(value: str | None) -> datetime:
+    return parse_at(value, "--as-of") or datetime.now(UTC).replace(microsecond=0)
+
+
+AS_OF = typer.Option(
+    None, "--as-of", help="Take 'now' as this time (retention windows are counted to it)."
+)
+
+
+@app.command("message")
+def message(
+    mailbox: str = typer.Option(..., "--mailbox", help="Alias of the mailbox."),
+    deleted_at: str = typer.Option(..., "--deleted-at", help="When the messages were deleted."),
+    as_of: str = AS_OF,
+    output: Path = OUTPUT,
+    as_json: bool = JSON,
+    facts: Path = FACTS,
+    inventory: Path = INVENTORY,
+) -> None:
+    """Recover deleted messages (B1): no backup within deleted-item retention (it says so);
+    otherwise a mail-level restore, or on 2010+ a recovery database and a restore request —
+    always into the original database."""
+    from dr.planner import plan_message
+
+    when = parse_at(deleted_at, "--deleted-at")
+    assert when is not None
+    run_planner(
+        lambda: plan_message(load_provider(facts, inventory), mailbox, when, _now(as_of)),
+        output,
+        as_json,
+    )
+
+
+@app.command("mailbox")
+def mailbox_(
+    mailbox: str = typer.Option(..., "--mailbox", help="Alias of the mailbox."),
+    deleted_at: str = typer.Option(None, "--deleted-at", help="When the mailbox was deleted."),
+    at: str = AT,
+    forest: str = typer.Option(None, "--forest", help="Recovery forest (2000/2003)."),
+    as_of: str = AS_OF,
+    output: Path = OUTPUT,
+    as_json: bool = JSON,
+    facts: Path = FACTS,
+    inventory: Path = INVENTORY,
+) -> None:
+    """Recover a mailbox (B2): reconnect it within deleted-mailbox retention; beyond it,
+    restore its database into a recovery database (2010+) or the recovery forest and
+    extract the mailbox."""
+    from dr.planner import plan_mailbox
+
+    run_planner(
+        lambda: plan_mailbox(
+            load_provider(facts, inventory),
+            mailbox,
+            _now(as_of),
+            parse_at(deleted_at, "--deleted-at"),
+            parse_at(at),
+            forest,
+        ),
+        output,
+        as_json,
+    )
+
+
+@app.command("database")
+def database(
+    db: list[str] = typer.Option(..., "--db", help="SERVER/SG/DB, SG/DB or DB; repeatable."),
+    at: str = AT,
+    point_of_failure: bool = typer.Option(
+        False, "--point-of-failure", help="Roll forward as far as the logs go (the default)."
+    ),
+    offline: bool = typer.Option(False, "--offline", help="Restore an offline file backup (B5)."),
+    output: Path = OUTPUT,
+    as_json: bool = JSON,
+    facts: Path = FACTS,
+    inventory: Path = INVENTORY,
+) -> None:
+    """Restore stores / storage groups (B3), to a point in time (B4) or offline (B5).
+
+    Copies the existing files first, dismounts, one temporary folder per storage group,
+    restores the full (and differential) and log backups, the logs still on the server up
+    to the target, replays (eseutil /cc on 2000/2003, /r on 2007+), verifies Clean Shutdown,
+    mounts. Storage groups in parallel, stores of one group in series."""
+    from dr.errors import ParameterError
+    from dr.planner import plan_database, plan_offline
+
+    if at is not None and point_of_failure:
+        raise ParameterError("give --at or --point-of-failure, not both")
+    when = parse_at(at)
+    make = plan_offline if offline else plan_database
+    run_planner(lambda: make(load_provider(facts, inventory), db, when), output, as_json)
+
+
+@app.command("server")
+def server(
+    server: str = typer.Option(..., "--server", help="The server to rebuild."),
+    output: Path = OUTPUT,
+    as_json: bool = JSON,
+    facts: Path = FACTS,
+    inventory: Path = INVENTORY,
+) -> None:
+    """Rebuild a lost server (B6): same name, domain and Windows version (or its disk
+    image), Exchange disaster-recovery setup with its recorded components, then stores,
+    IIS metabase, SRS, KMS and CA."""
+    from dr.planner import plan_server
+
+    run_planner(lambda: plan_server(load_provider(facts, inventory), server), output, as_json)
+
+
+@app.command("forest")
+def forest(
+    domain: str = typer.Option(..., "--domain", help="DNS or NetBIOS name of the domain."),
+    objects: list[str] = typer.Option(
+        [], "--object", help="DN to mark authoritative; repeatable (default: non-authoritative)."
+    ),
+    at: str = AT,
+    output: Path = OUTPUT,
+    as_json: bool = JSON,
+    facts: Path = FACTS,
+    inventory: Path = INVENTORY,
+) -> None:
+    """Recover after Active Directory failure (B7): a domain controller's system state
+    first, then the Exchange servers that depend on it."""
+    from dr.planner import plan_forest
+
+    run_planner(
+        lambda: plan_forest(load_provider(facts, inventory), domain, objects, parse_at(at)),
+        output,
+        as_json,
+    )
+
+
+@app.command("alternate")
+def alternate(
+    db: str = typer.Option(..., "--db", help="SERVER/SG/DB, SG/DB or DB."),
+    forest: str = typer.Option(None, "--forest", help="Recovery forest (if several)."),
+    at: str = AT,
+    output: Path = OUTPUT,
+    as_json: bool = JSON,
+    facts: Path = FACTS,
+    inventory: Path = INVENTORY,
+) -> None:
+    """Restore a database into the recovery forest (B8). Refused, naming each mismatch,
+    unless organization, administrative group legacyExchangeDN, storage group and database
+    names match the source."""
+    from dr.planner import plan_alternate
+
+    run_planner(
+        lambda: plan_alternate(load_provider(facts, inventory), db, forest, parse_at(at)),
+        output,
+        as_json,
+    )
+
+
+@app.command("drill")
+def drill(
+    db: str = typer.Option(..., "--db", help="SERVER/SG/DB, SG/DB or DB."),
+    forest: str = typer.Option(None, "--forest", help="Recovery forest (if several)."),
+    at: str = AT,
+    output: Path = OUTPUT,
+    as_json: bool = JSON,
+    facts: Path = FACTS,
+    inventory: Path = INVENTORY,
+) -> None:
+    """A restore drill (C1): the alternate restore, then mount, item counts against the
+    catalog, a sample of mailboxes, and a clean-up of the recovery forest."""
+    from dr.planner import plan_drill
+
+    run_planner(
+        lambda: plan_drill(load_provider(facts, inventory), db, forest, parse_at(at)),
+        output,
+        as_json,
+    )
+
+
+@app.command("site")
+def site(
+    output: Path = OUTPUT,
+    as_json: bool = JSON,
+    facts: Path = FACTS,
+    inventory: Path = INVENTORY,
+) -> None:
+    """Everything after losing the site: forests first, then servers, then stores, as one
+    plan with the parallelism the dependencies allow."""
+    from dr.planner import plan_site
+
+    run_planner(lambda: plan_site(load_provider(facts, inventory)), output, as_json)
+
+
+# --------------------------------------------------------------------------- the summary
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    minutes = round(seconds / 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
+
+
+def _against(actual: float | None, limit: float | None) -> str:
+    if limit is None or actual is None:
+        return _duration(actual)
+    verdict = "[green]within[/]" if actual <= limit else "[bold red]exceeds[/]"
+    return f"{_duration(actual)} ({verdict} SLA {_duration(limit)})"
+
+
+def render_plan(plan: Plan, output: Path | None) -> None:
+    """The summary a responder reads before anything runs (E1)."""
+    from rich.table import Table
+
+    point = plan.recoverable_point.isoformat() if plan.recoverable_point else "n/a"
+    target = plan.target.at.isoformat() if plan.target.at else "point of failure"
+    head = Table.grid(padding=(0, 2))
+    for label, value in [
+        ("scenario", plan.scenario),
+        ("target", f"{plan.target.what} @ {target}"),
+        ("recoverable point", point),
+        ("data-loss window", _against(plan.data_loss_window_seconds, plan.sla.rpo_seconds)),
+        ("RTO estimate", _against(plan.rto_estimate_seconds, plan.sla.rto_seconds)),
+        ("critical path", " → ".join(plan.critical_path)),
+        ("digest", plan.digest),
+    ]:
+        head.add_row(f"[bold]{label}[/]", value)
+    console.print(head)
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning[/] {warning}", highlight=False)
+    steps = Table("#", "step", "host", "est.", "needs", box=None, show_edge=False)
+    for n, step in enumerate(plan.steps, start=1):
+        flag = " [red](destructive)[/]" if step.destructive else ""
+        steps.add_row(
+            str(n),
+            f"{step.title or step.kind}{flag}\n[dim]{step.id}[/]",
+            step.host,
+            _duration(step.estimate_seconds),
+            str(len(step.needs)),
+        )
+    console.print(steps)
+    if output is not None:
+        console.print(f"saved to {output}")

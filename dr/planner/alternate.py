@@ -1,0 +1,271 @@
+"""Alternate-server recovery into a recovery forest (B8) and restore drills (C1).
+
+A store restored into another server while the original exists must go into a separate
+forest whose organization name, administrative group legacyExchangeDN, storage group and
+database names match the source, or the store will not mount (seeds/004 "Alternate Server
+Recovery"; research §2.6). The planner checks every one of those before planning and
+names each mismatch. A drill is the same restore plus verification (mount, item counts
+against the catalog, a sample of mailboxes) and a clean-up of the recovery forest, so
+every database is proven restorable at least once every six months.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from dr.errors import NameMismatch, NotFoundError, VersionMismatch
+from dr.model.inventory import Inventory, RecoveryForest, RecoveryServer
+from dr.model.refs import DatabaseRef, resolve_database
+from dr.planner.builder import PlanBuilder, platform_of
+from dr.planner.chain import Chain
+from dr.planner.common import chain_facts, sla_for
+from dr.planner.database import RestoreTarget, restore_stream, stream_chain
+from dr.planner.facts import FactsProvider, PlanReporter
+from engine.plan import Plan, Target
+
+SAMPLE_SIZE = 3
+
+
+def find_forest(inv: Inventory, name: str | None) -> RecoveryForest:
+    forests = inv.recovery_forests
+    if name is None and len(forests) == 1:
+        return forests[0]
+    for forest in forests:
+        if name is not None and forest.name.casefold() == name.casefold():
+            return forest
+    known = ", ".join(f.name for f in forests) or "none"
+    raise NotFoundError(
+        f"no recovery forest {name!r} in the inventory (known: {known})",
+        hint="name one with --forest, as listed under recovery_forests:",
+    )
+
+
+def _legacy_dn(inv: Inventory, group: str | None) -> str | None:
+    for ag in inv.organization.administrative_groups:
+        if group is not None and ag.name.casefold() == group.casefold():
+            return ag.legacy_exchange_dn
+    return None
+
+
+def _score(server: RecoveryServer, ref: DatabaseRef) -> tuple[bool, bool, bool, str]:
+    sg = _sg(server, ref)
+    has_db = sg is not None and any(
+        d.name.casefold() == ref.database.name.casefold() for d in sg.databases
+    )
+    same_ag = (server.administrative_group or "").casefold() == (
+        ref.server.administrative_group or ""
+    ).casefold()
+    return has_db, same_ag, server.exchange_version == ref.server.exchange_version, server.name
+
+
+def _sg(server: RecoveryServer, ref: DatabaseRef) -> Any:
+    for sg in server.storage_groups:
+        if sg.name.casefold() == ref.storage_group.name.casefold():
+            return sg
+    return None
+
+
+def mismatches(
+    inv: Inventory, forest: RecoveryForest, server: RecoveryServer, ref: DatabaseRef
+) -> list[dict[str, Any]]:
+    """Every name or version in the recovery forest that differs from the source."""
+    found: list[dict[str, Any]] = []
+
+    def differ(what: str, expected: object, actual: object) -> None:
+        if str(expected).casefold() != str(actual).casefold():
+            found.append({"field": what, "expected": expected, "found": actual})
+
+    differ("organization", inv.organization.name, forest.organization)
+    group = ref.server.administrative_group
+    forest_ag = next(
+        (a for a in forest.administrative_groups if a.name.casefold() == (group or "").casefold()),
+        None,
+    )
+    differ("administrative group", group, forest_ag.name if forest_ag else None)
+    differ(
+        "administrative group legacyExchangeDN",
+        _legacy_dn(inv, group),
+        forest_ag.legacy_exchange_dn if forest_ag else None,
+    )
+    sg = _sg(server, ref)
+    differ("storage group", ref.storage_group.name, sg.name if sg else None)
+    db = next(
+        (
+            d
+            for d in (sg.databases if sg else [])
+            if d.name.casefold() == ref.database.name.casefold()
+        ),
+        None,
+    )
+    differ("database", ref.database.name, db.name if db else None)
+    differ("Exchange version", ref.server.exchange_version, server.exchange_version)
+    return found
+
+
+def _refuse(
+    forest: RecoveryForest, server: RecoveryServer, ref: DatabaseRef, found: list[dict[str, Any]]
+) -> Exception:
+    text = "; ".join(f"{m['field']} is {m['found']!r}, expected {m['expected']!r}" for m in found)
+    only_version = all(m["field"] == "Exchange version" for m in found)
+    cls = VersionMismatch if only_version else NameMismatch
+    return cls(
+        f"recovery forest {forest.name} (server {server.name}) cannot take {ref.key}: {text}",
+        hint="make the recovery forest's names match the source (docs/scenarios.md, B8)",
+        details={
+            "forest": forest.name,
+            "server": server.name,
+            "database": ref.key,
+            "mismatches": found,
+        },
+    )
+
+
+def alternate_steps(
+    b: PlanBuilder,
+    provider: FactsProvider,
+    ref: DatabaseRef,
+    forest_name: str | None,
+    at: datetime | None,
+    reporter: PlanReporter | None,
+) -> tuple[Chain, list[str], str]:
+    """Check names, then restore ``ref`` into the recovery forest: (chain, last ids, server)."""
+    forest = find_forest(b.inv, forest_name)
+    server = max(forest.servers, key=lambda s: _score(s, ref))
+    found = mismatches(b.inv, forest, server, ref)
+    if found:
+        raise _refuse(forest, server, ref, found)
+    chain = stream_chain(provider, [ref], at, reporter, live=False)
+    sg = _sg(server, ref)
+    db = next(d for d in sg.databases if d.name.casefold() == ref.database.name.casefold())
+    check = b.add(
+        "verify-recovery-forest",
+        [forest.name, server.name, sg.name, db.name],
+        host=server.name,
+        platform=platform_of(server),
+        params={
+            "forest": forest.name,
+            "organization": forest.organization,
+            "administrative_group": server.administrative_group,
+            "legacy_exchange_dn": _legacy_dn(b.inv, server.administrative_group),
+            "sg": sg.name,
+            "db": db.name,
+        },
+        title=f"Check {forest.name} carries the source's names",
+    )
+    tgt = RestoreTarget(server, sg, (db,), original=False, source_keys=(ref.key,))
+    b.warn(
+        f"logs still on {ref.server.name} are not used: the recovery forest restores "
+        "from backups only"
+    )
+    b.facts["forest"] = forest.name
+    b.facts["recovery_server"] = server.name
+    return chain, restore_stream(b, chain, tgt, [check]), server.name
+
+
+def plan_alternate(
+    provider: FactsProvider,
+    db_ref: str,
+    forest: str | None,
+    at: datetime | None = None,
+    reporter: PlanReporter | None = None,
+) -> Plan:
+    """B8: the database restored into the recovery forest, names checked first."""
+    inv = provider.inventory()
+    ref = resolve_database(inv, db_ref)
+    b = PlanBuilder(
+        provider,
+        "alternate",
+        Target(what=f"database {ref.key} in recovery forest", at=at, point_of_failure=at is None),
+    )
+    chain, _, _ = alternate_steps(b, provider, ref, forest, at, reporter)
+    b.facts["chains"] = [chain_facts(chain)]
+    return b.finish(
+        recoverable_point=chain.point,
+        data_loss_seconds=chain.data_loss_seconds,
+        sla=sla_for(inv, [ref.key]),
+    )
+
+
+# --------------------------------------------------------------------------- C1
+
+
+def expected_counts(provider: FactsProvider, ref: DatabaseRef, point: datetime) -> dict[str, int]:
+    """Item count per mailbox of the database: the catalog's, else the inventory's."""
+    counts: dict[str, int] = {}
+    items = sorted(provider.host_artifacts(ref.server.name, "mailbox-items"), key=lambda a: a.at)
+    for mailbox in provider.inventory().mailboxes:
+        if resolve_database(provider.inventory(), mailbox.database).key != ref.key:
+            continue
+        known = [
+            a.item_count
+            for a in items
+            if a.at <= point
+            and a.item_count is not None
+            and (a.mailbox or "").casefold() == mailbox.alias.casefold()
+        ]
+        count = known[-1] if known else mailbox.item_count
+        if count is not None:
+            counts[mailbox.alias] = count
+    return counts
+
+
+def sample(mailboxes: Sequence[str], seed: str, size: int = SAMPLE_SIZE) -> list[str]:
+    """A deterministic sample: the same database and point always check the same mailboxes."""
+    ranked = sorted(mailboxes, key=lambda m: hashlib.sha256(f"{seed}|{m}".encode()).hexdigest())
+    return sorted(ranked[:size])
+
+
+def plan_drill(
+    provider: FactsProvider,
+    db_ref: str,
+    forest: str | None = None,
+    at: datetime | None = None,
+    reporter: PlanReporter | None = None,
+) -> Plan:
+    """C1: alternate restore + verification + clean-up of the recovery forest."""
+    inv = provider.inventory()
+    ref = resolve_database(inv, db_ref)
+    b = PlanBuilder(
+        provider,
+        "drill",
+        Target(what=f"drill of database {ref.key}", at=at, point_of_failure=at is None),
+    )
+    chain, last, server = alternate_steps(b, provider, ref, forest, at, reporter)
+    counts = expected_counts(provider, ref, chain.point)
+    on = {"host": server, "platform": b.steps[-1].platform}
+    key = [server, ref.storage_group.name, ref.database.name]
+    common = {"server": server, "sg": ref.storage_group.name, "db": ref.database.name}
+    counted = b.add(
+        "verify-item-counts",
+        key,
+        **on,
+        needs=last,
+        params={**common, "expected": counts},
+        title="Item counts of the restored mailboxes against the catalog",
+    )
+    sampled = b.add(
+        "verify-mailbox-sample",
+        key,
+        **on,
+        needs=last,
+        params={"server": server, "mailboxes": sample(sorted(counts), f"{ref.key}|{chain.point}")},
+        title="Open a sample of the restored mailboxes",
+    )
+    b.add(
+        "cleanup-recovery-forest",
+        key,
+        **on,
+        needs=[counted, sampled],
+        params={"forest": b.facts["forest"], **common},
+        title="Remove the restored database and logs from the recovery forest",
+    )
+    b.facts["chains"] = [chain_facts(chain)]
+    b.facts["expected_item_counts"] = counts
+    return b.finish(
+        recoverable_point=chain.point,
+        data_loss_seconds=chain.data_loss_seconds,
+        sla=sla_for(inv, [ref.key]),
+    )

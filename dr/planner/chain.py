@@ -1,0 +1,394 @@
+"""Chain selection: which backups of one log stream reach a target, and how far.
+
+A restore is a base (a full backup: database + logs, Log Required ``lo-hi``) followed by an
+unbroken run of log generations from any source (incremental and differential log
+backups, then the logs still on the server), replayed up to a generation whose close time
+is at or before the target. The chooser works on generations, not on backup types, so a
+copy in the middle of a chain, a differential after incrementals, or a gap in archived
+logs that the server's own logs cover all fall out of one rule.
+
+Rules (research/exchange-and-winrm.md §1.3):
+
+* The base is the newest non-expired *full* at or before the target: any older full can
+  only reach later points through the same generations. A copy is a base only when no
+  full exists (it is meant for tests, and says so).
+* Log sources must carry the base's log signature (logs of another stream or epoch never
+  replay).
+* The recoverable point is the latest known point (a backup's end, or a live log's close
+  time) at or before the target that the unbroken generations reach.
+* If a known point at or before the target lies beyond missing generations, the target is
+  inside a gap: refuse with the gap and the nearest recoverable points on both sides.
+* Nothing newer than needed: the cover stops at the recoverable point's generation, and
+  a source that runs past it is trimmed (``remove-logs-after``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from dr.errors import ArtifactExpired, LogGap, NoFullBefore
+from dr.exchange.rules import LogRange, gens
+from dr.planner.facts import BackupVersion, LiveLogs, PlanReporter
+
+SourceKind = Literal["incremental", "differential", "live"]
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """A run of generations the restore may replay: a log backup, or the live logs."""
+
+    id: str
+    kind: SourceKind
+    logs: LogRange
+    at: datetime
+    points: tuple[tuple[int, datetime], ...]
+    size_bytes: int = 0
+
+    @property
+    def first(self) -> int:
+        return self.logs.first
+
+    @property
+    def last(self) -> int:
+        return self.logs.last
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The backups chosen for one stream and what they reach."""
+
+    stream: str
+    base: BackupVersion
+    base_gen: int | None
+    sources: tuple[LogSource, ...]
+    stop_gen: int | None
+    point: datetime
+    target: datetime | None
+    data_loss_seconds: float
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def version_ids(self) -> list[str]:
+        return [self.base.id] + [s.id for s in self.sources if s.kind != "live"]
+
+    @property
+    def live(self) -> LogSource | None:
+        return next((s for s in self.sources if s.kind == "live"), None)
+
+    @property
+    def trimmed(self) -> bool:
+        """A chosen source runs past the stop generation (replay must stop early)."""
+        return self.stop_gen is not None and any(s.last > self.stop_gen for s in self.sources)
+
+    @property
+    def first_gen(self) -> int | None:
+        lows = [d.log_required[0] for d in self.base.databases if d.log_required]
+        lows = [lo for lo in lows if lo > 0]
+        if lows:
+            return min(lows)
+        return self.base.logs.first if self.base.logs else self.base_gen
+
+
+def _stamp(at: datetime | None) -> str:
+    return "none" if at is None else at.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
+
+
+# --------------------------------------------------------------------------- the base
+
+
+def _base_candidates(
+    versions: Sequence[BackupVersion], target: datetime | None, database: str | None
+) -> list[BackupVersion]:
+    return [
+        v
+        for v in versions
+        if v.backup_type in ("full", "copy")
+        and not v.offline
+        and (database is None or v.image(database) is not None)
+        and (target is None or v.at <= target)
+    ]
+
+
+def choose_base(
+    stream: str,
+    versions: Sequence[BackupVersion],
+    target: datetime | None,
+    database: str | None = None,
+) -> tuple[BackupVersion, list[str]]:
+    """The base of the restore and the warnings its choice raises (or a refusal)."""
+    candidates = _base_candidates(versions, target, database)
+    live = [v for v in candidates if not v.expired]
+    fulls = [v for v in live if v.backup_type == "full"]
+    pool = fulls or [v for v in live if v.backup_type == "copy"]
+    if not pool:
+        raise _no_base(stream, versions, candidates, target, database)
+    base = max(pool, key=lambda v: (v.at, v.id))
+    warnings = [
+        f"full backup {v.id} ({_stamp(v.at)}) was expired by retention; using an older one"
+        for v in candidates
+        if v.expired and v.backup_type == "full" and v.at > base.at
+    ]
+    if base.backup_type == "copy":
+        warnings.append(
+            f"no full backup of {stream} before the target: using copy backup {base.id} "
+            f"({_stamp(base.at)}); copies are meant for tests and diagnosis"
+        )
+    return base, warnings
+
+
+def _no_base(
+    stream: str,
+    versions: Sequence[BackupVersion],
+    candidates: list[BackupVersion],
+    target: datetime | None,
+    database: str | None,
+) -> Exception:
+    what = database or stream
+    if candidates:
+        ids = sorted(v.id for v in candidates)
+        return ArtifactExpired(
+            f"{what}: every full backup at or before {_stamp(target)} was expired by "
+            f"retention ({', '.join(ids)})",
+            hint="pick a later target, or restore the expired versions from an offsite copy",
+            details={
+                "stream": stream,
+                "database": database,
+                "expired": ids,
+                "target": _iso(target),
+            },
+        )
+    later = sorted(
+        (v for v in versions if v.backup_type == "full" and not v.expired and not v.offline),
+        key=lambda v: v.at,
+    )
+    after = later[0].at if later else None
+    return NoFullBefore(
+        f"{what}: no full backup at or before {_stamp(target)}; "
+        f"the first full after it is {_stamp(after)}",
+        hint="pick a target at or after the first full backup"
+        if after
+        else "take a full backup: without one nothing of this database can be restored",
+        details={
+            "stream": stream,
+            "database": database,
+            "target": _iso(target),
+            "first_full_after": _iso(after),
+        },
+    )
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _compatible(base: BackupVersion, logs: LogRange) -> bool:
+    expected = base.logs.signature if base.logs else None
+    return expected is None or logs.signature is None or logs.signature == expected
+
+
+def log_sources(
+    base: BackupVersion, versions: Sequence[BackupVersion], live: LiveLogs | None
+) -> list[LogSource]:
+    """Every run of generations that may follow the base, sorted by first generation."""
+    found: list[LogSource] = []
+    for v in versions:
+        if v.backup_type not in ("incremental", "differential") or v.expired or v.logs is None:
+            continue
+        if v.at > base.at and _compatible(base, v.logs):
+            kind: SourceKind = "incremental" if v.backup_type == "incremental" else "differential"
+            found.append(
+                LogSource(v.id, kind, v.logs, v.at, ((v.logs.last, v.at),), v.log_size_bytes)
+            )
+    if live is not None and _compatible(base, live.logs):
+        found.append(_live_source(live))
+    return sorted(found, key=lambda s: (s.first, s.last, s.id))
+
+
+def _live_source(live: LiveLogs) -> LogSource:
+    points = [(live.logs.last, live.at)]
+    if len(live.ends) == live.logs.last - live.logs.first + 1:
+        points += [(live.logs.first + i, at) for i, at in enumerate(live.ends)]
+    return LogSource(
+        f"live:{live.stream}",
+        "live",
+        live.logs,
+        live.at,
+        tuple(sorted(set(points))),
+        live.size_bytes,
+    )
+
+
+def reach(base_gen: int, sources: Sequence[LogSource]) -> int:
+    """The last generation replayable without a gap, starting after ``base_gen``."""
+    current = base_gen
+    for source in sources:  # sorted by first generation
+        if source.first > current + 1:
+            break
+        current = max(current, source.last)
+    return current
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def select_chain(
+    stream: str,
+    versions: Sequence[BackupVersion],
+    live: LiveLogs | None,
+    target: datetime | None,
+    *,
+    database: str | None = None,
+    reporter: PlanReporter | None = None,
+) -> Chain:
+    """The chain that reaches the latest recoverable point at or before ``target``.
+
+    ``target`` None means the point of failure: as far as the known logs go.
+    Raises NoFullBefore, ArtifactExpired or LogGap (all NotRecoverable) with the facts.
+    """
+    reporter = reporter or PlanReporter()
+    base, warnings = choose_base(stream, versions, target, database)
+    base_gen = base.top_gen
+    sources = log_sources(base, versions, live) if base_gen is not None else []
+    reached = reach(base_gen, sources) if base_gen is not None else 0
+    points = _points(base, sources, target)
+    good = [p for p in points if base_gen is None or p[0] <= reached]
+    point_gen, point = max(good, key=lambda p: (p[1], p[0]))
+    beyond = [p for p in points if base_gen is not None and p[0] > reached]
+    if beyond:
+        assert base_gen is not None
+        error = _gap(stream, versions, sources, reached, point, target, database)
+        reporter.refused(stream, error.message)
+        raise error
+    cover = _cover(base_gen, point_gen, sources) if base_gen is not None else []
+    warnings += _chain_warnings(base, cover, point, target, live)
+    chain = Chain(
+        stream=stream,
+        base=base,
+        base_gen=base_gen,
+        sources=tuple(cover),
+        stop_gen=point_gen if cover else base_gen,
+        point=point,
+        target=target,
+        data_loss_seconds=_loss(point, target, sources, live),
+        warnings=tuple(warnings),
+    )
+    reporter.chain_chosen(stream, chain.version_ids, point)
+    return chain
+
+
+def _points(
+    base: BackupVersion, sources: Sequence[LogSource], target: datetime | None
+) -> list[tuple[int, datetime]]:
+    """Known (generation, time) points after the base, at or before the target."""
+    base_gen = base.top_gen if base.top_gen is not None else 0
+    points = [(base_gen, base.at)]
+    for source in sources:
+        for gen, at in source.points:
+            if gen > base_gen and at >= base.at and (target is None or at <= target):
+                points.append((gen, at))
+    return points
+
+
+def _cover(base_gen: int, stop: int, sources: Sequence[LogSource]) -> list[LogSource]:
+    """The fewest sources that cover ``base_gen+1 .. stop``, least overshoot first."""
+    chosen: list[LogSource] = []
+    current = base_gen
+    while current < stop:
+        candidates = [s for s in sources if s.first <= current + 1 and s.last > current]
+        best = max(
+            candidates,
+            key=lambda s: (min(s.last, stop), -s.last, s.kind != "live", s.at, s.id),
+        )
+        chosen.append(best)
+        current = best.last
+    return chosen
+
+
+def _loss(
+    point: datetime,
+    target: datetime | None,
+    sources: Sequence[LogSource],
+    live: LiveLogs | None,
+) -> float:
+    if target is not None:
+        return max(0.0, (target - point).total_seconds())
+    latest = max([point, *(s.at for s in sources), *([live.at] if live else [])])
+    return (latest - point).total_seconds()
+
+
+def _chain_warnings(
+    base: BackupVersion,
+    cover: Sequence[LogSource],
+    point: datetime,
+    target: datetime | None,
+    live: LiveLogs | None,
+) -> list[str]:
+    warnings: list[str] = []
+    if base.circular_logging and not cover and (target is None or target > point):
+        warnings.append(
+            f"circular logging was on when {base.id} was taken: its logs were deleted, so the "
+            "restore cannot roll forward past it"
+        )
+    used = next((s for s in cover if s.kind == "live"), None)
+    if used is not None:
+        warnings.append(
+            f"replays logs still on the server ({gens(used.first, used.last)}); "
+            "their sequence is verified before replay"
+        )
+    elif live is None and target is None:
+        warnings.append(
+            "no logs still on the server were reported: the restore stops at the last log backup"
+        )
+    return warnings
+
+
+def _gap(
+    stream: str,
+    versions: Sequence[BackupVersion],
+    sources: Sequence[LogSource],
+    reached: int,
+    before: datetime,
+    target: datetime | None,
+    database: str | None,
+) -> LogGap:
+    first = reached + 1
+    last = min(s.first for s in sources if s.first > first) - 1
+    later = sorted(
+        v.at
+        for v in versions
+        if v.backup_type == "full"
+        and not v.expired
+        and not v.offline
+        and v.at > before
+        and (database is None or v.image(database) is not None)
+    )
+    after = later[0] if later else None
+    expired = sorted(
+        v.id
+        for v in versions
+        if v.expired and v.logs and v.logs.last >= first and v.logs.first <= last
+    )
+    prefix = sources[0].logs.prefix if sources else ""
+    cause = f"; expired by retention: {', '.join(expired)}" if expired else ""
+    return LogGap(
+        f"{database or stream}: log {prefix} {gens(first, last)} missing{cause}; nearest "
+        f"recoverable points: {_stamp(before)} before the gap, {_stamp(after)} after it",
+        hint=f"plan again with --at {_stamp(before)} to accept the loss, or find the missing logs",
+        details={
+            "stream": stream,
+            "database": database,
+            "prefix": prefix,
+            "first_missing": first,
+            "last_missing": last,
+            "nearest_before": _iso(before),
+            "nearest_after": _iso(after),
+            "expired": expired,
+            "target": _iso(target),
+        },
+    )

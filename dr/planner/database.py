@@ -1,0 +1,478 @@
+"""Restoring stores and storage groups (B3), to a point in time (B4), and offline (B5).
+
+The procedure (seeds/004 "Recovering Exchange Stores and Storage Groups";
+research/exchange-and-winrm.md §2.1): copy the existing files aside first, dismount the
+stores, one temporary folder per storage group (its restore.env), restore the full (and a
+differential) and the log backups in order, then the logs still on the server up to the
+last generation that closes before the target, then replay: ``eseutil /cc`` on 2000/2003
+(hard recovery: dr runs it itself rather than ticking "Last Restore Set", so it can stop
+at the point in time and verify first), ``eseutil /r`` on 2007+. Verify the header is in
+Clean Shutdown with Log Required 0-0, mount, check.
+
+Storage groups run in parallel; every step touching a group holds ``sg:SERVER/SG``, so its
+stores go one after another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from dr.errors import NoFullBefore
+from dr.model.inventory import Database, RecoveryServer, Server, StorageGroup
+from dr.model.refs import DatabaseRef, resolve_database
+from dr.planner.builder import PlanBuilder, platform_of
+from dr.planner.chain import Chain, select_chain
+from dr.planner.common import (
+    Family,
+    Series,
+    chain_facts,
+    family,
+    require_images,
+    sla_for,
+    stamp,
+    temp_root,
+    use_chain,
+    win_dir,
+)
+from dr.planner.facts import BackupVersion, FactsProvider, PlanReporter
+from dr.planner.rto import ORCHESTRATOR
+from engine.plan import Plan, Target
+
+GB = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class RestoreTarget:
+    """Where one stream is restored: its own server, or a server of a recovery forest."""
+
+    server: Server | RecoveryServer
+    sg: StorageGroup
+    databases: tuple[Database, ...]
+    original: bool  # the original server: existing files to copy aside, live logs there
+    source_keys: tuple[str, ...] = ()  # the backed-up databases, when names differ (an RDB)
+
+    def source_key(self, chain: Chain, index: int) -> str:
+        if self.source_keys:
+            return self.source_keys[index]
+        return f"{chain.stream}/{self.databases[index].name}"
+
+    @property
+    def host(self) -> str:
+        return self.server.name
+
+    @property
+    def family(self) -> Family:
+        return family(self.server)
+
+    @property
+    def temp_folder(self) -> str:
+        return f"{temp_root(self.server)}\\{self.sg.name}"
+
+    @property
+    def lock(self) -> str:
+        return f"sg:{self.server.name}/{self.sg.name}"
+
+    def key(self, *more: str) -> list[str]:
+        return [self.server.name, self.sg.name, *more]
+
+
+def group_by_stream(refs: Sequence[DatabaseRef]) -> list[list[DatabaseRef]]:
+    """Databases grouped by storage group, in the order first named; duplicates dropped."""
+    groups: dict[str, list[DatabaseRef]] = {}
+    for ref in refs:
+        group = groups.setdefault(ref.storage_group_key, [])
+        if all(r.key != ref.key for r in group):
+            group.append(ref)
+    return list(groups.values())
+
+
+def stream_chain(
+    provider: FactsProvider,
+    dbs: Sequence[DatabaseRef],
+    at: datetime | None,
+    reporter: PlanReporter | None,
+    *,
+    live: bool = True,
+) -> Chain:
+    stream = dbs[0].storage_group_key
+    chain = select_chain(
+        stream,
+        provider.stream_backups(stream),
+        provider.live_logs(stream) if live else None,
+        at,
+        database=dbs[0].key,
+        reporter=reporter,
+    )
+    require_images(chain, dbs)
+    return chain
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def restore_stream(
+    b: PlanBuilder, chain: Chain, tgt: RestoreTarget, after: Sequence[str]
+) -> list[str]:
+    """The steps restoring one stream's databases from ``chain``; returns the last ids."""
+    use_chain(b, chain)
+    s = Series(b, list(after))
+    _prepare(s, chain, tgt)
+    _restore_sets(s, chain, tgt)
+    _replay(s, chain, tgt)
+    return _verify_and_mount(s, tgt)
+
+
+def _on(tgt: RestoreTarget) -> dict[str, object]:
+    return {"host": tgt.host, "platform": platform_of(tgt.server), "resources": [tgt.lock]}
+
+
+def _prepare(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
+    names = ", ".join(d.name for d in tgt.databases)
+    s.add(
+        "check-backup-chain",
+        tgt.key(),
+        host=ORCHESTRATOR,
+        params={
+            "db": names,
+            "chain": chain.version_ids,
+            "first_gen": chain.first_gen,
+            "last_gen": chain.stop_gen,
+        },
+        title=f"Check the backups chosen for {tgt.sg.name} still exist and verify",
+    )
+    s.add(
+        "fetch-artifacts",
+        tgt.key(),
+        host=ORCHESTRATOR,
+        params={"versions": chain.version_ids, "dest": f"{tgt.temp_folder}\\staging"},
+        size_bytes=_chain_bytes(chain),
+        title="Fetch the chosen backups from the repository",
+    )
+    if tgt.original:
+        for n, folder in enumerate(_folders(tgt), start=1):
+            s.add(
+                "copy-existing-files",
+                tgt.key(str(n)),
+                **_on(tgt),
+                params={"source": folder, "dest": f"{folder}\\pre-restore"},
+                size_bytes=_folder_bytes(tgt, folder),
+                title=f"Copy the existing files in {folder} aside before anything changes",
+            )
+    for db in tgt.databases:
+        p = {"server": tgt.host, "sg": tgt.sg.name, "db": db.name}
+        s.add(
+            "dismount-database", tgt.key(db.name), **_on(tgt), params=p, title=f"Dismount {db.name}"
+        )
+        if tgt.family == "modern":
+            s.add(
+                "allow-file-restore",
+                tgt.key(db.name),
+                **_on(tgt),
+                params=p,
+                title=f"Allow {db.name} to be overwritten by a restore",
+            )
+    s.add(
+        "prepare-temp-folder",
+        tgt.key(),
+        **_on(tgt),
+        params={"path": tgt.temp_folder, "sg": tgt.sg.name},
+        title=f"An empty temporary folder for {tgt.sg.name} (its own restore.env)",
+    )
+
+
+def _folders(tgt: RestoreTarget) -> list[str]:
+    folders: list[str] = []
+    for db in tgt.databases:
+        for path in (db.edb, db.stm):
+            if path and win_dir(path) not in folders:
+                folders.append(win_dir(path))
+    if tgt.sg.log_path not in folders:
+        folders.append(tgt.sg.log_path)
+    return folders
+
+
+def _folder_bytes(tgt: RestoreTarget, folder: str) -> int:
+    return int(sum((d.size_gb or 0) * GB for d in tgt.databases if win_dir(d.edb) == folder))
+
+
+def _chain_bytes(chain: Chain) -> int:
+    return chain.base.size_bytes + sum(s.size_bytes for s in chain.sources if s.kind != "live")
+
+
+def _restore_sets(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
+    for index, db in enumerate(tgt.databases):
+        image = chain.base.image(tgt.source_key(chain, index))
+        s.add(
+            "restore-database-backup",
+            tgt.key(db.name),
+            **_on(tgt),
+            params={
+                "sg": tgt.sg.name,
+                "db": db.name,
+                "version": chain.base.id,
+                "backup_type": chain.base.backup_type,
+                "edb": db.edb,
+                "stm": db.stm or "",
+                "temp_folder": tgt.temp_folder,
+                "last_restore_set": False,
+            },
+            size_bytes=(image.size_bytes + image.stm_size_bytes) if image else 0,
+            title=f"Restore {db.name} from {chain.base.backup_type} backup {chain.base.id}",
+        )
+    for source in chain.sources:
+        if source.kind == "live":
+            continue
+        s.add(
+            "restore-log-backup",
+            tgt.key(source.id),
+            **_on(tgt),
+            params={
+                "sg": tgt.sg.name,
+                "version": source.id,
+                "prefix": source.logs.prefix,
+                "first_gen": source.first,
+                "last_gen": source.last,
+                "temp_folder": tgt.temp_folder,
+                "last_restore_set": False,
+            },
+            size_bytes=source.size_bytes,
+            title=f"Restore {source.kind} log backup {source.id}",
+        )
+
+
+def _replay(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
+    prefix = tgt.sg.log_prefix
+    stop = chain.stop_gen
+    live = chain.live
+    if live is not None and stop is not None:
+        s.add(
+            "copy-live-logs",
+            tgt.key(),
+            **_on(tgt),
+            params={
+                "sg": tgt.sg.name,
+                "prefix": prefix,
+                "log_path": tgt.sg.log_path,
+                "first_gen": live.first,
+                "last_gen": min(live.last, stop),
+                "dest": tgt.temp_folder,
+            },
+            size_bytes=live.size_bytes,
+            title="Use the logs still on the server",
+        )
+    if stop is not None and chain.trimmed:
+        _remove_after(s, tgt, tgt.temp_folder, stop, "temp")
+    if stop is not None and tgt.original and tgt.family == "legacy" and chain.target is not None:
+        _remove_after(s, tgt, tgt.sg.log_path, stop, "logs")
+    if stop is not None and chain.first_gen is not None:
+        s.add(
+            "verify-log-sequence",
+            tgt.key(),
+            **_on(tgt),
+            params={
+                "prefix": prefix,
+                "log_path": tgt.temp_folder,
+                "first_gen": chain.first_gen,
+                "last_gen": stop,
+            },
+            title="Check no log is missing or foreign in the range to replay",
+        )
+    replay = (stop - (chain.first_gen or stop) + 1) if stop is not None else 0
+    if tgt.family == "legacy":
+        s.add(
+            "hard-recovery",
+            tgt.key(),
+            **_on(tgt),
+            replay_logs=replay,
+            params={"temp_folder": tgt.temp_folder, "log_path": tgt.sg.log_path},
+            title="Replay the logs: eseutil /cc (the last restore set)",
+        )
+    else:
+        s.add(
+            "soft-recovery",
+            tgt.key(),
+            **_on(tgt),
+            replay_logs=replay,
+            params={
+                "prefix": prefix,
+                "log_path": tgt.temp_folder,
+                "system_path": tgt.temp_folder,
+                "db_path": win_dir(tgt.databases[0].edb),
+            },
+            title="Replay the logs: eseutil /r",
+        )
+
+
+def _remove_after(s: Series, tgt: RestoreTarget, path: str, stop: int, where: str) -> None:
+    s.add(
+        "remove-logs-after",
+        tgt.key(where),
+        **_on(tgt),
+        params={"prefix": tgt.sg.log_prefix, "log_path": path, "after_gen": stop},
+        title=f"Move logs after generation {stop} out of {path} so replay stops there",
+    )
+
+
+def _verify_and_mount(s: Series, tgt: RestoreTarget) -> list[str]:
+    for db in tgt.databases:
+        s.add(
+            "verify-database-header",
+            tgt.key(db.name),
+            **_on(tgt),
+            params={"edb": db.edb, "expect_state": "Clean Shutdown"},
+            title=f"eseutil /mh {db.name}: Clean Shutdown, Log Required 0-0",
+        )
+    for db in tgt.databases:
+        p = {"server": tgt.host, "sg": tgt.sg.name, "db": db.name}
+        s.add("mount-database", tgt.key(db.name), **_on(tgt), params=p, title=f"Mount {db.name}")
+        s.add(
+            "verify-mount",
+            tgt.key(db.name),
+            **_on(tgt),
+            params=p,
+            title=f"Check {db.name} is mounted and answers",
+        )
+    return s.last
+
+
+# --------------------------------------------------------------------------- the scenario
+
+
+def _target(refs: Sequence[DatabaseRef], at: datetime | None, what: str = "database") -> Target:
+    return Target(
+        what=f"{what} " + ", ".join(r.key for r in refs), at=at, point_of_failure=at is None
+    )
+
+
+def plan_database(
+    provider: FactsProvider,
+    refs: Sequence[str],
+    at: datetime | None = None,
+    reporter: PlanReporter | None = None,
+) -> Plan:
+    """B3/B4: restore databases on their own server, to ``at`` or the point of failure."""
+    inv = provider.inventory()
+    dbs = [resolve_database(inv, r) for r in refs]
+    b = PlanBuilder(provider, "database", _target(dbs, at))
+    chains = []
+    for group in group_by_stream(dbs):
+        chain = stream_chain(provider, group, at, reporter)
+        tgt = RestoreTarget(
+            group[0].server, group[0].storage_group, tuple(r.database for r in group), original=True
+        )
+        restore_stream(b, chain, tgt, [])
+        chains.append(chain)
+    b.facts["chains"] = [chain_facts(c) for c in chains]
+    b.facts["family"] = sorted({family(d.server) for d in dbs})
+    return b.finish(
+        recoverable_point=min(c.point for c in chains),
+        data_loss_seconds=max(c.data_loss_seconds for c in chains),
+        sla=sla_for(inv, [d.key for d in dbs]),
+    )
+
+
+# --------------------------------------------------------------------------- offline (B5)
+
+
+def offline_version(
+    provider: FactsProvider, ref: DatabaseRef, at: datetime | None
+) -> BackupVersion:
+    """The latest offline (.edb + .stm file) backup of the database at or before ``at``."""
+    found = [
+        v
+        for v in provider.stream_backups(ref.storage_group_key)
+        if v.offline
+        and not v.expired
+        and v.image(ref.key) is not None
+        and (at is None or v.at <= at)
+    ]
+    if not found:
+        raise NoFullBefore(
+            f"{ref.key}: no offline backup at or before {stamp(at)}",
+            hint="an offline restore needs a file copy of the stopped database (.edb and .stm); "
+            "use `dr plan database` for an online restore",
+            details={"database": ref.key, "target": at.isoformat() if at else None},
+        )
+    return max(found, key=lambda v: (v.at, v.id))
+
+
+def plan_offline(provider: FactsProvider, refs: Sequence[str], at: datetime | None = None) -> Plan:
+    """B5: put .edb and .stm back together into one directory after removing the old files."""
+    inv = provider.inventory()
+    dbs = [resolve_database(inv, r) for r in refs]
+    b = PlanBuilder(provider, "database-offline", _target(dbs, at, "offline database"))
+    points = []
+    for ref in dbs:
+        version = offline_version(provider, ref, at)
+        b.use(version)
+        _offline_steps(b, ref, version)
+        points.append(version.at)
+    b.warn("an offline restore cannot roll forward: changes after the backup are lost")
+    point = min(points)
+    loss = (at - point).total_seconds() if at else None
+    b.facts["versions"] = sorted({p.isoformat() for p in points})
+    return b.finish(
+        recoverable_point=point, data_loss_seconds=loss, sla=sla_for(inv, [d.key for d in dbs])
+    )
+
+
+def _offline_steps(b: PlanBuilder, ref: DatabaseRef, version: BackupVersion) -> None:
+    tgt = RestoreTarget(ref.server, ref.storage_group, (ref.database,), original=True)
+    db = ref.database
+    image = version.image(ref.key)
+    s = Series(b, [])
+    s.add(
+        "fetch-artifacts",
+        tgt.key(db.name),
+        host=ORCHESTRATOR,
+        params={"versions": [version.id], "dest": f"{tgt.temp_folder}\\staging"},
+        size_bytes=version.size_bytes,
+        title="Fetch the offline backup from the repository",
+    )
+    s.add(
+        "copy-existing-files",
+        tgt.key(db.name),
+        **_on(tgt),
+        params={"source": win_dir(db.edb), "dest": f"{win_dir(db.edb)}\\pre-restore"},
+        title="Copy the existing files aside before anything changes",
+    )
+    p = {"server": tgt.host, "sg": tgt.sg.name, "db": db.name}
+    s.add("dismount-database", tgt.key(db.name), **_on(tgt), params=p, title=f"Dismount {db.name}")
+    paths = [db.edb, *([db.stm] if db.stm else []), f"{tgt.sg.log_path}\\{tgt.sg.log_prefix}*.log"]
+    s.add(
+        "remove-database-files",
+        tgt.key(db.name),
+        **_on(tgt),
+        params={"paths": paths},
+        title="Delete the log and database files on the server",
+    )
+    s.add(
+        "restore-offline-files",
+        tgt.key(db.name),
+        **_on(tgt),
+        params={
+            "version": version.id,
+            "edb": db.edb,
+            "stm": db.stm or "",
+            "dest_dir": win_dir(db.edb),
+        },
+        size_bytes=(image.size_bytes + image.stm_size_bytes) if image else 0,
+        title=".edb and .stm together into one directory",
+    )
+    s.add(
+        "verify-database-header",
+        tgt.key(db.name),
+        **_on(tgt),
+        params={"edb": db.edb, "expect_state": "Clean Shutdown"},
+        title="eseutil /mh: Clean Shutdown, Log Required 0-0",
+    )
+    s.add("mount-database", tgt.key(db.name), **_on(tgt), params=p, title=f"Mount {db.name}")
+    s.add(
+        "verify-mount",
+        tgt.key(db.name),
+        **_on(tgt),
+        params=p,
+        title=f"Check {db.name} is mounted and answers",
+    )

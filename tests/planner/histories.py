@@ -1,0 +1,136 @@
+"""Building backup histories the way Exchange makes them, for planner tests.
+
+A :class:`StreamSim` keeps a log stream's state (the last closed generation, the first one
+still on disk) and records backups with the effects of research §1.3: a full or an
+incremental truncates the logs on disk, a copy and a differential do not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from dr.exchange.rules import BackupType, LogRange
+from dr.model.inventory import Inventory
+from dr.model.load import load_inventory
+from dr.planner.facts import BackupVersion, DatabaseImage, HostArtifact, LiveLogs, MemoryFacts
+
+ESTATE = Path(__file__).with_name("estate.yaml")
+T0 = datetime(2024, 3, 4, 0, 0, tzinfo=UTC)
+GB = 1_000_000_000
+
+_INVENTORY: Inventory | None = None
+
+
+def estate() -> Inventory:
+    global _INVENTORY
+    if _INVENTORY is None:
+        _INVENTORY = load_inventory(ESTATE)
+    return _INVENTORY
+
+
+def at(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+@dataclass
+class StreamSim:
+    """One log stream: call ``logs`` to let time pass, then take backups."""
+
+    stream: str
+    prefix: str
+    databases: tuple[str, ...]
+    signature: str = "sig-1"
+    now: datetime = T0
+    gen: int = 10  # last closed generation
+    on_disk: int = 1  # first generation still on the server
+    versions: list[BackupVersion] = field(default_factory=list)
+    circular: bool = False
+    _n: int = 0
+
+    def logs(self, hours: float = 1.0, count: int = 10) -> StreamSim:
+        self.now += timedelta(hours=hours)
+        self.gen += count
+        if self.circular:
+            self.on_disk = self.gen
+        return self
+
+    def backup(self, backup_type: BackupType, *, vid: str | None = None) -> BackupVersion:
+        self._n += 1
+        logs = LogRange(self.prefix, self.on_disk, self.gen, self.signature)
+        images: tuple[DatabaseImage, ...] = ()
+        if backup_type in ("full", "copy"):
+            images = tuple(
+                DatabaseImage(db, 10 * GB, GB, (self.on_disk, self.gen), "db-sig")
+                for db in self.databases
+            )
+        version = BackupVersion(
+            id=vid or f"{self.prefix}-{self._n}-{backup_type}",
+            stream=self.stream,
+            backup_type=backup_type,
+            at=self.now,
+            logs=logs,
+            databases=images,
+            log_size_bytes=(self.gen - self.on_disk + 1) * 1_048_576,
+            circular_logging=self.circular,
+        )
+        self.versions.append(version)
+        if backup_type in ("full", "incremental"):
+            self.on_disk = self.gen + 1
+        return version
+
+    def live(self) -> LiveLogs:
+        return LiveLogs(
+            self.stream, LogRange(self.prefix, self.on_disk, self.gen, self.signature), self.now
+        )
+
+    def expire(self, vid: str) -> None:
+        self.versions = [replace(v, expired=True) if v.id == vid else v for v in self.versions]
+
+    def drop(self, vid: str) -> None:
+        self.versions = [v for v in self.versions if v.id != vid]
+
+
+def legacy_sim(sg: str = "First Storage Group", prefix: str = "E00") -> StreamSim:
+    dbs = {
+        "First Storage Group": ("Mailbox Store (EX2003)", "Public Folder Store (EX2003)"),
+        "Second Storage Group": ("Sales Store",),
+    }[sg]
+    return StreamSim(f"EX2003/{sg}", prefix, tuple(f"EX2003/{sg}/{d}" for d in dbs))
+
+
+def modern_sim(db: str = "DB01", prefix: str = "E00") -> StreamSim:
+    return StreamSim(f"EX2016/{db}", prefix, (f"EX2016/{db}/{db}",))
+
+
+def facts(
+    *sims: StreamSim, live: bool = True, artifacts: list[HostArtifact] | None = None
+) -> MemoryFacts:
+    return MemoryFacts(
+        estate(),
+        {s.stream: list(s.versions) for s in sims},
+        {s.stream: s.live() for s in sims} if live else {},
+        list(artifacts or []),
+    )
+
+
+def host_artifact(kind: str, host: str, hours: float, **kw: object) -> HostArtifact:
+    return HostArtifact(
+        id=f"{kind}-{host}-{hours:g}", kind=kind, host=host, at=at(hours), size_bytes=GB, **kw
+    )  # type: ignore[arg-type]
+
+
+def estate_artifacts(hours: float = 0.5) -> list[HostArtifact]:
+    """System state for every server, the metabase, KMS, CA: what a server rebuild needs."""
+    found = [
+        host_artifact("system-state", h, hours)
+        for h in ("DC1", "DC2016", "EX2003", "EX2016", "KMS1")
+    ]
+    found += [
+        host_artifact("iis-metabase", "EX2003", hours),
+        host_artifact("kms-database", "KMS1", hours),
+        host_artifact("ca-database", "DC1", hours),
+        host_artifact("ca-certificates", "DC1", hours),
+    ]
+    return found

@@ -1,0 +1,376 @@
+"""Scenario plans on the recorded estate: both Exchange families, every scenario, refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from dr.errors import MissingSecret, NameMismatch, NotRecoverable, VersionMismatch
+from dr.model.inventory import Inventory
+from dr.planner import (
+    plan_alternate,
+    plan_database,
+    plan_drill,
+    plan_forest,
+    plan_mailbox,
+    plan_message,
+    plan_offline,
+    plan_server,
+    plan_site,
+)
+from dr.planner.facts import BackupVersion, MemoryFacts
+from engine.plan import Plan, validate_dag
+from tests.planner.histories import (
+    at,
+    estate,
+    estate_artifacts,
+    facts,
+    host_artifact,
+    legacy_sim,
+    modern_sim,
+)
+
+EX2003_MAIL = "First Storage Group/Mailbox Store (EX2003)"
+EX2003_SALES = "Second Storage Group/Sales Store"
+
+
+def estate_facts(*, live: bool = True) -> MemoryFacts:
+    sims = [
+        legacy_sim(),
+        legacy_sim("Second Storage Group", "E01"),
+        modern_sim(),
+        modern_sim("DB02", "E01"),
+    ]
+    for s in sims:
+        s.backup("full")
+        s.logs()
+        s.backup("incremental")
+        s.logs(1, 5)
+    items = [
+        host_artifact("mailbox-items", "EX2003", 0.5, mailbox="administrator", item_count=1400),
+        host_artifact("mailbox-items", "EX2016", 0.5, mailbox="finance", item_count=61000),
+    ]
+    return facts(*sims, live=live, artifacts=estate_artifacts() + items)
+
+
+def kinds(plan: Plan) -> list[str]:
+    return [s.kind for s in plan.steps]
+
+
+def well_formed(plan: Plan) -> None:
+    validate_dag(plan.steps)
+    for step in plan.steps:
+        if step.host not in ("operator", "orchestrator") and step.kind != "manual":
+            server = _server(estate(), step.host)
+            if server is not None and server.exchange_version is not None:
+                assert step.platform["exchange"] == str(server.exchange_version), step.id
+        if step.destructive:
+            assert any(plan.step(n).kind == "approve" for n in step.needs), step.id
+        for ref in step.secrets:
+            assert ref.location  # a reference, never a value
+    assert plan.critical_path and plan.rto_estimate_seconds > 0
+
+
+def _server(inv: Inventory, name: str) -> object | None:
+    for s in inv.servers:
+        if s.name == name:
+            return s
+    for forest in inv.recovery_forests:
+        for r in forest.servers:
+            if r.name == name:
+                return r
+    return None
+
+
+# --------------------------------------------------------------------------- B3 / B4
+
+
+@pytest.mark.parametrize(
+    ("db", "replay", "family_kinds"),
+    [
+        (EX2003_MAIL, "hard-recovery", {"copy-existing-files", "prepare-temp-folder"}),
+        ("DB01", "soft-recovery", {"allow-file-restore", "copy-existing-files"}),
+    ],
+)
+def test_database_to_point_of_failure_both_families(
+    db: str, replay: str, family_kinds: set[str]
+) -> None:
+    plan = plan_database(estate_facts(), [db])
+    well_formed(plan)
+    order = kinds(plan)
+    assert replay in order and family_kinds <= set(order)
+    expected = [
+        "check-backup-chain",
+        "fetch-artifacts",
+        "copy-existing-files",
+        "dismount-database",
+        "prepare-temp-folder",
+        "restore-database-backup",
+        "restore-log-backup",
+        "copy-live-logs",
+        "verify-log-sequence",
+        replay,
+        "verify-database-header",
+        "mount-database",
+        "verify-mount",
+    ]
+    firsts = [order.index(k) for k in expected]
+    assert firsts == sorted(firsts), order
+    assert plan.recoverable_point == at(2) and plan.data_loss_window_seconds == 0
+    assert plan.target.point_of_failure
+
+
+def test_point_in_time_on_2003_moves_later_logs_aside_before_replay() -> None:
+    plan = plan_database(estate_facts(), [EX2003_MAIL], at(1.2))
+    assert plan.recoverable_point == at(1)
+    removes = [s for s in plan.steps if s.kind == "remove-logs-after"]
+    assert removes and all(s.params["after_gen"] == 20 for s in removes)
+    assert plan.data_loss_window_seconds == pytest.approx(0.2 * 3600)
+
+
+def test_two_storage_groups_restore_in_parallel_stores_in_series() -> None:
+    plan = plan_database(
+        estate_facts(),
+        [EX2003_MAIL, EX2003_SALES, "First Storage Group/Public Folder Store (EX2003)"],
+    )
+    well_formed(plan)
+    first = [s for s in plan.steps if "sg:EX2003/First Storage Group" in s.resources]
+    second = [s for s in plan.steps if "sg:EX2003/Second Storage Group" in s.resources]
+    assert first and second
+    ids_first = {s.id for s in first}
+    assert not any(n in ids_first for s in second for n in s.needs)  # independent groups
+    temps = {s.params["path"] for s in plan.steps if s.kind == "prepare-temp-folder"}
+    assert len(temps) == 2  # one restore.env folder per storage group
+    restores = [
+        s for s in plan.steps if s.kind == "restore-database-backup" and "First" in s.params["sg"]
+    ]
+    assert len(restores) == 2
+    assert restores[0].id in _ancestors(plan, restores[1].id)  # stores of a group in series
+
+
+def _ancestors(plan: Plan, step_id: str) -> set[str]:
+    seen: set[str] = set()
+    pending = list(plan.step(step_id).needs)
+    while pending:
+        current = pending.pop()
+        if current not in seen:
+            seen.add(current)
+            pending.extend(plan.step(current).needs)
+    return seen
+
+
+def test_plans_are_deterministic_byte_for_byte() -> None:
+    one = plan_database(estate_facts(), [EX2003_MAIL, "DB01"], at(1.2)).canonical_json()
+    two = plan_database(estate_facts(), [EX2003_MAIL, "DB01"], at(1.2)).canonical_json()
+    assert one == two
+    other = plan_database(estate_facts(), [EX2003_MAIL, "DB01"], at(1.1)).canonical_json()
+    assert other != one
+
+
+def test_offline_restore_removes_old_files_after_an_approval() -> None:
+    f = estate_facts()
+    stream = "EX2003/First Storage Group"
+    image = f.backups[stream][0].databases[0]
+    f.backups[stream].append(
+        BackupVersion("OFF", stream, "copy", at(1.7), None, (image,), offline=True)
+    )
+    plan = plan_offline(f, [EX2003_MAIL])
+    well_formed(plan)
+    remove = next(s for s in plan.steps if s.kind == "remove-database-files")
+    assert remove.destructive and plan.step(remove.needs[0]).kind == "approve"
+    put = next(s for s in plan.steps if s.kind == "restore-offline-files")
+    assert put.params["edb"].endswith("priv1.edb") and put.params["stm"].endswith("priv1.stm")
+    assert plan.recoverable_point == at(1.7)
+
+
+def test_offline_restore_without_an_offline_backup_is_refused() -> None:
+    with pytest.raises(NotRecoverable):
+        plan_offline(estate_facts(), [EX2003_MAIL])
+
+
+# --------------------------------------------------------------------------- B1 / B2
+
+
+def test_message_within_retention_needs_no_backup() -> None:
+    plan = plan_message(estate_facts(), "jsmith", at(1), at(30))
+    assert kinds(plan) == ["recover-deleted-items"] and plan.facts["needs_backup"] is False
+    assert any("no backup is needed" in w for w in plan.warnings)
+
+
+def test_message_beyond_retention_uses_the_mail_level_backup() -> None:
+    plan = plan_message(estate_facts(), "administrator", at(1), at(24 * 30))
+    assert "restore-mail-level" in kinds(plan)
+    assert plan.step(plan.critical_path[-1]).params["mailbox"] == "administrator"
+
+
+def test_message_on_2016_without_mail_level_uses_a_recovery_database() -> None:
+    plan = plan_message(estate_facts(), "tvisser", at(1), at(24 * 30))
+    well_formed(plan)
+    assert {
+        "create-recovery-database",
+        "mailbox-restore-request",
+        "soft-recovery",
+        "remove-recovery-database",
+    } <= set(kinds(plan))
+
+
+def test_message_on_2003_without_mail_level_is_refused_with_the_way_forward() -> None:
+    with pytest.raises(NotRecoverable) as caught:
+        plan_message(estate_facts(), "jsmith", at(1), at(24 * 30))
+    assert "dr plan mailbox" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("mailbox", "expect"),
+    [("jsmith", "extract-mailbox"), ("finance", "mailbox-restore-request")],
+)
+def test_mailbox_beyond_retention_both_families(mailbox: str, expect: str) -> None:
+    plan = plan_mailbox(estate_facts(), mailbox, at(24 * 90), deleted_at=at(1))
+    well_formed(plan)
+    assert expect in kinds(plan)
+
+
+def test_mailbox_within_retention_is_reconnected() -> None:
+    plan = plan_mailbox(estate_facts(), "jsmith", at(48), deleted_at=at(1))
+    assert kinds(plan) == ["connect-mailbox"]
+
+
+# --------------------------------------------------------------------------- B6 / B7
+
+
+@pytest.mark.parametrize(("server", "setup_version"), [("EX2003", "2003"), ("EX2016", "2016")])
+def test_server_rebuild_both_families(server: str, setup_version: str) -> None:
+    plan = plan_server(estate_facts(), server)
+    well_formed(plan)
+    setup = next(s for s in plan.steps if s.kind == "exchange-recover-server")
+    assert setup.params["version"] == setup_version and setup.params["components"]
+    order = kinds(plan)
+    assert order.index("verify-directory") < order.index("install-windows")
+    assert order.index("exchange-recover-server") < order.index("restore-database-backup")
+    if server == "EX2003":
+        meta = next(s for s in plan.steps if s.kind == "restore-iis-metabase")
+        assert setup.id in meta.needs
+
+
+def test_kms_server_needs_the_startup_password_reference() -> None:
+    plan = plan_server(estate_facts(), "KMS1")
+    kms = next(s for s in plan.steps if s.kind == "restore-kms-database")
+    assert [r.name for r in kms.secrets] == ["kms-startup"]
+    assert "Safe 2" in kms.secrets[0].location
+
+
+def test_missing_secret_location_is_refused() -> None:
+    f = estate_facts()
+    inv = f.inv.model_copy(
+        update={"secrets": [s for s in f.inv.secrets if s.kind != "kms-startup-password"]}
+    )
+    with pytest.raises(MissingSecret) as caught:
+        plan_server(MemoryFacts(inv, f.backups, f.live, f.artifacts), "KMS1")
+    assert caught.value.details["host"] == "KMS1"
+
+
+def test_forest_restores_the_domain_controller_first() -> None:
+    plan = plan_forest(estate_facts(), "corp.contoso.com")
+    well_formed(plan)
+    assert kinds(plan)[:2] == ["boot-dsrm", "restore-system-state"]
+    assert plan.steps[1].params["authoritative"] is False
+    verify = next(s for s in plan.steps if s.kind == "verify-directory")
+    assert all(verify.id in s.needs for s in plan.steps if s.kind == "manual")
+
+
+def test_authoritative_forest_restore_marks_objects_after_approval() -> None:
+    dn = "CN=Sales,OU=Groups,DC=corp,DC=contoso,DC=com"
+    plan = plan_forest(estate_facts(), "CORP", [dn])
+    auth = next(s for s in plan.steps if s.kind == "authoritative-restore")
+    assert auth.params["objects"] == [dn] and auth.destructive
+    assert plan.step(auth.needs[0]).kind == "approve"
+
+
+# --------------------------------------------------------------------------- B8 / C1 / site
+
+
+@pytest.mark.parametrize(("db", "server"), [(EX2003_SALES, "RX2003"), ("DB02", "RX2016")])
+def test_alternate_restore_into_the_recovery_forest(db: str, server: str) -> None:
+    plan = plan_alternate(estate_facts(), db, "recovery.contoso.lab")
+    well_formed(plan)
+    assert plan.steps[0].kind == "verify-recovery-forest" and plan.steps[0].host == server
+    assert "copy-live-logs" not in kinds(plan)
+    assert plan.recoverable_point == at(1)
+
+
+def _renamed_forest(**changes: object) -> MemoryFacts:
+    f = estate_facts()
+    forest = f.inv.recovery_forests[0].model_copy(update=changes)
+    return MemoryFacts(
+        f.inv.model_copy(update={"recovery_forests": [forest]}), f.backups, f.live, f.artifacts
+    )
+
+
+def test_alternate_refused_naming_each_mismatch() -> None:
+    f = _renamed_forest(organization="Fabrikam")
+    ags = [
+        ag.model_copy(update={"legacy_exchange_dn": "/o=Fabrikam/ou=Other"})
+        for ag in f.inv.recovery_forests[0].administrative_groups
+    ]
+    f = _renamed_forest(organization="Fabrikam", administrative_groups=ags)
+    with pytest.raises(NameMismatch) as caught:
+        plan_alternate(f, EX2003_SALES, None)
+    fields = [m["field"] for m in caught.value.details["mismatches"]]
+    assert fields == ["organization", "administrative group legacyExchangeDN"]
+    assert caught.value.exit_code == 3
+
+
+def test_alternate_refused_on_version_mismatch() -> None:
+    f = estate_facts()
+    forest = f.inv.recovery_forests[0]
+    servers = [
+        s.model_copy(update={"exchange_version": 2007}) if s.name == "RX2003" else s
+        for s in forest.servers
+    ]
+    forest = forest.model_copy(update={"servers": servers})
+    f = MemoryFacts(
+        f.inv.model_copy(update={"recovery_forests": [forest]}), f.backups, f.live, f.artifacts
+    )
+    with pytest.raises(VersionMismatch):
+        plan_alternate(f, EX2003_SALES, None)
+
+
+@pytest.mark.parametrize("db", [EX2003_MAIL, "DB02"])
+def test_drill_verifies_and_cleans_up(db: str) -> None:
+    plan = plan_drill(estate_facts(), db)
+    well_formed(plan)
+    counts = next(s for s in plan.steps if s.kind == "verify-item-counts")
+    assert counts.params["expected"]
+    assert kinds(plan)[-1] == "cleanup-recovery-forest"
+    if db == "DB02":
+        assert counts.params["expected"]["finance"] == 61000  # the catalog's, not the inventory's
+
+
+def test_site_plan_orders_forest_then_servers_then_stores() -> None:
+    plan = plan_site(estate_facts())
+    well_formed(plan)
+    order = kinds(plan)
+    assert order[0] == "boot-dsrm"
+    dc_verify = next(s.id for s in plan.steps if s.kind == "verify-directory")
+    setups = [s for s in plan.steps if s.kind == "exchange-recover-server"]
+    assert {s.host for s in setups} == {"EX2003", "EX2016", "KMS1"}
+    # a server waits for its directory; the servers themselves rebuild in parallel
+    total = sum(s.estimate_seconds for s in plan.steps)
+    assert plan.rto_estimate_seconds < total
+    assert dc_verify in plan.critical_path or plan.critical_path[0] == plan.steps[0].id
+
+
+REFUSALS: list[tuple[str, Callable[[MemoryFacts], object], str]] = [
+    ("no full", lambda f: plan_database(f, ["DB01"], at(-1)), "E3120"),
+    ("unknown db", lambda f: plan_database(f, ["nope"]), "E2600"),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "code"), REFUSALS, ids=[r[0] for r in REFUSALS])
+def test_refusals_carry_stable_codes(
+    name: str, make: Callable[[MemoryFacts], object], code: str
+) -> None:
+    with pytest.raises(Exception) as caught:
+        make(estate_facts())
+    assert caught.value.ident == code  # type: ignore[attr-defined]
