@@ -260,7 +260,7 @@ def select_chain(
     good = [p for p in points if base_gen is None or p[0] <= reached]
     point_gen, point = max(good, key=lambda p: (p[1], p[0]))
     beyond = [p for p in points if base_gen is not None and p[0] > reached]
-    if beyond:
+    if beyond or (not base.circular_logging and _inside_gap(sources, reached, target)):
         assert base_gen is not None
         error = _gap(stream, versions, sources, reached, point, target, database)
         reporter.refused(stream, error.message)
@@ -280,6 +280,24 @@ def select_chain(
     )
     reporter.chain_chosen(stream, chain.version_ids, point)
     return chain
+
+
+def _inside_gap(sources: Sequence[LogSource], reached: int, target: datetime | None) -> bool:
+    """True when the target falls in the time a missing stretch of generations covers.
+
+    The last replayable generation was closed at some time; the first generation after the
+    gap that any source holds was closed later. (A base taken with circular logging on has no
+    logs by design; that case is a warning, not a gap.) A target between the two lies in time whose
+    logs exist nowhere: restoring "to it" would silently stop before it, so it is refused
+    with the gap and the points on both sides, and the responder chooses.
+    """
+    if target is None:
+        return False
+    after = [at for s in sources if s.first > reached + 1 for _, at in s.points]
+    if not after:
+        return False
+    reached_at = [at for s in sources for gen, at in s.points if gen <= reached]
+    return (not reached_at or max(reached_at) < target) and target < min(after)
 
 
 def _points(
@@ -358,7 +376,9 @@ def _gap(
     database: str | None,
 ) -> LogGap:
     first = reached + 1
-    last = min(s.first for s in sources if s.first > first) - 1
+    held = [s.first for s in sources if s.first > first]
+    held += [v.logs.first for v in versions if v.logs and not v.expired and v.logs.first > first]
+    last = min(held) - 1
     later = sorted(
         v.at
         for v in versions

@@ -91,7 +91,12 @@ def test_circular_logging_on_then_off() -> None:
     between = choose(sim, 3.5, live=False)
     assert between.version_ids == ["F2"] and between.point == at(2)
     assert any("circular logging" in w for w in between.warnings)
-    assert choose(sim, 1.5, live=False).version_ids == ["F1", "I1"]
+    assert choose(sim, 1, live=False).version_ids == ["F1", "I1"]
+    # between I1 and F2 circular logging deleted the logs: that time is a gap, refused
+    with pytest.raises(LogGap) as caught:
+        choose(sim, 1.5, live=False)
+    assert caught.value.details["nearest_before"] == at(1).isoformat()
+    assert caught.value.details["nearest_after"] == at(2).isoformat()
     assert choose(sim, 5, live=False).version_ids == ["F3", "I2"]
 
 
@@ -140,8 +145,16 @@ def test_target_inside_a_gap_is_refused_with_the_gap_and_both_nearest_points() -
     assert d["nearest_before"] == at(1).isoformat()
     assert d["nearest_after"] == at(4).isoformat()
     assert caught.value.exit_code == 3
-    # the target before the gap is fine, and after the next full too
-    assert choose(sim, 1.5, live=False).point == at(1)
+    # a target in the time the missing generations cover is refused too: its data is
+    # nowhere, so restoring "to it" would silently stop before it
+    with pytest.raises(LogGap) as inside:
+        choose(sim, 1.5, live=False)
+    assert (inside.value.details["first_missing"], inside.value.details["last_missing"]) == (
+        21,
+        30,
+    )
+    # the target at the last point before the gap is fine, and after the next full too
+    assert choose(sim, 1, live=False).point == at(1)
     assert choose(sim, 4, live=False).version_ids == ["F2"]
 
 
