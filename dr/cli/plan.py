@@ -329,6 +329,19 @@ def _against(actual: float | None, limit: float | None) -> str:
     return f"{_duration(actual)} ({verdict} SLA {_duration(limit)})"
 
 
+def critical_path_text(plan: Plan) -> str:
+    """The critical path by step kind, runs of one kind folded: `restore-log-backup ×14`."""
+    kinds = [plan.step(step_id).kind for step_id in plan.critical_path]
+    parts: list[str] = []
+    for kind in kinds:
+        if parts and parts[-1].split(" ×")[0] == kind:
+            count = int(parts[-1].split(" ×")[1]) + 1 if " ×" in parts[-1] else 2
+            parts[-1] = f"{kind} ×{count}"
+        else:
+            parts.append(kind)
+    return " → ".join(parts)
+
+
 def render_plan(plan: Plan, output: Path | None) -> None:
     """The summary a responder reads before anything runs (E1)."""
     from rich.table import Table
@@ -342,7 +355,7 @@ def render_plan(plan: Plan, output: Path | None) -> None:
         ("recoverable point", point),
         ("data-loss window", _against(plan.data_loss_window_seconds, plan.sla.rpo_seconds)),
         ("RTO estimate", _against(plan.rto_estimate_seconds, plan.sla.rto_seconds)),
-        ("critical path", " → ".join(plan.critical_path)),
+        ("critical path", critical_path_text(plan)),
         ("digest", plan.digest),
     ]:
         head.add_row(f"[bold]{label}[/]", value)

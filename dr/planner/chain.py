@@ -67,7 +67,7 @@ class Chain:
     stop_gen: int | None
     point: datetime
     target: datetime | None
-    data_loss_seconds: float
+    data_loss_seconds: float | None  # None: unknown (point of failure, server logs unreported)
     warnings: tuple[str, ...] = ()
 
     @property
@@ -333,9 +333,17 @@ def _loss(
     target: datetime | None,
     sources: Sequence[LogSource],
     live: LiveLogs | None,
-) -> float:
+) -> float | None:
+    """Data lost between the recoverable point and the target.
+
+    For the point of failure it is known only when the logs still on the server were
+    reported: without them, everything written since the last log backup may be lost, and
+    how much that is nobody can say from the backups alone.
+    """
     if target is not None:
         return max(0.0, (target - point).total_seconds())
+    if live is None:
+        return None
     latest = max([point, *(s.at for s in sources), *([live.at] if live else [])])
     return (latest - point).total_seconds()
 
@@ -361,7 +369,8 @@ def _chain_warnings(
         )
     elif live is None and target is None:
         warnings.append(
-            "no logs still on the server were reported: the restore stops at the last log backup"
+            "no logs still on the server were reported: the restore stops at the last log "
+            "backup, and the data-loss window is unknown (everything written since then)"
         )
     return warnings
 

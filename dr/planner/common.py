@@ -62,6 +62,14 @@ def sla_for(inv: Inventory, keys: Iterable[str]) -> Sla:
     )
 
 
+def worst_loss(losses: Iterable[float | None]) -> float | None:
+    """The largest data-loss window; unknown if any of them is unknown."""
+    values = list(losses)
+    if not values or any(v is None for v in values):
+        return None
+    return max(v for v in values if v is not None)
+
+
 def chain_facts(chain: Chain) -> dict[str, Any]:
     """What a document shows about a chain: which backups, which generations, which point."""
     return {

@@ -35,6 +35,7 @@ from dr.planner.common import (
     temp_root,
     use_chain,
     win_dir,
+    worst_loss,
 )
 from dr.planner.facts import BackupVersion, FactsProvider, PlanReporter
 from dr.planner.rto import ORCHESTRATOR
@@ -368,7 +369,7 @@ def plan_database(
     b.facts["family"] = sorted({family(d.server) for d in dbs})
     return b.finish(
         recoverable_point=min(c.point for c in chains),
-        data_loss_seconds=max(c.data_loss_seconds for c in chains),
+        data_loss_seconds=worst_loss(c.data_loss_seconds for c in chains),
         sla=sla_for(inv, [d.key for d in dbs]),
     )
 

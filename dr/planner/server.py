@@ -19,7 +19,7 @@ from dr.model.inventory import Server
 from dr.model.refs import DatabaseRef
 from dr.planner.builder import PlanBuilder, platform_of
 from dr.planner.chain import Chain
-from dr.planner.common import Series, chain_facts, sla_for
+from dr.planner.common import Series, chain_facts, sla_for, worst_loss
 from dr.planner.database import RestoreTarget, restore_stream, stream_chain
 from dr.planner.facts import FactsProvider, PlanReporter
 from dr.planner.forest import dc_steps, latest_artifact
@@ -321,5 +321,5 @@ def plan_server(provider: FactsProvider, name: str, reporter: PlanReporter | Non
 
 def _finish(b: PlanBuilder, chains: list[Chain], keys: list[str]) -> Plan:
     point: datetime | None = min((c.point for c in chains), default=None)
-    loss = max((c.data_loss_seconds for c in chains), default=None)
+    loss = worst_loss(c.data_loss_seconds for c in chains) if chains else None
     return b.finish(recoverable_point=point, data_loss_seconds=loss, sla=sla_for(b.inv, keys))
