@@ -43,6 +43,19 @@ def win_dir(path: str) -> str:
     return path.rsplit("\\", 1)[0] if "\\" in path else path
 
 
+def pre_restore_copy(folder: str) -> str:
+    """Where the existing files of ``folder`` are copied before a restore.
+
+    A sibling on the same volume (``E:\\mdbdata`` → ``E:\\mdbdata.pre-restore``): the copy is
+    fast (the operations guide keeps database drives under half full for this), and it is
+    never inside the folder being copied, so a second run cannot copy the copy into itself.
+    """
+    trimmed = folder.rstrip("\\")
+    if len(trimmed) <= 2:  # a drive root such as E: — copy beside the data, not into it
+        return f"{trimmed}\\dr-pre-restore.{trimmed[0]}"
+    return f"{trimmed}.pre-restore"
+
+
 def stamp(at: datetime | None) -> str:
     return "the point of failure" if at is None else at.strftime("%Y-%m-%d %H:%M:%SZ")
 

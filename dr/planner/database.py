@@ -29,6 +29,7 @@ from dr.planner.common import (
     Series,
     chain_facts,
     family,
+    pre_restore_copy,
     require_images,
     sla_for,
     stamp,
@@ -157,7 +158,7 @@ def _prepare(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
                 "copy-existing-files",
                 tgt.key(str(n)),
                 **_on(tgt),
-                params={"source": folder, "dest": f"{folder}\\pre-restore"},
+                params={"source": folder, "dest": pre_restore_copy(folder)},
                 size_bytes=_folder_bytes(tgt, folder),
                 title=f"Copy the existing files in {folder} aside before anything changes",
             )
@@ -436,7 +437,7 @@ def _offline_steps(b: PlanBuilder, ref: DatabaseRef, version: BackupVersion) -> 
         "copy-existing-files",
         tgt.key(db.name),
         **_on(tgt),
-        params={"source": win_dir(db.edb), "dest": f"{win_dir(db.edb)}\\pre-restore"},
+        params={"source": win_dir(db.edb), "dest": pre_restore_copy(win_dir(db.edb))},
         title="Copy the existing files aside before anything changes",
     )
     p = {"server": tgt.host, "sg": tgt.sg.name, "db": db.name}
