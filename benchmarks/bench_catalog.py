@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import resource
 import tempfile
 import time
@@ -80,10 +81,11 @@ def peak_mib() -> float:
 
 
 def timed(label: str, fn):  # type: ignore[no-untyped-def]
-    began = time.perf_counter()
+    """Wall and CPU time: the machine is shared, so CPU time shows what the code costs."""
+    began, cpu = time.perf_counter(), time.process_time()
     result = fn()
-    seconds = time.perf_counter() - began
-    print(f"{label:<32} {seconds:8.2f} s   peak RSS {peak_mib():8.0f} MiB")
+    seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+    print(f"{label:<32} {seconds:8.2f} s wall {cpu:8.2f} s CPU   peak RSS {peak_mib():6.0f} MiB")
     return result, seconds
 
 
@@ -100,6 +102,7 @@ def main() -> None:
         cat = Catalog.open(Path(tmp) / "catalog.sqlite")
         for db in range(args.databases):
             cat.register_set(BackupSet(name=f"db{db:03d}", host="SRV", type="exchange"), at=START)
+        os.sync()
         report, seconds = timed(
             "import (csv, rules on)", lambda: cat.import_file(manifest, None, "csv")
         )

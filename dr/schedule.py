@@ -149,6 +149,28 @@ def schedule_statuses(
     return sorted(found, key=lambda s: (not s.due, s.next_due, s.set_name, s.schedule))
 
 
+def last_runs_for_schedules(
+    sets: Sequence[BackupSet], ended: Mapping[tuple[str, str], datetime]
+) -> dict[tuple[str, str], datetime]:
+    """The last run each schedule is compared with, from the newest end per (set, type).
+
+    An Exchange set's schedule is met only by a run of its own type: a full, an
+    incremental log backup and a differential are different Exchange operations. Every
+    other set keeps in-file delta chains (FEATURES A5): its scheduled backup is recorded as
+    a full, ``[I]`` or ``[D]`` as the delta engine decides, so the newest run of any type
+    is the schedule's last run.
+    """
+    found: dict[tuple[str, str], datetime] = {}
+    for bset in sets:
+        newest = max((at for (name, _), at in ended.items() if name == bset.name), default=None)
+        for schedule in bset.schedules:
+            key = (bset.name, schedule.backup_type)
+            value = ended.get(key) if bset.type == "exchange" else newest
+            if value is not None:
+                found[key] = value
+    return found
+
+
 def due_backups(
     sets: Sequence[BackupSet], last_runs: LastRuns, at: datetime, timezone: str = "UTC"
 ) -> list[ScheduleStatus]:

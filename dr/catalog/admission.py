@@ -32,15 +32,21 @@ class StreamFacts:
     database_mounted: bool
 
 
+_RULES: Any = None
+
+
 def _rules() -> Any:
-    try:
-        from dr.exchange import rules
-    except ImportError as exc:  # pragma: no cover - only while the module is being written
-        raise CatalogError(
-            "the Exchange backup rules (dr.exchange.rules) are not available",
-            hint="reinstall dr; runs of Exchange sets cannot be checked without them",
-        ) from exc
-    return rules
+    global _RULES
+    if _RULES is None:
+        try:
+            from dr.exchange import rules
+        except ImportError as exc:  # pragma: no cover - only while the module is being written
+            raise CatalogError(
+                "the Exchange backup rules (dr.exchange.rules) are not available",
+                hint="reinstall dr; runs of Exchange sets cannot be checked without them",
+            ) from exc
+        _RULES = rules
+    return _RULES
 
 
 def stream_facts(artifacts: Sequence[NewArtifact]) -> list[StreamFacts]:
@@ -53,31 +59,37 @@ def stream_facts(artifacts: Sequence[NewArtifact]) -> list[StreamFacts]:
 
 
 def _merge(storage_group: str, items: list[NewArtifact]) -> StreamFacts:
-    logs = [a for a in items if a.first_gen is not None and a.last_gen is not None]
-    prefix = next((a.log_prefix for a in items if a.log_prefix), None)
-    signature = next((a.log_signature for a in logs if a.log_signature), None)
-    return StreamFacts(
-        storage_group=storage_group,
-        log_prefix=prefix,
-        first_gen=min((a.first_gen for a in logs), default=None),  # type: ignore[type-var]
-        last_gen=max((a.last_gen for a in logs), default=None),  # type: ignore[type-var]
-        log_signature=signature,
-        circular_logging=any(bool(a.circular_logging) for a in items),
-        database_mounted=all(a.database_mounted for a in items if a.kind == "database"),
-    )
+    """One pass: the stream's prefix, the widest log range, its signature and its flags."""
+    prefix = signature = None
+    first: int | None = None
+    last: int | None = None
+    circular, mounted = False, True
+    for a in items:
+        prefix = prefix or a.log_prefix
+        if a.first_gen is not None and a.last_gen is not None:
+            first = a.first_gen if first is None else min(first, a.first_gen)
+            last = a.last_gen if last is None else max(last, a.last_gen)
+            signature = signature or a.log_signature
+        circular = circular or bool(a.circular_logging)
+        if a.kind == "database" and not a.database_mounted:
+            mounted = False
+    return StreamFacts(storage_group, prefix, first, last, signature, circular, mounted)
 
 
 class Histories:
-    """Per-stream history for one transaction, loaded once and extended as runs are added.
+    """Per-stream rule state for one transaction, loaded once and extended as runs are added.
 
-    Only the backups from the newest full taken with circular logging off are kept: every
-    rule ``admit`` applies (order, base, circular logging, continuity) is decided within
-    that window, and it keeps a year of 15-minute log backups from costing quadratic time.
+    The rules need constant state per stream (:class:`dr.exchange.rules.StreamState`), so
+    it is built from the backups since the newest full taken with circular logging off —
+    every rule is decided within that window — and then updated run by run: a year of
+    15-minute log backups costs linear time. ``get`` still returns that window as a list
+    for callers that look at the backups themselves.
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.cache: dict[str, list[Any]] = {}
+        self.states: dict[str, Any] = {}
         self.sets: dict[str, Any] = {}  # set records, read once per transaction
 
     def get(self, storage_group: str) -> list[Any]:
@@ -85,11 +97,21 @@ class Histories:
             self.cache[storage_group] = _load(self.conn, storage_group)
         return self.cache[storage_group]
 
+    def state(self, storage_group: str) -> Any:
+        found = self.states.get(storage_group)
+        if found is None:
+            history = self.cache.get(storage_group) or _load(self.conn, storage_group)
+            found = self.states[storage_group] = _rules().StreamState.of(history)
+        return found
+
     def add(self, storage_group: str, backup: Any) -> None:
+        self.state(storage_group).record(backup)
+        if storage_group not in self.cache:
+            return
         if backup.backup_type == "full" and not backup.circular_logging:
             self.cache[storage_group] = [backup]
         else:
-            self.get(storage_group).append(backup)
+            self.cache[storage_group].append(backup)
 
 
 def _load(conn: sqlite3.Connection, storage_group: str) -> list[Any]:
@@ -138,8 +160,11 @@ def admit_run(
 
     A refusal is re-raised as the same :class:`RuleViolation` class, prefixed with
     ``where(run)`` (the manifest file and line) so the user knows which record to fix.
+    Nothing is taken into ``histories`` unless every stream of the run is admitted.
     """
+    admit_next = _rules().admit_next
     admitted: dict[str, tuple[str, StreamFacts]] = {}
+    recorded = []
     for facts in stream_facts(run.artifacts):
         new = _stream_backup(
             run.backup_type,
@@ -151,27 +176,16 @@ def admit_run(
             facts.circular_logging,
             facts.database_mounted,
         )
-        earlier = histories.get(facts.storage_group)
         try:
-            result = _rules().admit(earlier, new, stream=facts.storage_group)
+            result = admit_next(
+                histories.state(facts.storage_group), new, stream=facts.storage_group
+            )
         except RuleViolation as exc:
             raise type(exc)(
                 f"{where(run)}: {exc.message}", hint=exc.hint, details=exc.details
             ) from exc
         admitted[facts.storage_group] = (result.backup_type, facts)
-    for storage_group, (backup_type, facts) in admitted.items():
-        histories.add(storage_group, _as_recorded(backup_type, run, facts))
+        recorded.append((facts.storage_group, result))
+    for storage_group, backup in recorded:
+        histories.add(storage_group, backup)
     return admitted
-
-
-def _as_recorded(backup_type: str, run: NewRun, facts: StreamFacts) -> Any:
-    return _stream_backup(
-        backup_type,
-        run.ended,
-        facts.log_prefix,
-        facts.first_gen,
-        facts.last_gen,
-        facts.log_signature,
-        facts.circular_logging,
-        facts.database_mounted,
-    )

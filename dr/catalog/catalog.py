@@ -14,8 +14,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from dr.catalog import admission, sets
-from dr.catalog.model import Artifact, NewArtifact, NewRun, Run, SetRecord, to_epoch
+from dr.catalog import sets
+from dr.catalog.loader import Loader
+from dr.catalog.model import Artifact, NewRun, Run, SetRecord, from_epoch, to_epoch
 from dr.catalog.schema import migrate
 from dr.catalog.store import (
     ARTIFACT_COLUMNS,
@@ -25,24 +26,12 @@ from dr.catalog.store import (
     row_to_run,
     transaction,
 )
-from dr.errors import CatalogError, ManifestError, NotFoundError
+from dr.errors import CatalogError, NotFoundError
 from dr.model.sets import BackupSet
 
 if TYPE_CHECKING:
     from dr.catalog.model import ImportReport
     from dr.model.inventory import Inventory
-
-_INSERT_ARTIFACT = (
-    "INSERT INTO artifacts (run_id, kind, host, storage_group, database, name, size, "
-    "stored_size, sha256, location, state, log_required_first, log_required_last, "
-    "db_signature, log_prefix, first_gen, last_gen, log_signature, mailbox, item_count, "
-    "backup_type) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
-_INSERT_STREAM = (
-    "INSERT INTO stream_backups (run_id, storage_group, backup_type, at, log_prefix, "
-    "first_gen, last_gen, log_signature, circular_logging, database_mounted) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?)"
-)
 
 
 def _default_where(run: NewRun) -> str:
@@ -166,6 +155,17 @@ class Catalog:
         rows = self.conn.execute(sql + " ORDER BY run_id, id", args).fetchall()
         return [row_to_artifact(row) for row in rows]
 
+    def last_ended(self, until: datetime | None = None) -> dict[tuple[str, str], datetime]:
+        """When the newest successful (or warning) run of each set and type ended (by
+        ``until``, when given: what was known at that time)."""
+        limit = to_epoch(until) if until is not None else 2**62
+        rows = self.conn.execute(
+            "SELECT set_name, backup_type, MAX(ended) FROM runs WHERE status != 'failed' "
+            "AND ended <= ? GROUP BY set_name, backup_type",
+            (limit,),
+        )
+        return {(name, kind): from_epoch(ended) for name, kind, ended in rows}
+
     def counts(self) -> dict[str, int]:
         """Row counts per table (used by reports and by tests proving nothing changed)."""
         tables = ("backup_sets", "runs", "artifacts", "stream_backups")
@@ -176,13 +176,14 @@ class Catalog:
     def record_run(self, run: NewRun) -> Run:
         """Record one run and its artifacts in one transaction, Exchange rules enforced."""
         with transaction(self.conn):
-            run_id, _ = self._insert(run, _default_where, admission.Histories(self.conn))
-        if run_id is None:
+            loader = Loader(self.conn, _default_where)
+            loader.add_all([run])
+        if loader.last_id is None:
             raise CatalogError(
                 f"run {run.key} is already in the catalog",
                 hint="a run is identified by set, host, start time and type",
             )
-        return self.run(run_id)
+        return self.run(loader.last_id)
 
     def record_runs(
         self, runs: Sequence[NewRun], where: Callable[[NewRun], str] = _default_where
@@ -191,19 +192,10 @@ class Catalog:
 
         Returns (added, skipped, artifacts added, streams recorded as copy instead of full).
         """
-        added = skipped = artifacts = 0
-        converted: list[str] = []
-        histories = admission.Histories(self.conn)
         with transaction(self.conn):
-            for run in sorted(runs, key=lambda r: (r.ended, r.started)):
-                run_id, copies = self._insert(run, where, histories)
-                if run_id is None:
-                    skipped += 1
-                    continue
-                added += 1
-                artifacts += len(run.artifacts)
-                converted.extend(copies)
-        return added, skipped, artifacts, converted
+            loader = Loader(self.conn, where)
+            loader.add_all(sorted(runs, key=lambda r: (r.ended, r.started)))
+        return loader.added, loader.skipped, loader.artifacts, loader.converted
 
     def import_file(
         self, path: Path, inventory: Inventory | None, fmt: str | None = None, **options: Any
@@ -217,108 +209,6 @@ class Catalog:
         """Mark artifacts (or every artifact of runs) expired, in one transaction."""
         with transaction(self.conn):
             return mark_expired_in(self.conn, list(artifact_ids), list(run_ids))
-
-    # -- internals ---------------------------------------------------------------------
-
-    def _insert(
-        self, run: NewRun, where: Callable[[NewRun], str], histories: admission.Histories
-    ) -> tuple[int | None, list[str]]:
-        if self.conn.execute("SELECT 1 FROM runs WHERE run_key = ?", (run.key,)).fetchone():
-            return None, []
-        record = histories.sets.get(run.set_name) or sets.load_one(self.conn, run.set_name)
-        if record is None:
-            raise ManifestError(
-                f"{where(run)}: set: unknown backup set {run.set_name!r}",
-                hint="declare it under backup_sets in the inventory, or run `dr set add`",
-            )
-        histories.sets[run.set_name] = record
-        admitted = {}
-        if run.status != "failed":
-            admitted = admission.admit_run(histories, run, where)
-        run_type = _run_type(run.backup_type, admitted)
-        compression = run.compression or record.compression_at(run.started)
-        run_id = self._insert_run_row(run, run_type, compression)
-        self._insert_streams(run_id, run, admitted)
-        self.conn.executemany(
-            _INSERT_ARTIFACT,
-            [_artifact_row(run_id, run, a, admitted) for a in run.artifacts],
-        )
-        copies = [sg for sg, (kind, _) in admitted.items() if kind != run.backup_type]
-        return run_id, copies
-
-    def _insert_run_row(self, run: NewRun, run_type: str, compression: str) -> int:
-        cursor = self.conn.execute(
-            "INSERT INTO runs (set_name, host, backup_type, started, ended, status, error, "
-            "source, compression, run_key) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                run.set_name,
-                run.host,
-                run_type,
-                to_epoch(run.started),
-                to_epoch(run.ended),
-                run.status,
-                run.error,
-                run.source,
-                compression,
-                run.key,
-            ),
-        )
-        return int(cursor.lastrowid or 0)
-
-    def _insert_streams(
-        self, run_id: int, run: NewRun, admitted: dict[str, tuple[str, Any]]
-    ) -> None:
-        rows = [
-            (
-                run_id,
-                sg,
-                kind,
-                to_epoch(run.ended),
-                f.log_prefix,
-                f.first_gen,
-                f.last_gen,
-                f.log_signature,
-                int(f.circular_logging),
-                int(f.database_mounted),
-            )
-            for sg, (kind, f) in admitted.items()
-        ]
-        self.conn.executemany(_INSERT_STREAM, rows)
-
-
-def _run_type(requested: str, admitted: dict[str, tuple[str, Any]]) -> str:
-    """The run's recorded type: a copy when every stream was admitted as a copy."""
-    kinds = {kind for kind, _ in admitted.values()}
-    return kinds.pop() if len(kinds) == 1 else requested
-
-
-def _artifact_row(
-    run_id: int, run: NewRun, a: NewArtifact, admitted: dict[str, tuple[str, Any]]
-) -> tuple[Any, ...]:
-    backup_type = admitted.get(a.storage_group or "", (run.backup_type, None))[0]
-    return (
-        run_id,
-        a.kind,
-        run.host,
-        a.storage_group,
-        a.database,
-        a.name,
-        a.size,
-        a.stored_size if a.stored_size is not None else a.size,
-        a.sha256,
-        a.location,
-        a.state,
-        a.log_required_first,
-        a.log_required_last,
-        a.db_signature,
-        a.log_prefix,
-        a.first_gen,
-        a.last_gen,
-        a.log_signature,
-        a.mailbox,
-        a.item_count,
-        backup_type,
-    )
 
 
 def mark_expired_in(conn: sqlite3.Connection, artifact_ids: list[int], run_ids: list[int]) -> int:

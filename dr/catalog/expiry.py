@@ -14,41 +14,76 @@ version needs is about to go.
 from __future__ import annotations
 
 import sqlite3
-from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from functools import lru_cache
+from itertools import groupby
+from typing import Any, NamedTuple
 
-from dr.catalog.admission import _stream_backup
 from dr.catalog.catalog import Catalog, mark_expired_in
+from dr.catalog.listing import MARKERS
 from dr.catalog.model import SetRecord, from_epoch, to_epoch
 from dr.catalog.store import transaction
 from dr.errors import CatalogError
 
+#: Why a kept version is kept, in the order a summary counts it (the first that applies).
+KEEP_REASONS: tuple[tuple[str, str], ...] = (
+    ("window", "inside the "),
+    ("weekly", "weekly point "),
+    ("monthly", "monthly point "),
+    ("min_fulls", "one of the "),
+    ("needed", "needed by "),
+)
+
+
+class VersionRef(NamedTuple):
+    """Where a version's artifacts are: one run's stream (storage group) or item (name)."""
+
+    run_id: int
+    item: str
+    stream: bool
+    backup_type: str
+    at: int  # epoch seconds
+
 
 @dataclass(frozen=True)
 class SetPlan:
-    """The retention decisions for one set, with the artifacts each version stands for."""
+    """The retention decisions for one set, and where each version's artifacts are."""
 
     set_name: str
     versions: list[Any]  # dr.retention.Version
     decisions: list[Any]  # dr.retention.Decision
-    artifacts: dict[str, list[int]]
+    refs: dict[str, VersionRef]
 
     def expiring(self) -> list[Any]:
         return [d for d in self.decisions if not d.keep]
 
+    def kept_because(self) -> dict[str, int]:
+        """How many kept versions each reason accounts for (each counted once)."""
+        counts = dict.fromkeys((name for name, _ in KEEP_REASONS), 0)
+        for decision in self.decisions:
+            if decision.keep:
+                counts[keep_reason(decision.reasons)] += 1
+        return counts
+
+
+def keep_reason(reasons: tuple[str, ...]) -> str:
+    for name, start in KEEP_REASONS:
+        if any(r.startswith(start) for r in reasons):
+            return name
+    return "needed"
+
 
 _STREAM_SQL = """
-SELECT s.run_id, s.storage_group, s.backup_type, s.at, s.log_prefix, s.first_gen, s.last_gen,
-       s.log_signature, s.circular_logging, s.database_mounted
-FROM stream_backups s JOIN runs r ON r.id = s.run_id
+SELECT s.run_id, s.storage_group, s.backup_type, s.at
+FROM runs r JOIN stream_backups s ON s.run_id = r.id
 WHERE r.set_name = ? AND EXISTS (SELECT 1 FROM artifacts a WHERE a.run_id = s.run_id
       AND a.storage_group = s.storage_group AND a.expired = 0)
 ORDER BY s.storage_group, s.at, s.run_id
 """
 _ITEM_SQL = """
-SELECT r.id, a.name, a.backup_type, r.ended, group_concat(a.id)
+SELECT r.id, a.name, a.backup_type, r.ended
 FROM runs r JOIN artifacts a ON a.run_id = r.id
 WHERE r.set_name = ? AND r.status != 'failed' AND a.expired = 0 AND a.storage_group IS NULL
 GROUP BY r.id, a.name ORDER BY a.name, r.ended, r.id
@@ -63,96 +98,83 @@ def plan(catalog: Catalog, at: datetime, set_name: str | None = None) -> list[Se
 def _plan_set(conn: sqlite3.Connection, record: SetRecord, at: datetime) -> SetPlan:
     from dr.retention import plan_retention
 
-    versions, artifacts = stream_versions(conn, record.name)
-    more, more_artifacts = item_versions(conn, record.name)
-    versions += more
-    artifacts.update(more_artifacts)
+    refs: dict[str, VersionRef] = {}
+    versions = stream_versions(conn, record.name, refs) + item_versions(conn, record.name, refs)
     decisions = plan_retention(versions, record.definition.retention, at)
-    return SetPlan(record.name, versions, decisions, artifacts)
+    return SetPlan(record.name, versions, decisions, refs)
+
+
+@lru_cache(maxsize=4096)
+def _day(day: int) -> str:
+    return from_epoch(day * 86400).strftime("%Y/%m/%d")
+
+
+_CLOCK = [f"{minute // 60:02d}:{minute % 60:02d}" for minute in range(1440)]
+_SHOWN = {kind: f"{marker} " if marker else "" for kind, marker in MARKERS.items()}
+
+
+def version_label(at: int, backup_type: str, item: str, run_id: int) -> str:
+    """A version as the listing shows it: ``2024/05/06 20:50 [I] item (run 13)``."""
+    clock = _CLOCK[at % 86400 // 60]
+    return f"{_day(at // 86400)} {clock} {_SHOWN.get(backup_type, '')}{item} (run {run_id})"
 
 
 def stream_versions(
-    conn: sqlite3.Connection, set_name: str
-) -> tuple[list[Any], dict[str, list[int]]]:
-    from dr.exchange.rules import direct_needs
-    from dr.retention import Version
-
-    by_stream: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-    for row in conn.execute(_STREAM_SQL, (set_name,)):
-        by_stream[row[1]].append(row)
+    conn: sqlite3.Connection, set_name: str, refs: dict[str, VersionRef]
+) -> list[Any]:
+    """Per log stream, one version per run; what each needs from the Exchange rules."""
     versions: list[Any] = []
-    for sg, rows in by_stream.items():
-        history = [_stream_backup(*row[2:]) for row in rows]
-        ids = [f"{row[0]}:{sg}" for row in rows]
-        for index, needs in enumerate(direct_needs(history)):
-            versions.append(
-                Version(
-                    ids[index],
-                    sg,
-                    history[index].backup_type,
-                    history[index].at,
-                    tuple(ids[n] for n in needs),
-                )
-            )
-    return versions, _stream_artifacts(conn, set_name)
-
-
-def _stream_artifacts(conn: sqlite3.Connection, set_name: str) -> dict[str, list[int]]:
-    found: dict[str, list[int]] = defaultdict(list)
-    rows = conn.execute(
-        "SELECT a.run_id, a.storage_group, a.id FROM artifacts a JOIN runs r ON r.id = a.run_id "
-        "WHERE r.set_name = ? AND a.storage_group IS NOT NULL AND a.expired = 0",
-        (set_name,),
-    )
-    for run_id, sg, artifact_id in rows:
-        found[f"{run_id}:{sg}"].append(artifact_id)
-    return found
+    rows = conn.execute(_STREAM_SQL, (set_name,))
+    for sg, group in groupby(rows, key=lambda row: row[1]):
+        versions += _chain(list(group), sg, sg, refs, stream=True)
+    return versions
 
 
 def item_versions(
-    conn: sqlite3.Connection, set_name: str
-) -> tuple[list[Any], dict[str, list[int]]]:
+    conn: sqlite3.Connection, set_name: str, refs: dict[str, VersionRef]
+) -> list[Any]:
     """In-file delta chains per item: [I] needs the previous version, [D] the last full."""
+    versions: list[Any] = []
+    rows = conn.execute(_ITEM_SQL, (set_name,))
+    for item, group in groupby(rows, key=lambda row: row[1]):
+        versions += _chain(list(group), item, f"{set_name}/{item}", refs, stream=False)
+    return versions
+
+
+def _chain(
+    rows: list[tuple[Any, ...]], item: str, chain: str, refs: dict[str, VersionRef], stream: bool
+) -> list[Any]:
+    """The versions of one chain (rows: run id, item, type, epoch; oldest first)."""
+    from dr.exchange.rules import needs_by_type
     from dr.retention import Version
 
-    versions: list[Any] = []
-    artifacts: dict[str, list[int]] = {}
-    previous: str | None = None
-    last_full: str | None = None
-    current_item: str | None = None
-    for run_id, item, backup_type, ended, ids in conn.execute(_ITEM_SQL, (set_name,)):
-        if item != current_item:
-            previous = last_full = None
-            current_item = item
-        version_id = f"{run_id}:{item}"
-        needs = _item_needs(backup_type, previous, last_full)
-        versions.append(
-            Version(version_id, f"{set_name}/{item}", backup_type, from_epoch(ended), needs)
-        )
-        artifacts[version_id] = [int(i) for i in str(ids).split(",")]
-        if backup_type != "copy":
-            previous = version_id
-        if backup_type == "full":
-            last_full = version_id
-    return versions, artifacts
+    ids = [version_label(at, kind, item, run_id) for run_id, _, kind, at in rows]
+    needs = needs_by_type([row[2] for row in rows])
+    versions = []
+    moment = datetime.fromtimestamp
+    for (run_id, _, kind, at), vid, need in zip(rows, ids, needs, strict=True):
+        refs[vid] = VersionRef(run_id, item, stream, kind, at)
+        wanted = tuple([ids[n] for n in need]) if need else ()
+        versions.append(Version(vid, chain, kind, moment(at, UTC), wanted))
+    return versions
 
 
-def _item_needs(backup_type: str, previous: str | None, last_full: str | None) -> tuple[str, ...]:
-    if backup_type == "incremental" and previous:
-        return (previous,)
-    if backup_type == "differential" and last_full:
-        return (last_full,)
-    return ()
+def _artifact_ids(conn: sqlite3.Connection, refs: list[VersionRef]) -> Iterator[int]:
+    for ref in refs:
+        column = "storage_group" if ref.stream else "name"
+        only_items = "" if ref.stream else " AND storage_group IS NULL"
+        sql = f"SELECT id FROM artifacts WHERE run_id = ? AND {column} = ?{only_items}"
+        for (artifact_id,) in conn.execute(sql + " AND expired = 0", (ref.run_id, ref.item)):
+            yield artifact_id
 
 
 def apply(catalog: Catalog, plans: list[SetPlan], at: datetime) -> int:
     """Mark every expiring version's artifacts expired, in one transaction."""
-    ids: list[int] = []
     for set_plan in plans:
         _guard(set_plan)
-        for decision in set_plan.expiring():
-            ids.extend(set_plan.artifacts.get(decision.id, []))
     with transaction(catalog.conn):
+        refs = [p.refs[d.id] for p in plans for d in p.expiring()]
+        ids = list(_artifact_ids(catalog.conn, refs))
         changed = mark_expired_in(catalog.conn, ids, [])
         catalog.conn.execute(
             "INSERT INTO expiries (at, policy_time, artifacts) VALUES (?,?,?)",

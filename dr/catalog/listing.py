@@ -15,7 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from dr.catalog.model import from_epoch
+from dr.catalog.model import from_epoch, to_epoch
 
 MARKERS = {"full": "", "incremental": "[I]", "differential": "[D]", "copy": "[C]"}
 
@@ -26,6 +26,23 @@ FROM runs r JOIN artifacts a ON a.run_id = r.id
 WHERE r.status != 'failed' AND a.expired = 0 {filters}
 GROUP BY r.id, a.storage_group, a.name
 ORDER BY r.set_name, a.storage_group, a.name, r.ended DESC, r.id DESC
+"""
+#: The newest N versions per item: number each item's versions newest first, keep 1..N.
+_LAST_SQL = """
+SELECT set_name, storage_group, name, kind, backup_type, ended, id, size, stored, prefix,
+       first, last
+FROM (
+    SELECT r.set_name, a.storage_group, a.name, a.kind, a.backup_type, r.ended, r.id,
+           SUM(a.size) AS size, SUM(a.stored_size) AS stored, MIN(a.log_prefix) AS prefix,
+           MIN(a.first_gen) AS first, MAX(a.last_gen) AS last,
+           ROW_NUMBER() OVER (PARTITION BY r.set_name, a.storage_group, a.name
+                              ORDER BY r.ended DESC, r.id DESC) AS newest
+    FROM runs r JOIN artifacts a ON a.run_id = r.id
+    WHERE r.status != 'failed' AND a.expired = 0 {filters}
+    GROUP BY r.id, a.storage_group, a.name
+)
+WHERE newest <= ?
+ORDER BY set_name, storage_group, name, ended DESC, id DESC
 """
 
 
@@ -73,8 +90,15 @@ class ListingRow:
 
 
 def listing(
-    conn: sqlite3.Connection, set_name: str | None = None, host: str | None = None
+    conn: sqlite3.Connection,
+    set_name: str | None = None,
+    host: str | None = None,
+    *,
+    last: int | None = None,
+    since: datetime | None = None,
 ) -> list[ListingRow]:
+    """Every stored version, newest first per item; ``last`` keeps the newest N per item,
+    ``since`` only versions that ended at or after it."""
     filters, args = "", []
     if set_name is not None:
         filters += " AND r.set_name = ?"
@@ -82,8 +106,13 @@ def listing(
     if host is not None:
         filters += " AND r.host = ? COLLATE NOCASE"
         args.append(host)
-    rows = conn.execute(_SQL.format(filters=filters), args).fetchall()
-    return [_row(*row) for row in rows]
+    if since is not None:
+        filters += " AND r.ended >= ?"
+        args.append(to_epoch(since))
+    sql = (_SQL if last is None else _LAST_SQL).format(filters=filters)
+    if last is not None:
+        args.append(last)
+    return [_row(*row) for row in conn.execute(sql, args).fetchall()]
 
 
 def _row(

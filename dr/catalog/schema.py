@@ -106,6 +106,27 @@ MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 LATEST = len(MIGRATIONS)
 
 
+def _indexes(script: str) -> tuple[tuple[str, str], ...]:
+    statements = [s.strip() for s in script.split(";") if s.strip()]
+    return tuple((s.split()[2], s) for s in statements if s.startswith("CREATE INDEX"))
+
+
+#: (name, CREATE statement) of every secondary index. A bulk load into an empty catalog
+#: drops them inside its transaction and creates them again before it commits: building an
+#: index once from sorted data is much cheaper than updating it a million times.
+SECONDARY_INDEXES: tuple[tuple[str, str], ...] = _indexes(_V3)
+
+
+def drop_secondary_indexes(conn: sqlite3.Connection) -> None:
+    for name, _ in SECONDARY_INDEXES:
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
+
+
+def create_secondary_indexes(conn: sqlite3.Connection) -> None:
+    for _, statement in SECONDARY_INDEXES:
+        conn.execute(statement.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1))
+
+
 def current_version(conn: sqlite3.Connection) -> int:
     row = conn.execute(
         "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -73,6 +74,12 @@ def import_(
 def list_(
     set_name: str = typer.Option(None, "--set", "-s", help="Only this backup set."),
     host: str = typer.Option(None, "--host", help="Only runs of this server."),
+    last: int = typer.Option(
+        None, "--last", "-n", min=1, help="Only the newest N versions of each item."
+    ),
+    since: str = typer.Option(
+        None, "--since", help="Only versions that ended at or after this time (ISO 8601, UTC)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the versions as JSON."),
 ) -> None:
     """What is stored, version by version, like the backup vendor's listing.
@@ -80,6 +87,10 @@ def list_(
     Per set and item, newest first: [I] incremental, [D] differential, [C] copy, no marker
     for a full; original size, date (UTC), stored size and how much storage saved
     ([76%] = stored at 24 % of the original). Expired versions are not shown.
+
+    By default every version is listed, as the vendor does: a set of 15-minute log
+    backups lists thousands. Narrow it with --set, --last 5 (the newest five per item) or
+    --since 2024-05-18T00:00Z.
     """
     from dr.catalog import Catalog
     from dr.catalog.listing import listing
@@ -88,11 +99,25 @@ def list_(
     with Catalog.open(ws.catalog_path) as catalog:
         if set_name is not None:
             catalog.set(set_name)  # NotFoundError with a hint for a mistyped name
-        rows = listing(catalog.conn, set_name, host)
+        rows = listing(catalog.conn, set_name, host, last=last, since=_since(since))
     if as_json:
         emit_json([row.to_dict() for row in rows])
         return
     render_listing(rows)
+
+
+def _since(value: str | None) -> datetime | None:
+    from dr.errors import ParameterError
+
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ParameterError(
+            f"--since {value!r} is not a time", hint="write it like 2024-05-18T00:00:00Z"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def render_listing(rows: list[ListingRow]) -> None:

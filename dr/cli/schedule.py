@@ -43,7 +43,7 @@ def due(
     ws = workspace()
     inv = workspace_inventory(ws)
     when = parse_time(at, inv.timezone) if at else datetime.now(UTC)
-    last = last_runs(ws.catalog_path, inv.backup_sets)
+    last = last_runs(ws.catalog_path, inv.backup_sets, when)
     statuses = schedule_statuses(inv.backup_sets, last, when, inv.timezone)
     if as_json:
         emit_json(
@@ -58,22 +58,17 @@ def due(
     _print(statuses, when, inv.timezone, show_all)
 
 
-def last_runs(catalog_path: Path, sets: list[BackupSet]) -> LastRuns:
-    """The end of the latest successful run per (set, backup type); empty without a catalog."""
+def last_runs(catalog_path: Path, sets: list[BackupSet], until: datetime) -> LastRuns:
+    """The newest successful run by ``until`` each schedule is compared with (empty
+    without a catalog)."""
     if not catalog_path.is_file():
         return {}
     from dr.catalog import Catalog
+    from dr.schedule import last_runs_for_schedules
 
-    found: dict[tuple[str, str], datetime] = {}
     with Catalog.open(catalog_path) as catalog:
-        for bset in sets:
-            for run in catalog.runs(set_name=bset.name):
-                if run.status == "failed":
-                    continue
-                key = (run.set_name, run.backup_type)
-                if key not in found or run.ended > found[key]:
-                    found[key] = run.ended
-    return found
+        ended = catalog.last_ended(until)
+    return last_runs_for_schedules(sets, ended)
 
 
 def _local(value: datetime, timezone: str) -> str:

@@ -250,3 +250,24 @@ def test_listing_marks_versions_and_ratio(tmp_path: Path) -> None:
             cat.record_run(NewRun("ss", "DC1", kind, start, start, artifacts=(art,)))  # type: ignore[arg-type]
         rows = listing(cat.conn, "ss")
     assert [(r.marker, r.saved_percent) for r in rows] == [("[D]", 64), ("[I]", 76), ("", 62)]
+
+
+def test_listing_narrows_to_the_newest_versions_and_a_start_time(tmp_path: Path) -> None:
+    with Catalog.open(tmp_path / "c.sqlite") as cat:
+        cat.register_set(BackupSet(name="ss", host="DC1", type="system-state"))
+        for day in range(6):
+            arts = tuple(
+                NewArtifact(kind="system-state", name=name, size=10)
+                for name in ("SystemState.bkf", "Other.bkf")
+            )
+            start = T0 + timedelta(days=day)
+            kind = "full" if day == 0 else "incremental"
+            cat.record_run(NewRun("ss", "DC1", kind, start, start, artifacts=arts))  # type: ignore[arg-type]
+        everything = listing(cat.conn, "ss")
+        newest = listing(cat.conn, "ss", last=2)
+        recent = listing(cat.conn, "ss", since=T0 + timedelta(days=4))
+    assert len(everything) == 12
+    assert [(r.item, r.at) for r in newest] == [
+        (r.item, r.at) for r in everything if r.at >= T0 + timedelta(days=4)
+    ]
+    assert recent == newest

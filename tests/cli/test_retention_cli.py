@@ -25,3 +25,24 @@ def test_plan_then_apply_never_expires_what_kept_versions_need(tmp_path: Path) -
     after = json.loads(dr(ws, "catalog", "list", "--set", "dc1-system-state", "--json").stdout)
     assert len(after) == len(before) - plan["expire"]
     assert after[-1]["marker"] == ""  # the full every kept increment builds on stays
+
+
+def test_plan_output_is_a_summary_and_the_expiring_versions(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    init(ws)
+    assert dr(ws, "catalog", "import", str(ROOT / "examples" / "history.json")).returncode == 0
+    args = ("retention", "plan", "--set", "ex2003-exchange", "--at", "2024-06-20T00:00:00Z")
+    out = dr(ws, *args)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    (plan,) = json.loads(dr(ws, *args, "--json").stdout)
+    assert lines[0] == f"ex2003-exchange: keep {plan['keep']}, expire {plan['expire']}"
+    kept = plan["kept_because"]
+    assert sum(kept.values()) == plan["keep"]
+    assert f"weekly points {kept['weekly']}" in lines[1]
+    assert len(lines) == 2 + plan["expire"]  # the kept versions only with --verbose
+    first = next(d for d in plan["decisions"] if not d["keep"])
+    assert lines[2].startswith(f"  expire {first['at'][:10].replace('-', '/')}")
+    assert f"(run {first['run_id']})" in lines[2] and ":EX2003" not in out.stdout
+    verbose = dr(ws, *args, "--verbose").stdout.splitlines()
+    assert len(verbose) == 2 + plan["keep"] + plan["expire"]

@@ -104,3 +104,42 @@ def test_due_is_consistent_with_next_due(at: datetime, since: int, zone: str) ->
         assert (s.next_due <= at) == s.due
     fresh = {key: at for key in last}
     assert due_backups(sets, fresh, at, zone) == []
+
+
+def test_delta_set_last_run_is_the_newest_run_of_any_type(tmp_path: object) -> None:
+    """A daily 'full' of a system-state set is recorded as [I] after the first full."""
+    from pathlib import Path
+
+    from dr.catalog import Catalog, NewArtifact, NewRun
+    from dr.schedule import last_runs_for_schedules
+
+    state = BackupSet(
+        name="dc1-system-state",
+        host="DC1",
+        type="system-state",
+        schedules=[Schedule(every="day", at="01:00", backup_type="full")],
+    )
+    exchange = bset(Schedule(every="day", at="22:00", backup_type="full"))
+    with Catalog.open(Path(str(tmp_path)) / "c.sqlite") as catalog:
+        catalog.register_set(state, at=utc("2024-05-01T00:00:00Z"))
+        for day in range(5, 10):
+            kind = "full" if day == 5 else "incremental"
+            start = utc(f"2024-05-{day:02d}T01:00:00Z")
+            item = NewArtifact(kind="system-state", name="SystemState.bkf", size=10)
+            catalog.record_run(NewRun(state.name, "DC1", kind, start, start, artifacts=(item,)))  # type: ignore[arg-type]
+        ended = catalog.last_ended(utc("2024-05-08T12:00:00Z"))
+    last = last_runs_for_schedules([state, exchange], ended)
+    assert last == {("dc1-system-state", "full"): utc("2024-05-08T01:00:00Z")}
+    (status,) = schedule_statuses([state], last, utc("2024-05-08T12:00:00Z"))
+    assert not status.due
+
+
+def test_exchange_schedule_is_met_only_by_its_own_type() -> None:
+    from dr.schedule import last_runs_for_schedules
+
+    exchange = bset(
+        Schedule(every="day", at="22:00", backup_type="full"),
+        Schedule(every="minutes", minutes=60, backup_type="incremental"),
+    )
+    ended = {("ex", "incremental"): utc("2024-05-08T21:00:00Z")}
+    assert last_runs_for_schedules([exchange], ended) == ended

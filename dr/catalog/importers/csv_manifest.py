@@ -1,17 +1,21 @@
-"""The CSV manifest: one artifact per row, rows of one run grouped by ``run_id``.
+"""The CSV manifest: one artifact per row, the rows of one run next to each other.
 
-The first line names the columns (any order; see docs/catalog.md). Run columns (set, host,
-type, start, end, status, error, source, compression) must agree on every row of a run. A
-run without artifacts (a failed run) is one row with an empty ``kind``. Empty cells mean
-"not given".
+The first line names the columns (any order; see docs/catalog.md). Rows with the same
+``run_id`` that follow each other make one run; their run columns (set, host, type, start,
+end, status, error, source, compression) must agree. A run without artifacts (a failed run)
+is one row with an empty ``kind``. Empty cells mean "not given". The file is read row by
+row, so its size does not matter; a run whose rows are split up by another run's shows up
+as the same run twice and is refused when it is recorded.
 """
 
 from __future__ import annotations
 
 import csv
-import io
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from dr.catalog.importers.records import RawRecord, RawRun
+from dr.catalog.importers.source import Source
 from dr.errors import ManifestError, Problem
 
 RUN_COLUMNS = ("set", "host", "type", "start", "end", "status", "error", "source", "compression")
@@ -51,25 +55,107 @@ _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n"}
 
 
-def read(text: str, file: str) -> list[RawRun]:
-    reader = csv.reader(io.StringIO(text))
+def _as_int(cell: str) -> Any:
+    """A whole number, or the cell as written (the field check then names the problem)."""
+    try:
+        return int(cell)
+    except ValueError:
+        return cell
+
+
+def _as_bool(cell: str) -> Any:
+    lowered = cell.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    return cell
+
+
+def _converter(column: str) -> Callable[[str], Any]:
+    if column in _INTS:
+        return _as_int
+    if column in _BOOLS:
+        return _as_bool
+    return str
+
+
+class _Layout:
+    """Where each column is, worked out once from the header line."""
+
+    def __init__(self, columns: list[str], file: str) -> None:
+        _check_header(columns, file)
+        self.width = len(columns)
+        self.run_id = columns.index("run_id")
+        self.run = [(columns.index(c), c) for c in RUN_COLUMNS if c in columns]
+        self.kind = columns.index("kind") if "kind" in columns else None
+        self.artifact_columns = [
+            (columns.index(c), c, _converter(c)) for c in ARTIFACT_COLUMNS if c in columns
+        ]
+
+    def run_values(self, row: list[str]) -> dict[str, str]:
+        return {name: cell for i, name in self.run if (cell := row[i].strip())}
+
+    def artifact(self, row: list[str]) -> dict[str, Any] | None:
+        if self.kind is None or not row[self.kind].strip():
+            return None
+        return {
+            name: convert(cell)
+            for i, name, convert in self.artifact_columns
+            if (cell := row[i].strip())
+        }
+
+
+def read(source: Source, file: str) -> Iterator[RawRun]:
+    """Every run of the manifest, in file order."""
+    reader = csv.reader(source.lines())
     header = next(reader, None)
     if not header:
         raise ManifestError(f"{file}: empty CSV manifest", hint="the first line names the columns")
-    columns = [h.strip() for h in header]
-    _check_header(columns, file)
-    runs: dict[str, RawRun] = {}
-    problems: list[Problem] = []
+    layout = _Layout([h.strip() for h in header], file)
+    current: RawRun | None = None
+    current_id = None
     for row in reader:
+        if len(row) < layout.width:
+            if not any(cell.strip() for cell in row):
+                continue
+            row = row + [""] * (layout.width - len(row))
         line = reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
-        problems.extend(_add_row(runs, dict(zip(columns, row, strict=False)), line, file))
-    if problems:
-        raise ManifestError(
-            f"{file}: {len(problems)} invalid rows; nothing was imported", problems=problems
+        run_id = row[layout.run_id].strip()
+        if current is None or run_id != current_id or not run_id:
+            if current is not None:
+                yield current
+            current, current_id = _start(layout, row, run_id, line, file), run_id
+        else:
+            _continue(current, layout, row, run_id, line, file)
+    if current is not None:
+        yield current
+
+
+def _start(layout: _Layout, row: list[str], run_id: str, line: int, file: str) -> RawRun:
+    run = RawRun(record=RawRecord(data=layout.run_values(row), line=line))
+    if not run_id:
+        run.problems.append(Problem("every row needs a run_id", file, line, field="run_id"))
+    data = layout.artifact(row)
+    if data is not None:
+        run.artifacts.append(RawRecord(data=data, line=line))
+    return run
+
+
+def _continue(
+    run: RawRun, layout: _Layout, row: list[str], run_id: str, line: int, file: str
+) -> None:
+    values = layout.run_values(row)
+    if values != run.record.data:  # only for the second and later rows of a run
+        column = next(c for c in RUN_COLUMNS if values.get(c) != run.record.data.get(c))
+        message = (
+            f"differs from line {run.record.line} of the same run {run_id!r} "
+            "(a run's columns must agree on every row)"
         )
-    return list(runs.values())
+        run.problems.append(Problem(message, file, line, field=column))
+    data = layout.artifact(row)
+    if data is not None:
+        run.artifacts.append(RawRecord(data=data, line=line))
 
 
 def _check_header(columns: list[str], file: str) -> None:
@@ -80,54 +166,3 @@ def _check_header(columns: list[str], file: str) -> None:
     problems += [Problem("required column is missing", file, 1, field=c) for c in missing]
     if problems:
         raise ManifestError(f"{file}: bad header line", problems=problems)
-
-
-def _add_row(runs: dict[str, RawRun], row: dict[str, str], line: int, file: str) -> list[Problem]:
-    run_id = row.get("run_id", "").strip()
-    if not run_id:
-        return [Problem("every row needs a run_id", file, line, field="run_id")]
-    values = {k: v.strip() for k, v in row.items() if k in RUN_COLUMNS and v.strip()}
-    existing = runs.get(run_id)
-    if existing is None:
-        runs[run_id] = existing = RawRun(record=RawRecord(data=values, line=line))
-    elif values != existing.record.data:
-        column = next(c for c in RUN_COLUMNS if values.get(c) != existing.record.data.get(c))
-        message = (
-            f"differs from line {existing.record.line} of the same run {run_id!r} "
-            "(a run's columns must agree on every row)"
-        )
-        return [Problem(message, file, line, field=column)]
-    if row.get("kind", "").strip():
-        data, problems = _artifact(row, line, file)
-        existing.artifacts.append(RawRecord(data=data, line=line))
-        return problems
-    return []
-
-
-def _artifact(row: dict[str, str], line: int, file: str) -> tuple[dict[str, object], list[Problem]]:
-    data: dict[str, object] = {}
-    problems = []
-    for column in ARTIFACT_COLUMNS:
-        cell = row.get(column, "").strip()
-        if not cell:
-            continue
-        try:
-            data[column] = _convert(column, cell)
-        except ValueError as exc:
-            problems.append(Problem(str(exc), file, line, field=column))
-    return data, problems
-
-
-def _convert(column: str, cell: str) -> object:
-    if column in _INTS:
-        try:
-            return int(cell)
-        except ValueError:
-            raise ValueError(f"{cell!r} is not a whole number") from None
-    if column in _BOOLS:
-        if cell.lower() in _TRUE:
-            return True
-        if cell.lower() in _FALSE:
-            return False
-        raise ValueError(f"{cell!r} is not true or false")
-    return cell

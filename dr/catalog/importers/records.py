@@ -1,83 +1,38 @@
-"""Manifest records: the shape every import format is checked against, with line numbers.
+"""Manifest records: checked field by field, located by line, turned into runs to record.
 
 JSON, CSV and wbadmin inputs are first turned into :class:`RawRun` values (plain dicts that
-remember where each field was written), then validated here with pydantic and resolved
-against the inventory. Every problem is reported as ``file:line: field: what is wrong``.
+know the line they start on), then checked here (:mod:`dr.catalog.importers.fields`) and
+resolved against the inventory. Every problem is reported as ``file:line: field: what is
+wrong``. A JSON record only works out the line of each of its fields when it has a problem
+(``RawRun.locate``), so a clean million-record manifest never pays for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-
-from dr.catalog.model import NewArtifact, NewRun
+from dr.catalog.importers.fields import (
+    ARTIFACT_FIELDS,
+    ARTIFACT_REQUIRED,
+    RUN_FIELDS,
+    RUN_REQUIRED,
+    check_fields,
+)
+from dr.catalog.model import STREAM_KINDS, NewArtifact, NewRun, SetRecord
 from dr.errors import ManifestError, Problem
 
-ArtifactKind = Literal[
-    "database",
-    "stm",
-    "logs",
-    "checkpoint",
-    "system-state",
-    "system-image",
-    "iis-metabase",
-    "kms-database",
-    "ca-database",
-    "ca-certificates",
-    "mailbox-items",
-    "server-config",
-    "disk-image",
-    "files",
-]
+if TYPE_CHECKING:
+    from dr.catalog.importers.resolve import Resolver
+
+#: (artifact index or None for the run itself, field, message)
+_Found = tuple[int | None, str | None, str]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ManifestArtifact(_Strict):
-    kind: ArtifactKind
-    name: str = Field(min_length=1)
-    size: int = Field(ge=0)
-    stored_size: int | None = Field(default=None, ge=0)
-    storage_group: str | None = None
-    database: str | None = None
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
-    location: str | None = None
-    state: str | None = None
-    log_required_first: int | None = Field(default=None, ge=0)
-    log_required_last: int | None = Field(default=None, ge=0)
-    db_signature: str | None = None
-    log_prefix: str | None = Field(default=None, pattern=r"^[Ee][0-9A-Fa-f]{2}$")
-    first_gen: int | None = Field(default=None, ge=1)
-    last_gen: int | None = Field(default=None, ge=1)
-    log_signature: str | None = None
-    mailbox: str | None = None
-    item_count: int | None = Field(default=None, ge=0)
-    mounted: bool = True
-    circular_logging: bool | None = None
-
-
-class ManifestRun(_Strict):
-    set: str = Field(min_length=1)
-    host: str = Field(min_length=1)
-    type: Literal["full", "copy", "incremental", "differential"]
-    start: AwareDatetime
-    end: AwareDatetime
-    status: Literal["success", "warning", "failed"] = "success"
-    error: str | None = None
-    source: str = "import"
-    compression: Literal["fast", "normal"] | None = None
-    artifacts: list[ManifestArtifact] = Field(default_factory=list)
-
-
-@dataclass
+@dataclass(slots=True)
 class RawRecord:
-    """One record as read: its values and the line each field was written on."""
+    """One record as read: its values, its line, and (once located) each field's line."""
 
     data: dict[str, Any]
     line: int
@@ -87,43 +42,14 @@ class RawRecord:
         return self.field_lines.get(name or "", self.line)
 
 
-@dataclass
+@dataclass(slots=True)
 class RawRun:
+    """A run as read, with its artifacts; ``locate`` fills in field lines when needed."""
+
     record: RawRecord
     artifacts: list[RawRecord] = field(default_factory=list)
-
-
-def _message(error: Any) -> str:
-    text = str(error.get("msg", "invalid"))
-    if error.get("type") == "timezone_aware":
-        return "a time needs a time zone: write it like 2024-05-01T21:00:00Z (UTC)"
-    if error.get("type") == "extra_forbidden":
-        return "unknown field (see docs/catalog.md for the fields a record may have)"
-    if error.get("type") == "literal_error":
-        return text.replace("Input should be", "must be")
-    return text
-
-
-def validate_run(raw: RawRun, file: str) -> tuple[ManifestRun | None, list[Problem]]:
-    """The run as a model, or the problems with their file:line and field."""
-    data = dict(raw.record.data)
-    data["artifacts"] = [a.data for a in raw.artifacts]
-    try:
-        return ManifestRun.model_validate(data), []
-    except ValidationError as exc:
-        return None, [_problem(raw, error, file) for error in exc.errors()]
-
-
-def _problem(raw: RawRun, error: Any, file: str) -> Problem:
-    loc = list(error.get("loc", ()))
-    record, prefix = raw.record, ""
-    if len(loc) >= 2 and loc[0] == "artifacts" and isinstance(loc[1], int):
-        record = raw.artifacts[loc[1]]
-        prefix = f"artifacts[{loc[1]}]."
-        loc = loc[2:]
-    name = str(loc[0]) if loc else None
-    shown = f"{prefix}{name}" if name else prefix.rstrip(".") or None
-    return Problem(_message(error), file=file, line=record.line_of(name), field=shown)
+    locate: Callable[[RawRun], None] | None = None
+    problems: list[Problem] = field(default_factory=list)  # found while reading
 
 
 def fail(problems: list[Problem], file: str) -> ManifestError:
@@ -135,91 +61,122 @@ def fail(problems: list[Problem], file: str) -> ManifestError:
     )
 
 
-Resolver = Callable[[str, str | None, str | None], tuple[str | None, str | None]]
-
-
 def to_new_run(
-    model: ManifestRun, raw: RawRun, resolve: Resolver, file: str
+    raw: RawRun, sets: dict[str, SetRecord], resolve: Resolver, file: str
 ) -> tuple[NewRun | None, list[Problem]]:
-    """Resolve storage groups / databases to canonical keys and build the NewRun."""
-    problems: list[Problem] = []
+    """The run to record, or every problem of the record with its line and field."""
+    values, found = _run_values(raw, sets)
     artifacts: list[NewArtifact] = []
-    for index, (item, where) in enumerate(zip(model.artifacts, raw.artifacts, strict=True)):
-        artifact, found = _artifact(item, where, index, model.host, resolve, file)
-        problems.extend(found)
+    host = values.get("host")
+    for index, item in enumerate(raw.artifacts):
+        artifact, more = _artifact(item, index, host, resolve)
+        found += more
         if artifact is not None:
             artifacts.append(artifact)
-    if model.end < model.start:
-        line = raw.record.line_of("end")
-        problems.append(Problem("the run ends before it starts", file, line, field="end"))
-    if problems:
-        return None, problems
-    return _new_run(model, raw, artifacts), []
+    if found or raw.problems:
+        return None, raw.problems + _problems(raw, found, file)
+    return _new_run(values, raw.record.line, artifacts), []
 
 
-def _new_run(model: ManifestRun, raw: RawRun, artifacts: list[NewArtifact]) -> NewRun:
+def _run_values(raw: RawRun, sets: dict[str, SetRecord]) -> tuple[dict[str, Any], list[_Found]]:
+    values, problems = check_fields(raw.record.data, RUN_FIELDS, RUN_REQUIRED)
+    found: list[_Found] = [(None, name, message) for name, message in problems]
+    if "set" in values and "host" in values:
+        found += _set_problems(values["set"], values["host"], sets)
+    start, end = values.get("start"), values.get("end")
+    if start is not None and end is not None and end < start:
+        found.append((None, "end", "the run ends before it starts"))
+    return values, found
+
+
+def _set_problems(name: str, host: str, sets: dict[str, SetRecord]) -> list[_Found]:
+    record = sets.get(name)
+    if record is None:
+        message = (
+            f"unknown backup set {name!r}: declare it under backup_sets in the inventory "
+            "or create it with `dr set add`"
+        )
+        return [(None, "set", message)]
+    if record.definition.host.casefold() != host.casefold():
+        message = f"set {name!r} belongs to host {record.definition.host}, not {host}"
+        return [(None, "host", message)]
+    return []
+
+
+def _problems(raw: RawRun, found: list[_Found], file: str) -> list[Problem]:
+    if found and raw.locate is not None:
+        raw.locate(raw)
+    problems = []
+    for index, name, message in found:
+        record = raw.record if index is None else raw.artifacts[index]
+        shown = name if index is None else f"artifacts[{index}].{name}"
+        problems.append(Problem(message, file, record.line_of(name), field=shown))
+    return problems
+
+
+def _new_run(values: dict[str, Any], line: int, artifacts: list[NewArtifact]) -> NewRun:
     return NewRun(
-        set_name=model.set,
-        host=model.host,
-        backup_type=model.type,
-        started=_utc(model.start),
-        ended=_utc(model.end),
-        status=model.status,
-        error=model.error,
-        source=model.source,
-        compression=model.compression,
+        set_name=values["set"],
+        host=values["host"],
+        backup_type=values["type"],
+        started=values["start"],
+        ended=values["end"],
+        status=values.get("status", "success"),
+        error=values.get("error"),
+        source=values.get("source", "import"),
+        compression=values.get("compression"),
         artifacts=tuple(artifacts),
-        line=raw.record.line,
+        line=line,
     )
-
-
-def _utc(value: datetime) -> datetime:
-    from datetime import UTC
-
-    return value.astimezone(UTC)
 
 
 def _artifact(
-    item: ManifestArtifact, raw: RawRecord, index: int, host: str, resolve: Resolver, file: str
-) -> tuple[NewArtifact | None, list[Problem]]:
+    raw: RawRecord, index: int, host: str | None, resolve: Resolver
+) -> tuple[NewArtifact | None, list[_Found]]:
+    values, problems = check_fields(raw.data, ARTIFACT_FIELDS, ARTIFACT_REQUIRED)
+    found: list[_Found] = [(index, name, message) for name, message in problems]
+    if problems or host is None:
+        return None, found
+    found += [(index, name, message) for name, message in _range_problems(values)]
     try:
-        sg, db = resolve(host, item.storage_group, item.database)
+        sg, db = resolve(host, values.pop("storage_group", None), values.pop("database", None))
     except ManifestError as exc:
-        name = str(exc.details.get("field", "storage_group"))
-        where = raw.line_of(name)
-        return None, [Problem(exc.message, file, where, field=f"artifacts[{index}].{name}")]
-    problems = _range_problems(item, raw, index, file)
-    if problems:
-        return None, problems
-    values = item.model_dump(exclude={"storage_group", "database", "mounted"})
-    values["log_prefix"] = item.log_prefix.upper() if item.log_prefix else None
-    return (
-        NewArtifact(
-            storage_group=sg, database=db, database_mounted=item.mounted, line=raw.line, **values
-        ),
-        [],
-    )
+        found.append((index, str(exc.details.get("field", "storage_group")), exc.message))
+        return None, found
+    if found:
+        return None, found
+    return _new_artifact(values, sg, db, resolve, raw.line), []
 
 
-def _range_problems(item: ManifestArtifact, raw: RawRecord, index: int, file: str) -> list[Problem]:
+def _new_artifact(
+    values: dict[str, Any], sg: str | None, db: str | None, resolve: Resolver, line: int
+) -> NewArtifact:
+    prefix = values.get("log_prefix")
+    if prefix is not None:
+        values["log_prefix"] = prefix.upper()
+    if sg is not None and values.get("circular_logging") is None:
+        values["circular_logging"] = resolve.circular_logging(sg)
+    mounted = values.pop("mounted", True)
+    return NewArtifact(storage_group=sg, database=db, database_mounted=mounted, line=line, **values)
+
+
+_PAIRS = (("first_gen", "last_gen"), ("log_required_first", "log_required_last"))
+
+
+def _range_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
     problems = []
-    pairs = (("first_gen", "last_gen"), ("log_required_first", "log_required_last"))
-    for lo_name, hi_name in pairs:
-        lo, hi = getattr(item, lo_name), getattr(item, hi_name)
+    for lo_name, hi_name in _PAIRS:
+        lo, hi = values.get(lo_name), values.get(hi_name)
         if (lo is None) != (hi is None):
             missing = hi_name if hi is None else lo_name
-            message = f"give both {lo_name} and {hi_name}, or neither"
-            field = f"artifacts[{index}].{missing}"
-            problems.append(Problem(message, file, raw.line_of(missing), field=field))
+            problems.append((missing, f"give both {lo_name} and {hi_name}, or neither"))
         elif lo is not None and hi < lo:
-            message = f"{hi_name} ({hi}) is before {lo_name} ({lo})"
-            field = f"artifacts[{index}].{hi_name}"
-            problems.append(Problem(message, file, raw.line_of(hi_name), field=field))
-    if item.kind == "logs" and (item.first_gen is None or item.log_prefix is None):
-        message = "a logs artifact needs log_prefix, first_gen and last_gen"
-        problems.append(Problem(message, file, raw.line, field=f"artifacts[{index}].kind"))
-    if item.kind in ("database", "stm", "logs", "checkpoint") and not item.storage_group:
-        message = f"a {item.kind} artifact needs storage_group (SG or SERVER/SG)"
-        field = f"artifacts[{index}].storage_group"
-        problems.append(Problem(message, file, raw.line, field=field))
+            problems.append((hi_name, f"{hi_name} ({hi}) is before {lo_name} ({lo})"))
+    kind = values["kind"]
+    if kind == "logs" and (values.get("first_gen") is None or values.get("log_prefix") is None):
+        problems.append(("kind", "a logs artifact needs log_prefix, first_gen and last_gen"))
+    if kind in STREAM_KINDS and not values.get("storage_group"):
+        problems.append(
+            ("storage_group", f"a {kind} artifact needs storage_group (SG or SERVER/SG)")
+        )
     return problems
