@@ -1,11 +1,19 @@
 """Run one step: secrets from the environment, attempts with retries and backoff, timeouts,
 verification, the wait for a rebooted host, and the idempotency re-check on resume.
 
-The executor is the runner's "how" for a single step. It writes every transition to the
-journal *before* acting on it (``running`` attempt n is committed before the command is sent),
-stores what each attempt printed (redacted, capped, compressed, digested) with the
-transition that ends the attempt, and returns the step's outcome as a value: a command that
-ran and failed is an :class:`Outcome`, not an exception.
+The executor is the runner's "how" for a single step. Every transition is durable before
+it is acted on: the runner commits ``running`` attempt n before the step is handed here;
+what a transport started (a pid and its start time, a WinRM shell and command id) is
+committed as a ``started`` record before the command may do anything (the local transport
+holds it at a gate until then); a retry's ``running`` is committed before its command is
+sent. The transition that ends the step comes back inside the :class:`Outcome` (with what
+the attempt printed: redacted, capped, compressed, digested), and the runner commits it in
+the same transaction as the steps it lets start: one commit where there would be two.
+A command that ran and failed is an :class:`Outcome`, not an exception.
+
+On resume, an attempt that was in flight is first made sure of as stopped
+(:meth:`Executor.make_sure_stopped`: the transport's ``stop`` with the journalled handle),
+and only then re-checked with the step's idempotency check.
 
 What a step does comes from the step library: :func:`build_specs` turns a plan's steps into
 :class:`StepSpec` s through ``engine.runbook`` (the variant for the step's platform) and
@@ -26,7 +34,7 @@ from engine.errors import TransportError
 from engine.journal import Entry, Journal, Output
 from engine.redact import Redactor
 from engine.render import quote_posix, quote_powershell
-from engine.transports.base import Command, Result, Transport
+from engine.transports.base import Command, Handle, Result, Transport
 
 if TYPE_CHECKING:
     from engine.plan import Plan
@@ -92,12 +100,17 @@ class StepSpec:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a step ended this time: succeeded, failed, timed_out, paused or pending (runs again)."""
+    """How a step ended this time: succeeded, failed, timed_out, paused or pending (runs again).
+
+    ``entries`` and ``outputs`` are the records that end the step, not yet committed: the
+    runner commits them before it acts on the outcome."""
 
     step_id: str
     state: str
     attempt: int
     message: str = ""
+    entries: tuple[Entry, ...] = ()
+    outputs: tuple[Output, ...] = ()
 
 
 @dataclass
@@ -158,6 +171,9 @@ class Executor:
         self.redactor = redactor or Redactor()
         self.abort = abort or threading.Event()
         self.environ = os.environ if environ is None else environ
+        # step id -> (spec, attempt, what its transport started): what an abort stops
+        self.in_flight: dict[str, tuple[StepSpec, int, dict[str, Any]]] = {}
+        self._flight_lock = threading.Lock()
 
     # -- transitions ----------------------------------------------------------------------
 
@@ -175,35 +191,43 @@ class Executor:
     # -- a step ---------------------------------------------------------------------------
 
     def execute(self, spec: StepSpec, first_attempt: int = 1) -> Outcome:
-        """Attempts until one succeeds, the retries run out, or the run is aborted."""
+        """Attempts until one succeeds, the retries run out, or the run is aborted.
+
+        ``running`` for ``first_attempt`` is already committed (by the runner); the records
+        of a failed attempt that is retried, and the next ``running``, are committed here."""
         env, missing = self.secrets(spec)
         if missing:
             msg = f"secret {missing} is not set: set it in the environment, then retry the step"
-            self._commit([self.record(spec, "paused", first_attempt, msg)])
-            return Outcome(spec.id, "paused", first_attempt, msg)
+            return self.outcome(spec, "paused", first_attempt, msg)
         attempt = first_attempt
         while True:
-            self._commit([self.record(spec, "running", attempt)])
             result = self._attempt(spec, attempt, env)
-            self._commit([self.record(spec, result.state, attempt, result.message)], result.outputs)
+            entry = self.record(spec, result.state, attempt, result.message)
             if result.state == "succeeded":
-                return Outcome(spec.id, "succeeded", attempt)
-            if attempt - first_attempt >= spec.retries or self._backoff(
-                spec, attempt - first_attempt
-            ):
-                return self._give_up(spec, attempt, result)
+                return Outcome(spec.id, "succeeded", attempt, "", (entry,), tuple(result.outputs))
+            if attempt - first_attempt >= spec.retries or self.abort.is_set():
+                return self._give_up(spec, attempt, result, entry)
+            self._commit([entry], result.outputs)
+            if self._backoff(spec, attempt - first_attempt):
+                return Outcome(spec.id, result.state, attempt, result.message)
             attempt += 1
+            self._commit([self.record(spec, "running", attempt)])
+
+    def outcome(self, spec: StepSpec, state: str, attempt: int, msg: str, **extra: Any) -> Outcome:
+        entry = self.record(spec, state, attempt, msg, **extra)
+        return Outcome(spec.id, state, attempt, msg, (entry,))
 
     def _backoff(self, spec: StepSpec, retry: int) -> bool:
         """Wait before the next attempt (doubling each time); True if the run was aborted."""
         return self.abort.wait(spec.backoff * (2**retry)) or self.abort.is_set()
 
-    def _give_up(self, spec: StepSpec, attempt: int, result: _Attempt) -> Outcome:
+    def _give_up(self, spec: StepSpec, attempt: int, result: _Attempt, entry: Entry) -> Outcome:
+        outputs = tuple(result.outputs)
         if spec.on_failure == "pause" and not self.abort.is_set():
             msg = f"{result.message}; waiting for the operator: retry, skip or mark done"
-            self._commit([self.record(spec, "paused", attempt, msg)])
-            return Outcome(spec.id, "paused", attempt, msg)
-        return Outcome(spec.id, result.state, attempt, result.message)
+            paused = self.record(spec, "paused", attempt, msg)
+            return Outcome(spec.id, "paused", attempt, msg, (entry, paused), outputs)
+        return Outcome(spec.id, result.state, attempt, result.message, (entry,), outputs)
 
     def secrets(self, spec: StepSpec) -> tuple[dict[str, str], str | None]:
         """The step's secrets from the environment; the name of the first missing one."""
@@ -223,16 +247,72 @@ class Executor:
         command = replace(spec.command, env={**spec.command.env, **env})
         boot = self._boot_id(spec) if spec.reboot else ""
         try:
-            with self.transports.host(spec.host) as transport:
-                result = transport.run(command, spec.timeout)
+            result = self._run_command(spec, attempt, command)
         except TransportError as exc:
             return _Attempt("failed", f"{exc.ident} {exc.message}")
         outputs = self._outputs(spec.id, attempt, "command", result)
         if result.timed_out:
             return _Attempt("timed_out", f"stopped after {spec.timeout:g} s", outputs)
         if result.exit_code != 0:
-            return _Attempt("failed", f"exit code {result.exit_code}", outputs)
+            why = "stopped by abort: " if self.abort.is_set() else ""
+            return _Attempt("failed", f"{why}exit code {result.exit_code}", outputs)
         return self._after_command(spec, attempt, boot, outputs)
+
+    def _run_command(self, spec: StepSpec, attempt: int, command: Command) -> Result:
+        """The step's command; a transport that reports what it starts has it journalled
+        (``started``) before the command may act, and known as in flight until it ends."""
+        with self.transports.host(spec.host) as transport:
+            if not getattr(transport, "reports_start", False):
+                return transport.run(command, spec.timeout)
+            try:
+                hook = self._start_hook(spec, attempt)
+                return transport.run(command, spec.timeout, on_start=hook)  # type: ignore[call-arg]
+            finally:
+                with self._flight_lock:
+                    self.in_flight.pop(spec.id, None)
+
+    def _start_hook(self, spec: StepSpec, attempt: int) -> Callable[[Handle], None]:
+        def started(handle: Handle) -> None:
+            body = {"attempt": attempt, "host": spec.host, "handle": dict(handle)}
+            body["message"] = f"attempt {attempt} started: {describe_handle(handle)}"
+            self._commit([Entry("started", body, spec.id)])
+            with self._flight_lock:
+                known = self.in_flight.get(spec.id, (spec, attempt, {}))[2]
+                self.in_flight[spec.id] = (spec, attempt, {**known, **handle})
+
+        return started
+
+    # -- stopping an attempt --------------------------------------------------------------
+
+    def make_sure_stopped(
+        self, spec: StepSpec, attempt: int, handle: Handle | None, by: str
+    ) -> str | None:
+        """Stop what attempt ``attempt`` started (if it still runs) and record it; None when
+        it is certainly not running, else why that cannot be known."""
+        if not handle:
+            return None
+        try:
+            with self.transports.host(spec.host) as transport:
+                stop = getattr(transport, "stop", None)
+                if stop is None:
+                    raise TransportError(f"the transport for {spec.host} cannot stop commands")
+                result = str(stop(handle))
+        except TransportError as exc:
+            return (
+                f"in doubt: cannot make sure attempt {attempt} stopped on {spec.host} "
+                f"({exc.ident} {exc.message}); check the host by hand, then acknowledge it "
+                "(done, retry or skip)"
+            )
+        body = {"attempt": attempt, "host": spec.host, "by": by, "result": result}
+        self._commit([Entry("stop", body, spec.id)])
+        return None
+
+    def stop_in_flight(self, by: str) -> None:
+        """Stop every command running now (``dr run abort``), each from a fresh transport."""
+        with self._flight_lock:
+            flights = list(self.in_flight.items())
+        for _, (spec, attempt, handle) in flights:
+            self.make_sure_stopped(spec, attempt, handle, by)
 
     def _after_command(
         self, spec: StepSpec, attempt: int, boot: str, outputs: list[Output]
@@ -337,6 +417,16 @@ class Executor:
 
 
 # -- pure helpers -------------------------------------------------------------------------
+
+
+def describe_handle(handle: Handle) -> str:
+    """One line for the journal: what was started, where."""
+    if handle.get("transport") == "local":
+        return f"pid {handle.get('pid')} (process group {handle.get('pgid')})"
+    if handle.get("transport") == "winrm":
+        command = f", command {handle['command_id']}" if handle.get("command_id") else ""
+        return f"{handle.get('endpoint')} shell {handle.get('shell_id')}{command}"
+    return ", ".join(f"{k} {v}" for k, v in sorted(handle.items()))
 
 
 def judge(check: Check, result: Result) -> tuple[bool, str]:

@@ -11,7 +11,12 @@ them together and owns the run's life:
 * a manual step, an approval, or a destructive step without its approval waits for a
   person: interactively through an :class:`Operator`, or, non-interactively, the run stops
   in state ``waiting`` until ``dr run ack`` records the decision;
-* ``abort`` (from any process) stops new steps from starting; running ones finish.
+* ``abort`` (from any process) stops new steps from starting and stops the commands
+  running now (the transport's ``stop``: the local process group, WinRM's terminate signal),
+  recording each; a step stopped this way ends failed;
+* a step that was running when the engine died is first made sure of as stopped (its
+  journalled ``started`` handle), then re-checked, so its command cannot finish behind the
+  re-check's back and run twice.
 
 Only one process executes a run at a time (an exclusive lock file beside the journal).
 """
@@ -25,16 +30,16 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from engine.errors import RunStateError
 from engine.executor import Executor, Outcome, StepSpec, TransportPool
-from engine.journal import Entry, Journal, RunInfo
+from engine.journal import Entry, Journal, JournalView, Output, RunInfo
 from engine.plan import Plan
 from engine.redact import Redactor
-from engine.scheduler import BROKEN, Node, ready, run_state, startable
+from engine.scheduler import BROKEN, NEEDS_OPERATOR, Frontier, Node, run_state
 from engine.transports.base import Transport
 
 FINISHED = frozenset({"succeeded", "aborted"})
@@ -51,6 +56,7 @@ class RunOptions:
     poll_seconds: float = 0.2
     library_dirs: tuple[str, ...] = ()
     hosts_file: str | None = None
+    journal_sync: str = "full"  # or "normal": durable against a crash, not a power cut
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunOptions:
@@ -110,17 +116,33 @@ def create_run(
 
 
 def ack(journal: Journal, run_ref: str, step_id: str, decision: Decision) -> str:
-    """Record a person's decision for a waiting or paused step; return the step's new state."""
+    """Record a person's decision for a waiting or paused step; return the step's new state.
+
+    The step's state is read inside the transaction that writes the decision, so two
+    acknowledgements of one step at the same moment cannot both take effect."""
     info = journal.run(run_ref)
-    _require_open(journal, info)
-    last = journal.last_step_records(info.id).get(step_id)
     if step_id not in plan_step_ids(info):
         raise RunStateError(f"run {info.id} has no step {step_id!r}", hint="`dr run status RUN`")
-    state = str(last.body["state"]) if last else "pending"
-    body = last.body if last else {}
-    new = _ack_target(step_id, state, decision.decision, gate=bool(body.get("gate")))
-    if body.get("second_person") and _two_person(journal, info):
-        _require_second_person(info, step_id, decision.by)
+    new: list[str] = []
+
+    def build(view: JournalView) -> list[Entry]:
+        _require_open_state(info.id, view.run_state())
+        last = view.last_step(step_id)
+        state = str(last.body["state"]) if last else "pending"
+        body = last.body if last else {}
+        target = _ack_target(step_id, state, decision.decision, gate=bool(body.get("gate")))
+        if body.get("second_person") and _two_person(journal, info):
+            _require_second_person(info, step_id, decision.by)
+        new.append(target)
+        return _ack_entries(step_id, state, target, body, decision)
+
+    journal.append_checked(info.id, build)
+    return new[0]
+
+
+def _ack_entries(
+    step_id: str, state: str, new: str, body: Mapping[str, Any], decision: Decision
+) -> list[Entry]:
     entry = {
         "by": decision.by,
         "decision": decision.decision,
@@ -131,16 +153,59 @@ def ack(journal: Journal, run_ref: str, step_id: str, decision: Decision) -> str
     }
     step_body = {"state": new, "attempt": body.get("attempt", 0), "by": decision.by}
     step_body["message"] = f"{decision.decision} (by {decision.by})"
-    journal.append(info.id, [Entry("ack", entry, step_id), Entry("step", step_body, step_id)])
-    return new
+    return [Entry("ack", entry, step_id), Entry("step", step_body, step_id)]
 
 
 def abort(journal: Journal, run_ref: str, by: str, note: str = "") -> RunInfo:
-    """Stop a run: nothing new starts; a runner executing it finishes its running steps."""
+    """Stop a run: nothing new starts; the runner executing it stops the commands it has
+    running (and records that it did); `stop_orphans` covers a runner that is gone."""
     info = journal.run(run_ref)
-    _require_open(journal, info)
-    journal.append(info.id, [Entry("run", {"state": "aborted", "by": by, "note": note})])
+
+    def build(view: JournalView) -> list[Entry]:
+        _require_open_state(info.id, view.run_state())
+        return [Entry("run", {"state": "aborted", "by": by, "note": note})]
+
+    journal.append_checked(info.id, build)
     return info
+
+
+def stop_orphans(
+    journal: Journal, info: RunInfo, transport_factory: Callable[[str], Transport], by: str
+) -> list[str]:
+    """Stop commands of steps left ``running`` by a runner that is gone (killed, crashed).
+
+    Does nothing while a runner holds the run (it stops its own commands on abort).
+    Returns one line per step: what was done, or why it could not be."""
+    flights = in_flight_handles(journal, info.id)
+    if not flights or _run_lock_held(journal.path, info.id):
+        return []
+    hosts = {s["id"]: s["host"] for s in json.loads(info.plan_json)["steps"]}
+    pool = TransportPool(transport_factory)
+    executor = Executor(journal, info.id, pool)
+    lines = []
+    try:
+        for sid, (attempt, handle) in flights.items():
+            spec = StepSpec(id=sid, host=hosts.get(sid, "?"), action="check")
+            why = executor.make_sure_stopped(spec, attempt, handle, by)
+            lines.append(f"{sid}: {why or 'made sure its command is stopped'}")
+    finally:
+        pool.close()
+    return lines
+
+
+def in_flight_handles(journal: Journal, run_id: str) -> dict[str, tuple[int, dict[str, Any]]]:
+    """For each step whose last state is ``running``: its attempt and what that attempt
+    started (the ``started`` records of that attempt, merged)."""
+    last = journal.last_step_records(run_id)
+    running = {sid: int(r.body.get("attempt", 0)) for sid, r in last.items()}
+    running = {sid: a for sid, a in running.items() if last[sid].body["state"] == "running"}
+    out: dict[str, tuple[int, dict[str, Any]]] = {}
+    for rec in journal.records(run_id, kinds=["started"]):
+        sid = rec.step_id or ""
+        if sid in running and rec.body.get("attempt") == running[sid]:
+            known = out.get(sid, (running[sid], {}))[1]
+            out[sid] = (running[sid], {**known, **rec.body.get("handle", {})})
+    return out
 
 
 def plan_step_ids(info: RunInfo) -> list[str]:
@@ -153,9 +218,12 @@ def run_plan(info: RunInfo) -> Plan:
 
 
 def _require_open(journal: Journal, info: RunInfo) -> None:
-    state = journal.run_state(info.id)
+    _require_open_state(info.id, journal.run_state(info.id))
+
+
+def _require_open_state(run_id: str, state: str) -> None:
     if state in FINISHED:
-        raise RunStateError(f"run {info.id} has {state}; nothing more can happen to it")
+        raise RunStateError(f"run {run_id} has {state}; nothing more can happen to it")
 
 
 def _two_person(journal: Journal, info: RunInfo) -> bool:
@@ -196,8 +264,34 @@ def _ack_target(step_id: str, state: str, decision: str, *, gate: bool) -> str:
 # -- the loop -----------------------------------------------------------------------------
 
 
+@dataclass
+class _Batch:
+    """Records to commit in one transaction before acting on any of them."""
+
+    entries: list[Entry] = field(default_factory=list)
+    outputs: list[Output] = field(default_factory=list)
+    starts: list[tuple[StepSpec, int]] = field(default_factory=list)
+
+
+@dataclass
+class _Prompt:
+    """A question to the operator, asked on its own thread so automated steps go on."""
+
+    step_id: str
+    state: str
+    future: Future[Decision | None]
+
+
 class Runner:
-    """Executes one run until it succeeds, fails, is aborted or waits for a person."""
+    """Executes one run until it succeeds, fails, is aborted or waits for a person.
+
+    One loop on one thread decides; a pool of ``parallel`` threads carries steps out. Each
+    turn of the loop commits, in one transaction, the outcomes of the steps that finished
+    and the ``ready``/``running``/``waiting`` records of the steps it lets start, then hands
+    those to the pool: a step's end and its dependents' start cost one commit, not two.
+    Readiness is kept incrementally (:class:`engine.scheduler.Frontier`), so a turn costs
+    what changed, not the size of the plan.
+    """
 
     def __init__(
         self,
@@ -227,7 +321,17 @@ class Runner:
         self.attempts: dict[str, int] = {}
         self.approved: set[str] = set()
         self.halted = False
+        self.frontier = Frontier(self.nodes)
+        self._guards = {need for s in self.specs.values() if s.destructive for need in s.needs}
+        self._order = {sid: i for i, sid in enumerate(self.specs)}
+        self._needs_person: set[str] = set()
+        self._later: set[str] = set()  # answered "later" in this process
+        self._notes: list[tuple[str, str, int, str]] = []
+        self._prompt: _Prompt | None = None
+        self._finished: list[Outcome] = []
+        self._stopped_in_flight = False
         self._seen = 0
+        self._polled = 0.0
 
     def run(self) -> str:
         """Run (or resume) to a stop; return the run's state."""
@@ -235,6 +339,7 @@ class Runner:
             if self.journal.run_state(self.info.id) == "succeeded":
                 return "succeeded"  # nothing left to do; resuming it again is harmless
             _require_open(self.journal, self.info)
+            self.journal.set_sync(self.options.journal_sync)
             self._load()
             self._record_run("running")
             self.reporter.begin(self.info.id, self.specs, self.states)
@@ -252,38 +357,64 @@ class Runner:
     # -- state from the journal -----------------------------------------------------------
 
     def _load(self) -> None:
+        self._seen = self.journal.count(self.info.id)
         for sid, rec in self.journal.last_step_records(self.info.id).items():
             self.states[sid] = str(rec.body["state"])
             self.attempts[sid] = int(rec.body.get("attempt", 0))
         for rec in self.journal.records(self.info.id, kinds=["ack"]):
             if rec.body.get("approval") and rec.step_id:
                 self.approved.add(rec.step_id)
-        self._seen = self.journal.count(self.info.id)
+        self.frontier = Frontier(self.nodes, self.states)
+        self._needs_person = {s for s, st in self.states.items() if st in NEEDS_OPERATOR}
 
     def _record_run(self, state: str) -> None:
         body = {"state": state, "by": self.by}
         self.journal.append(self.info.id, [Entry("run", body)])
-        self._seen += 1
 
     def _recover(self) -> None:
-        """After a stop: re-check steps in doubt; let broken steps run again."""
-        for sid in [s for s, st in self.states.items() if st == "running"]:
-            self._apply(self.executor.recheck(self.specs[sid], self.attempts.get(sid, 1)))
+        """After a stop: make sure attempts in flight are stopped, then re-check them; let
+        broken steps run again."""
+        handles = in_flight_handles(self.journal, self.info.id)
+        for sid in [s for s, st in self.states.items() if st == "running" and s in self.specs]:
+            spec, attempt = self.specs[sid], self.attempts.get(sid, 1)
+            why = self.executor.make_sure_stopped(
+                spec, attempt, handles.get(sid, (0, {}))[1], "resume"
+            )
+            if why is not None:
+                self._commit_now(self.executor.outcome(spec, "paused", attempt, why, in_doubt=True))
+                continue
+            self._apply(self.executor.recheck(spec, attempt), _Batch())
         broken = [sid for sid, st in self.states.items() if st in BROKEN]
         if broken:
             entries = [self._entry(sid, "pending", "runs again on resume") for sid in broken]
             self.journal.append(self.info.id, entries)
             for sid in broken:
                 self._set(sid, "pending")
+        self._flush_notes()
 
-    def _poll(self) -> None:
-        """Pick up what other processes recorded: acknowledgements and aborts."""
+    def _commit_now(self, outcome: Outcome) -> None:
+        batch = _Batch()
+        self._apply(outcome, batch)
+        self._commit(batch)
+
+    def _poll(self, force: bool = False) -> None:
+        """Pick up what other processes recorded: acknowledgements and aborts (at most every
+        ``poll_seconds`` while steps run; always when the loop is about to wait for nothing)."""
+        now = time.monotonic()
+        if not force and now - self._polled < self.options.poll_seconds:
+            return
+        self._polled = now
+        last = self.journal.count(self.info.id)
+        if last == self._seen:
+            return
         for rec in self.journal.records(self.info.id, after=self._seen, kinds=["ack", "run"]):
+            if rec.n > last:
+                break
             if rec.kind == "run" and rec.body.get("state") == "aborted":
                 self.abort_event.set()
             elif rec.kind == "ack" and rec.step_id in self.specs:
                 self._take_ack(rec.step_id, rec.body)
-        self._seen = self.journal.count(self.info.id)
+        self._seen = last
 
     def _take_ack(self, sid: str, body: Mapping[str, Any]) -> None:
         if body.get("approval"):
@@ -296,43 +427,70 @@ class Runner:
         futures: dict[Future[Outcome], str] = {}
         with ThreadPoolExecutor(max_workers=max(self.options.parallel, 1)) as pool:
             while True:
-                self._poll()
-                if not self.abort_event.is_set() and not self.halted:
-                    self._mark_ready()
-                    for sid in startable(self.nodes, self.states, self.options.parallel):
-                        self._start(sid, pool, futures)
-                if not futures:
-                    if self._ask_operator():
-                        continue
+                self._turn(pool, futures, force_poll=not futures)
+                self._offer_prompt()
+                prompt = None if self.abort_event.is_set() else self._prompt
+                if not futures and prompt is None:
                     return
+                waitables: list[Future[Any]] = [*futures, *([prompt.future] if prompt else [])]
                 done, _ = wait(
-                    futures, timeout=self.options.poll_seconds, return_when=FIRST_COMPLETED
+                    waitables, timeout=self.options.poll_seconds, return_when=FIRST_COMPLETED
                 )
                 for future in done:
-                    futures.pop(future)
-                    self._apply(future.result())
+                    if prompt is not None and future is prompt.future:
+                        self._take_answer(prompt)
+                    else:
+                        futures.pop(future)  # type: ignore[call-overload]
+                        self._finished.append(future.result())
 
-    def _mark_ready(self) -> None:
-        fresh = [sid for sid in ready(self.nodes, self.states) if self._state(sid) == "pending"]
-        if fresh:
-            self.journal.append(self.info.id, [self._entry(sid, "ready") for sid in fresh])
-            for sid in fresh:
-                self._set(sid, "ready")
-
-    def _start(
-        self, sid: str, pool: ThreadPoolExecutor, futures: dict[Future[Outcome], str]
+    def _turn(
+        self, pool: ThreadPoolExecutor, futures: dict[Future[Outcome], str], force_poll: bool
     ) -> None:
-        spec = self.specs[sid]
-        if spec.manual or (spec.destructive and sid not in self.approved):
-            self._wait_for_person(spec)
-            return
-        self._set(sid, "running", self.attempts.get(sid, 0) + 1)
-        futures[pool.submit(self.executor.execute, spec, self.attempts[sid])] = sid
+        """Apply what finished, decide what starts, commit both at once, then start."""
+        self._poll(force=force_poll)
+        if self.abort_event.is_set() and not self._stopped_in_flight:
+            self._stopped_in_flight = True
+            self.executor.stop_in_flight("abort")
+        batch = _Batch()
+        for outcome in self._finished:
+            self._apply(outcome, batch)
+        self._finished.clear()
+        if not self.abort_event.is_set() and not self.halted:
+            self._schedule(batch)
+        self._commit(batch)
+        for spec, attempt in batch.starts:
+            futures[pool.submit(self.executor.execute, spec, attempt)] = spec.id
+        self._flush_notes()
 
-    def _wait_for_person(self, spec: StepSpec) -> None:
+    def _schedule(self, batch: _Batch) -> None:
+        for sid in self.frontier.take_fresh():
+            batch.entries.append(self._entry(sid, "ready"))
+            self._set(sid, "ready")
+        for sid in self.frontier.startable(self.options.parallel):
+            self._start(self.specs[sid], batch)
+
+    def _start(self, spec: StepSpec, batch: _Batch) -> None:
+        if spec.manual or (spec.destructive and spec.id not in self.approved):
+            self._wait_for_person(spec, batch)
+            return
+        _, missing = self.executor.secrets(spec)
+        attempt = self.attempts.get(spec.id, 0) + 1
+        if missing:
+            msg = f"secret {missing} is not set: set it in the environment, then retry the step"
+            self._apply(self.executor.outcome(spec, "paused", attempt, msg), batch)
+            return
+        batch.entries.append(self.executor.record(spec, "running", attempt))
+        self._set(spec.id, "running", attempt)
+        batch.starts.append((spec, attempt))
+
+    def _commit(self, batch: _Batch) -> None:
+        if batch.entries or batch.outputs:
+            self.journal.append(self.info.id, batch.entries, batch.outputs)
+
+    def _wait_for_person(self, spec: StepSpec, batch: _Batch) -> None:
         gate = not spec.manual
         approval = gate or spec.action == "approval"
-        second = approval and self.options.two_person and (gate or self._guards_destructive(spec))
+        second = approval and self.options.two_person and (gate or spec.id in self._guards)
         if gate:
             message = f"destructive: needs an approval before it runs ({spec.title or spec.id})"
             if second:
@@ -342,55 +500,81 @@ class Runner:
                 spec.instructions.strip().splitlines()[0] if spec.instructions else spec.action
             )
         extra = {"gate": gate, "approval": approval, "second_person": second}
-        entry = self._entry(spec.id, "waiting", message, **extra)
-        self.journal.append(self.info.id, [entry])
+        batch.entries.append(self._entry(spec.id, "waiting", message, **extra))
         self._set(spec.id, "waiting", message=message)
 
-    def _guards_destructive(self, spec: StepSpec) -> bool:
-        return any(spec.id in other.needs and other.destructive for other in self.specs.values())
+    # -- the operator ---------------------------------------------------------------------
 
-    def _ask_operator(self) -> bool:
-        """Interactive runs: ask about each step that waits. True if anything changed."""
+    def _offer_prompt(self) -> None:
+        """Interactive runs: ask about the first step that waits, on a thread of its own, so
+        that automated steps keep running (and finishing) while the question is open."""
         if self.operator is None or self.options.non_interactive or self.abort_event.is_set():
-            return False
-        changed = False
-        for sid, state in list(self.states.items()):
-            if state in ("waiting", "paused"):
-                changed |= self._ask_one(sid, state)
-        return changed
+            return
+        if self._prompt is not None:
+            return
+        waiting = sorted(self._needs_person - self._later, key=self._order.__getitem__)
+        if not waiting:
+            return
+        sid = waiting[0]
+        state = self.states[sid]
+        last = self.journal.last_step_record(self.info.id, sid)
+        message = str(last.body.get("message", "")) if last else ""
+        future: Future[Decision | None] = Future()
+        self._prompt = _Prompt(sid, state, future)
+        operator, spec, run_id = self.operator, self.specs[sid], self.info.id
 
-    def _ask_one(self, sid: str, state: str) -> bool:
-        assert self.operator is not None
-        last = self.journal.last_step_records(self.info.id)[sid]
-        answer = self.operator.ask(
-            self.info.id, self.specs[sid], state, last.body.get("message", "")
-        )
+        def ask() -> None:
+            try:
+                future.set_result(operator.ask(run_id, spec, state, message))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        threading.Thread(target=ask, name=f"dr-prompt-{sid}", daemon=True).start()
+
+    def _take_answer(self, prompt: _Prompt) -> None:
+        self._prompt = None
+        answer = prompt.future.result()
         if answer is None:
-            return False
+            self._later.add(prompt.step_id)
+            return
         try:
-            ack(self.journal, self.info.id, sid, answer)
+            ack(self.journal, self.info.id, prompt.step_id, answer)
         except RunStateError as exc:
-            self.reporter.step(sid, state, self.attempts.get(sid, 0), exc.message)
-            return False
-        self._poll()
-        return True
+            self._later.add(prompt.step_id)
+            self.reporter.step(
+                prompt.step_id, prompt.state, self.attempts.get(prompt.step_id, 0), exc.message
+            )
+            return
+        self._poll(force=True)
 
     # -- bookkeeping ----------------------------------------------------------------------
 
-    def _apply(self, outcome: Outcome) -> None:
+    def _apply(self, outcome: Outcome, batch: _Batch) -> None:
+        batch.entries.extend(outcome.entries)
+        batch.outputs.extend(outcome.outputs)
         self._set(outcome.step_id, outcome.state, outcome.attempt, outcome.message)
         spec = self.specs[outcome.step_id]
         if outcome.state in BROKEN and spec.on_failure == "abort":
             self.halted = True
 
     def _set(self, sid: str, state: str, attempt: int | None = None, message: str = "") -> None:
+        if self.states.get(sid) != state:
+            self._later.discard(sid)
         self.states[sid] = state
+        self.frontier.set(sid, state)
+        if state in NEEDS_OPERATOR:
+            self._needs_person.add(sid)
+        else:
+            self._needs_person.discard(sid)
         if attempt is not None:
             self.attempts[sid] = attempt
-        self.reporter.step(sid, state, self.attempts.get(sid, 0), message)
+        self._notes.append((sid, state, self.attempts.get(sid, 0), message))
 
-    def _state(self, sid: str) -> str:
-        return self.states.get(sid, "pending")
+    def _flush_notes(self) -> None:
+        """Tell the reporter, once what it is told is durable."""
+        notes, self._notes = self._notes, []
+        for sid, state, attempt, message in notes:
+            self.reporter.step(sid, state, attempt, message)
 
     def _entry(self, sid: str, state: str, message: str = "", **extra: Any) -> Entry:
         spec = self.specs[sid]
@@ -424,6 +608,24 @@ def _run_lock(journal_path: Path, run_id: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _run_lock_held(journal_path: Path, run_id: str) -> bool:
+    """Whether a process executes the run now (holds its lock)."""
+    path = journal_path.parent / "runs" / f"{run_id}.lock"
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return False
+    if not path.exists():
+        return False
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    return False
 
 
 def _lock_or_fail(fd: int, run_id: str, fcntl: Any, patience: float = 5.0) -> None:

@@ -16,6 +16,7 @@ Step states (the journal records each transition)::
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -139,3 +140,129 @@ def run_state(nodes: Sequence[Node], states: Mapping[str, str], *, aborted: bool
 def dependents(nodes: Iterable[Node], step_id: str) -> list[str]:
     """Steps that directly need ``step_id``."""
     return [n.id for n in nodes if step_id in n.needs]
+
+
+class Frontier:
+    """The same decisions as :func:`startable`, kept up to date step by step.
+
+    :func:`startable` looks at every step each time it is asked; a run of thousands of steps
+    would re-scan the plan on every completion. A frontier keeps, per step, how many of its
+    needs are not done (a counter its needs decrement as they finish), a heap of automated
+    steps that could start (plan order), the steps parked behind a held lock (woken when the
+    lock is released), and the locks and workers in use. ``set`` costs O(dependents + locks);
+    ``startable`` costs O(steps it looks at). Any state change is allowed, in any order
+    (acknowledgements move steps back and forth), and the answers stay those of
+    :func:`startable` on the same states: a property test holds the two side by side.
+    """
+
+    def __init__(self, nodes: Sequence[Node], states: Mapping[str, str] | None = None) -> None:
+        self.nodes = {n.id: n for n in nodes}
+        self.order = {n.id: i for i, n in enumerate(nodes)}
+        self.states: dict[str, str] = {n.id: "pending" for n in nodes}
+        self.states.update(states or {})
+        self.dependents: dict[str, list[str]] = {n.id: [] for n in nodes}
+        for n in nodes:
+            for need in n.needs:
+                self.dependents.setdefault(need, []).append(n.id)
+        self.unmet = {n.id: sum(self._state(x) not in DONE for x in n.needs) for n in nodes}
+        self.running = 0
+        self.held: dict[str, int] = {}
+        self._heap: list[tuple[int, str]] = []
+        self._queued: set[str] = set()
+        self._manual: dict[str, None] = {}
+        self._parked: dict[str, list[str]] = {}
+        self._fresh: dict[str, None] = {}
+        for n in nodes:
+            self._enter(n.id, self._state(n.id))
+
+    def _state(self, sid: str) -> str:
+        return self.states.get(sid, "pending")
+
+    def eligible(self, sid: str) -> bool:
+        """Not started, and every need done: what :func:`ready` lists."""
+        return self._state(sid) in NOT_STARTED and self.unmet.get(sid, 0) == 0
+
+    def set(self, sid: str, state: str) -> None:
+        """Record a step's new state and update everything that depends on it."""
+        old = self._state(sid)
+        if old == state:
+            return
+        self._leave(sid, old)
+        self.states[sid] = state
+        if (old in DONE) != (state in DONE):
+            delta = -1 if state in DONE else 1
+            for dep in self.dependents.get(sid, ()):
+                self.unmet[dep] += delta
+                self._offer(dep)
+        self._enter(sid, state)
+
+    def _leave(self, sid: str, old: str) -> None:
+        node = self.nodes.get(sid)
+        if node is None or old != "running":
+            return
+        if not node.manual:
+            self.running -= 1
+        for lock in node.resources:
+            self.held[lock] -= 1
+            if self.held[lock] == 0:
+                del self.held[lock]
+                for waiter in self._parked.pop(lock, []):
+                    self._offer(waiter)
+
+    def _enter(self, sid: str, state: str) -> None:
+        node = self.nodes.get(sid)
+        if node is None:
+            return
+        if state == "running":
+            if not node.manual:
+                self.running += 1
+            for lock in node.resources:
+                self.held[lock] = self.held.get(lock, 0) + 1
+        self._offer(sid)
+
+    def _offer(self, sid: str) -> None:
+        """Queue a step that has become eligible (stale entries are dropped when taken)."""
+        if sid not in self.nodes or not self.eligible(sid):
+            return
+        if self._state(sid) == "pending":
+            self._fresh[sid] = None
+        if self.nodes[sid].manual:
+            self._manual[sid] = None
+        elif sid not in self._queued:
+            self._queued.add(sid)
+            heapq.heappush(self._heap, (self.order[sid], sid))
+
+    def take_fresh(self) -> list[str]:
+        """Steps that became eligible while still ``pending`` (to be recorded ``ready``)."""
+        fresh = [sid for sid in self._fresh if self._state(sid) == "pending" and self.eligible(sid)]
+        self._fresh.clear()
+        return sorted(fresh, key=self.order.__getitem__)
+
+    def startable(self, parallel: int) -> list[str]:
+        """What :func:`startable` answers. The caller moves every step returned out of
+        ``pending``/``ready`` with :meth:`set` (a step left there is offered again)."""
+        manual = [sid for sid in self._manual if self.eligible(sid)]
+        self._manual.clear()
+        free = max(parallel, 1) - self.running
+        picked: list[str] = []
+        taken: set[str] = set()
+        again: list[str] = []
+        while free > 0 and self._heap:
+            _, sid = heapq.heappop(self._heap)
+            self._queued.discard(sid)
+            if not self.eligible(sid):
+                continue
+            locks = self.nodes[sid].resources
+            held = [lock for lock in locks if lock in self.held]
+            if held:
+                self._parked.setdefault(held[0], []).append(sid)
+            elif taken.intersection(locks):
+                again.append(sid)
+            else:
+                picked.append(sid)
+                taken.update(locks)
+                free -= 1
+        for sid in again + picked:
+            self._offer(sid)
+        order = self.order.__getitem__
+        return sorted(manual + picked, key=order)

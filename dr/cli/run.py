@@ -38,6 +38,12 @@ _HOSTS = typer.Option(
     "`orchestrator` and `localhost` run locally. Kept with the run for resume.",
 )
 _BY = typer.Option(None, "--by", help="Who you are (default $DR_OPERATOR, else your login name).")
+_JSON_RUN = typer.Option(
+    False,
+    "--json",
+    help="Print a JSON summary at the end (run, state, every step); progress goes to stderr "
+    "and nothing is asked (steps that need a person wait, exit 10).",
+)
 
 
 def operator_name(by: str | None) -> str:
@@ -66,15 +72,26 @@ def start(
     by: str = _BY,
     runbooks: list[Path] = _RUNBOOKS,
     hosts: Path = _HOSTS,
+    journal_sync: str = typer.Option(
+        "full",
+        "--journal-sync",
+        help="full (default): each journal commit survives a power cut. normal: survives a "
+        "crash or kill -9 of dr, but a power cut may lose the last commits; faster on slow "
+        "disks. Kept with the run for resume.",
+    ),
+    as_json: bool = _JSON_RUN,
 ) -> None:
     """Start executing a plan; every transition is journalled before it happens.
 
     Steps whose needs are done run in parallel within their resource locks. If dr stops
-    for any reason, `dr run resume RUN` continues without running a finished step again.
+    for any reason, `dr run resume RUN` continues without running a finished step again:
+    a step that was running is stopped if it still runs, then re-checked.
     """
     from engine.plan import load_plan
     from engine.runner import RunOptions, create_run
 
+    if journal_sync not in ("full", "normal"):
+        raise typer.BadParameter("full or normal", param_hint="--journal-sync")
     plan = load_plan(plan_file)
     options = RunOptions(
         parallel=parallel,
@@ -83,23 +100,28 @@ def start(
         two_person=two_person,
         library_dirs=tuple(str(p.resolve()) for p in runbooks or []),
         hosts_file=str(hosts.resolve()) if hosts else None,
+        journal_sync=journal_sync,
     )
     specs = _specs(plan, options.library_dirs)
+    out = err_console if as_json else console
     with _journal() as journal:
         info = create_run(journal, plan, plan_file.resolve(), operator_name(by), options)
-        console.print(f"run [bold]{info.id}[/] started by {info.started_by}", highlight=False)
-        _execute(journal, info, specs, operator_name(by))
+        out.print(f"run [bold]{info.id}[/] started by {info.started_by}", highlight=False)
+        _execute(journal, info, specs, operator_name(by), as_json)
 
 
 @app.command("resume")
 def resume(
     run: str = typer.Argument(..., help="Run id (or a unique prefix)."),
     by: str = _BY,
+    as_json: bool = _JSON_RUN,
 ) -> None:
     """Continue a run from its journal, after a crash, a kill, a pause or an acknowledgement.
 
-    A step that was running when dr stopped is re-checked with its idempotency check:
-    already done → succeeded; not done → runs again; no check → paused for you to decide.
+    A step that was running when dr stopped is first stopped if its command still runs (the
+    process group dr recorded, or the WinRM shell), then re-checked with its idempotency
+    check: already done → succeeded; not done → runs again; no check, or the host cannot be
+    reached → paused for you to decide.
     """
     from engine.runner import RunOptions, run_plan
 
@@ -107,7 +129,7 @@ def resume(
         info = journal.run(run)
         options = RunOptions.from_dict(info.options)
         specs = _specs(run_plan(info), options.library_dirs)
-        _execute(journal, info, specs, operator_name(by))
+        _execute(journal, info, specs, operator_name(by), as_json)
 
 
 @app.command("status")
@@ -160,12 +182,22 @@ def abort_command(
     by: str = _BY,
     note: str = typer.Option("", "--note", help="Why (recorded)."),
 ) -> None:
-    """Stop a run for good: nothing new starts; steps already running finish."""
-    from engine.runner import abort
+    """Stop a run for good: nothing new starts, and commands already running are stopped.
+
+    The dr process executing the run stops its running commands (the local process group;
+    WinRM's terminate signal and shell deletion) and records each. If no dr process runs it
+    (it was killed), this command stops what the journal says was left running.
+    """
+    from engine.runner import RunOptions, abort, stop_orphans
 
     with _journal() as journal:
         info = abort(journal, run, operator_name(by), note)
+        options = RunOptions.from_dict(info.options)
+        factory, _ = _transports(options)
+        lines = stop_orphans(journal, info, factory, operator_name(by))
     console.print(f"run {info.id} aborted by {operator_name(by)}")
+    for line in lines:
+        console.print(f"  {line}", highlight=False, markup=False)
 
 
 @app.command("log")
@@ -254,20 +286,44 @@ def _specs(plan: Any, library_dirs: tuple[str, ...]) -> dict[str, StepSpec]:
     return build_specs(plan, library)
 
 
-def _execute(journal: Journal, info: RunInfo, specs: dict[str, StepSpec], by: str) -> None:
+def _execute(
+    journal: Journal, info: RunInfo, specs: dict[str, StepSpec], by: str, as_json: bool = False
+) -> None:
     from dr.cli.runview import PlainReporter, PromptOperator, live_reporter
     from engine.runner import Runner, RunOptions
 
     options = RunOptions.from_dict(info.options)
     factory, recorder = _transports(options)
-    interactive = not options.non_interactive and sys.stdin.isatty()
-    reporter = live_reporter(console, specs) if console.is_terminal else PlainReporter(console)
+    interactive = not options.non_interactive and sys.stdin.isatty() and not as_json
+    if as_json:
+        reporter: Any = PlainReporter(err_console)
+    else:
+        reporter = live_reporter(console, specs) if console.is_terminal else PlainReporter(console)
     operator = PromptOperator(console, reporter) if interactive else None
     runner = Runner(journal, info, specs, factory, operator=operator, reporter=reporter, by=by)
     state = runner.run()
-    if recorder is not None:
+    if recorder is not None and not as_json:
         _print_dry_run(recorder)
-    _finish(journal, info, state)
+    if as_json:
+        emit_json(_summary(journal, info, state, recorder))
+    _finish(journal, info, state, quiet=as_json)
+
+
+def _summary(journal: Journal, info: RunInfo, state: str, recorder: Any) -> dict[str, Any]:
+    """What `--json` prints when the run stops: the run, its state, each step."""
+    data = {**_run_row(journal, info), "state": state, "steps": _step_rows(journal, info)}
+    data["exit_code"] = {"succeeded": 0, "waiting": EXIT_WAITING}.get(state, EXIT_FAILED)
+    if recorder is not None:
+        data["dry_run_commands"] = [
+            {"host": c.host, "op": c.op, "script": _redact(c.script)} for c in recorder.calls
+        ]
+    return data
+
+
+def _redact(text: str) -> str:
+    from engine.redact import Redactor
+
+    return Redactor().text(text)
 
 
 def _transports(options: Any) -> tuple[Any, Any]:
@@ -338,9 +394,9 @@ def _print_dry_run(recorder: Any) -> None:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-def _finish(journal: Journal, info: RunInfo, state: str) -> None:
+def _finish(journal: Journal, info: RunInfo, state: str, quiet: bool = False) -> None:
     if state == "succeeded":
-        console.print(f"run {info.id} [green]succeeded[/]")
+        (err_console if quiet else console).print(f"run {info.id} [green]succeeded[/]")
         return
     if state == "waiting":
         for line in waiting_lines(journal, info):

@@ -7,12 +7,19 @@ translated at this boundary into :mod:`engine.errors` (TransportError and its ch
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Shell = Literal["powershell", "cmd", "posix"]
+
+#: What a transport started, reported through ``on_start`` so that it can be journalled and,
+#: after a crash, found and stopped: plain JSON-able data, never a secret (see
+#: :class:`Stoppable`).
+Handle = Mapping[str, Any]
+StartHook = Callable[[Handle], None]
 
 
 @dataclass(frozen=True)
@@ -55,3 +62,24 @@ class Transport(Protocol):
     def fetch(self, remote: str, local: Path) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Stoppable(Protocol):
+    """A transport that reports what it starts and can stop it later, from another process.
+
+    ``run(command, timeout, on_start=hook)`` calls ``hook(handle)`` as soon as the command
+    exists on the host (and again if it learns more, e.g. WinRM's command id after its shell
+    id); the command does nothing the caller could not stop before ``hook`` returns, so a
+    caller that journals the handle inside ``hook`` can always find the command again.
+    ``stop(handle)`` makes sure that command is no longer running: it returns what it did
+    ("was not running", "stopped ...") and raises ``TransportError`` when it cannot tell.
+    """
+
+    reports_start: bool
+
+    def run(
+        self, command: Command, timeout: float, on_start: StartHook | None = None
+    ) -> Result: ...
+
+    def stop(self, handle: Handle, grace: float = 5.0) -> str: ...

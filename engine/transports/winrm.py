@@ -29,7 +29,7 @@ import logging
 import re
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +48,7 @@ from engine.errors import (
     TransportError,
     TransportTimeout,
 )
-from engine.transports.base import Command, Result
+from engine.transports.base import Command, Handle, Result, StartHook
 from engine.transports.clixml import decode_stderr
 from engine.transports.credentials import Credential
 from engine.transports.local import encode_powershell
@@ -277,7 +277,15 @@ def mapped_errors(host: str) -> Iterator[None]:
 
 
 class WinRMTransport:
-    """One Windows host over WinRM. Safe to use from one thread at a time."""
+    """One Windows host over WinRM. Safe to use from one thread at a time.
+
+    With an ``on_start`` hook, ``run`` reports the shell id as soon as the shell exists
+    (before the command is sent) and then the command id, so a crashed engine's successor
+    can stop the command with :meth:`stop`: the terminate signal, then the shell's Delete,
+    which ends whatever still runs in it.
+    """
+
+    reports_start = True
 
     def __init__(self, settings: WinRMSettings, credential: Credential | None = None) -> None:
         if settings.needs_password and credential is None:
@@ -295,20 +303,43 @@ class WinRMTransport:
             f"WinRMTransport(url={self.settings.url!r}, auth={self.settings.auth!r}, user={user!r})"
         )
 
-    def run(self, command: Command, timeout: float) -> Result:
+    def run(self, command: Command, timeout: float, on_start: StartHook | None = None) -> Result:
         exe, args, payload = build_command_line(command)
         started = datetime.now(UTC)
         deadline = time.monotonic() + timeout
         protocol = self._connect()
+        report = _reporter(on_start, self.settings)
         with mapped_errors(self.settings.host):
             shell_id = protocol.open_shell(
                 noprofile=True, codepage=65001, env_vars=dict(command.env) or None
             )
             try:
-                out, err, code, timed_out = self._execute(shell_id, exe, args, payload, deadline)
+                report(shell_id=shell_id)
+                out, err, code, timed_out = self._execute(
+                    shell_id, exe, args, payload, deadline, report
+                )
             finally:
                 self._close_shell(shell_id)
         return Result(code, out, decode_stderr(err), started, datetime.now(UTC), timed_out)
+
+    def stop(self, handle: Handle, grace: float = 5.0) -> str:
+        """Send the terminate signal to the recorded command, then delete its shell.
+
+        A shell or command the host no longer knows is "not running"; an unreachable host
+        raises (the caller cannot know, and says so)."""
+        if handle.get("transport") != "winrm" or not handle.get("shell_id"):
+            raise TransportError(f"winrm {self.settings.host}: not a winrm command handle")
+        shell_id, command_id = str(handle["shell_id"]), handle.get("command_id")
+        done: list[str] = []
+        with mapped_errors(self.settings.host):
+            protocol = self._connect()
+            if command_id and _gone_if_unknown(
+                lambda: protocol.cleanup_command(shell_id, command_id)
+            ):
+                done.append("terminate signal sent")
+            if _gone_if_unknown(lambda: protocol.close_shell(shell_id, close_session=False)):
+                done.append(f"shell {shell_id} deleted")
+        return ", ".join(done) if done else "was not running (the host no longer knew its shell)"
 
     def put(self, local: Path, remote: str) -> None:
         """Copy a local file to the host, verified by SHA-256 (held in memory: see docs)."""
@@ -351,12 +382,19 @@ class WinRMTransport:
         return self._protocol
 
     def _execute(
-        self, shell_id: str, exe: str, args: list[str], payload: bytes | None, deadline: float
+        self,
+        shell_id: str,
+        exe: str,
+        args: list[str],
+        payload: bytes | None,
+        deadline: float,
+        report: Callable[..., None],
     ) -> tuple[bytes, bytes, int, bool]:
         protocol = self._connect()
         command_id = protocol.run_command(
             shell_id, exe, args, console_mode_stdin=payload is None, skip_cmd_shell=False
         )
+        report(shell_id=shell_id, command_id=command_id)
         if payload is not None:
             self._send_stdin(shell_id, command_id, payload)
         out, err, code, timed_out = self._receive(shell_id, command_id, deadline)
@@ -435,6 +473,31 @@ class WinRMTransport:
                 digest.update(chunk)
                 offset += len(chunk)
         return digest.hexdigest()
+
+
+def _reporter(on_start: StartHook | None, settings: WinRMSettings) -> Callable[..., None]:
+    """A function that hands ``on_start`` the handle so far (nothing without a hook)."""
+
+    def report(**ids: str) -> None:
+        if on_start is not None:
+            on_start({"transport": "winrm", "host": settings.host, "endpoint": settings.url, **ids})
+
+    return report
+
+
+def _gone_if_unknown(call: Callable[[], object]) -> bool:
+    """Run a Signal or Delete; False if the host says the shell or command does not exist."""
+    try:
+        call()
+    except wexc.WSManFaultError as exc:
+        if exc.wsman_fault_code in _NOT_FOUND_CODES:
+            return False
+        raise
+    return True
+
+
+# "The shell was not found" / "the request ... invalid selectors": already gone.
+_NOT_FOUND_CODES = frozenset({2150858843, 2150858778})
 
 
 def build_command_line(command: Command) -> tuple[str, list[str], bytes | None]:

@@ -130,3 +130,19 @@ def test_bad_plan_is_one_line(tmp_path: Path, env: dict[str, str]) -> None:
     bad.write_text('{"scenario": 1}')
     out = dr("run", "start", str(bad), env=env)
     assert out.returncode == 2 and "bad.json" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_start_json_prints_a_summary_and_keeps_the_exit_code(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    plan = write_plan(tmp_path)
+    out = dr("run", "start", str(plan), "--runbooks", str(tmp_path / "lib"), "--json",
+             "--journal-sync", "normal", env=env)  # fmt: skip
+    assert out.returncode == 10, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["state"] == "waiting" and summary["exit_code"] == 10
+    assert {s["id"]: s["state"] for s in summary["steps"]} == {
+        "a": "succeeded", "look": "waiting", "wipe": "pending"
+    }  # fmt: skip
+    assert summary["id"] == run_id(env)
+    assert "dr run ack" in out.stderr

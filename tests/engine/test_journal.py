@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import RunNotFound
+from engine.errors import JournalError, RunNotFound
 from engine.journal import OUTPUT_CAP, Entry, Journal, Output, cap
 from engine.redact import Redactor
 
@@ -174,3 +174,51 @@ def test_redaction_of_bytes_keeps_undecodable_bytes() -> None:
     data = b"\xff\xfe password=abc \x00"
     out = Redactor().data(data)
     assert out.startswith(b"\xff\xfe") and b"abc" not in out
+
+
+def test_appends_from_many_threads_share_commits_and_keep_one_chain(tmp_path: Path) -> None:
+    import threading
+
+    journal = Journal.open(tmp_path / "j.sqlite")
+    run = new_run(journal)
+    before = journal.commits
+    barrier = threading.Barrier(8)
+
+    def worker(k: int) -> None:
+        barrier.wait()
+        for i in range(25):
+            records = journal.append(run, [Entry("step", {"state": "running", "k": k, "i": i})])
+            assert journal.count(run) >= records[0].n  # durable and visible on return
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert journal.count(run) == 1 + 8 * 25
+    assert journal.verify_chain(run).ok
+    assert journal.commits - before <= 8 * 25  # never more commits than appends
+    journal.close()
+
+
+def test_a_checked_append_that_refuses_writes_nothing_and_spares_the_others(
+    journal: Journal,
+) -> None:
+    run = new_run(journal)
+
+    def refuse(view: object) -> list[Entry]:
+        raise RunNotFound("no such thing")
+
+    with pytest.raises(RunNotFound):
+        journal.append_checked(run, refuse)
+    journal.append(run, [Entry("step", {"state": "running"}, "s")])
+    assert [r.n for r in journal.records(run)] == [1, 2]
+    assert journal.verify_chain(run).ok
+
+
+def test_sync_mode_is_full_unless_asked(journal: Journal) -> None:
+    assert journal._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    journal.set_sync("normal")
+    assert journal._conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+    with pytest.raises(JournalError, match="not one of full, normal"):
+        journal.set_sync("off")

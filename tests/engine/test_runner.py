@@ -14,7 +14,7 @@ from engine.errors import RunStateError
 from engine.executor import StepSpec, build_specs
 from engine.journal import Entry, Journal
 from engine.runbook import Library
-from engine.runner import Decision, Runner, RunOptions, abort, ack, create_run
+from engine.runner import Decision, Runner, RunOptions, abort, ack, create_run, stop_orphans
 from engine.transports.base import Command
 from engine.transports.dryrun import DryRunTransport, Recorder, Rule, Scripted, rules
 from engine.transports.local import LocalTransport
@@ -307,3 +307,150 @@ def test_ack_of_a_step_that_does_not_wait_is_refused(h: Harness) -> None:
     assert h.run() == "waiting"
     with pytest.raises(RunStateError, match="only a step waiting"):
         ack(h.journal, h.info.id, "a", Decision("bob"))
+
+
+def test_two_simultaneous_acks_of_one_step_cannot_both_take_effect(h: Harness) -> None:
+    import threading
+
+    h.recorder.rules = rules(("^flaky", Scripted(exit_code=1)))
+    h.start([step("f", "flaky", text="x")])
+    assert h.run() == "waiting"
+    other = Journal.open(h.journal.path)  # a second process's connection
+    barrier = threading.Barrier(2)
+    results: list[str] = []
+
+    def decide(journal: Journal, who: str) -> None:
+        barrier.wait()
+        try:
+            results.append(ack(journal, h.info.id, "f", Decision(who, "skip")))
+        except RunStateError as exc:
+            results.append(exc.message)
+
+    threads = [
+        threading.Thread(target=decide, args=(j, who))
+        for j, who in ((h.journal, "bob"), (other, "carol"))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other.close()
+    assert results.count("skipped") == 1
+    (refusal,) = [r for r in results if r != "skipped"]
+    assert "step f is skipped: only a step waiting for a person" in refusal
+    assert len(h.journal.records(h.info.id, kinds=["ack"])) == 1
+
+
+FOREVER = """
+kinds:
+  slow-forever:
+    title: Runs until stopped
+    variants:
+      - action: check
+        shell: posix
+        command: "sleep 60 & wait"
+        timeout_seconds: 120
+        on_failure: continue
+"""
+
+
+def test_abort_stops_a_command_already_running_and_records_it(
+    h: Harness, library_dir: Path
+) -> None:
+    import threading
+
+    (library_dir / "forever.yaml").write_text(FOREVER, encoding="utf-8")
+    h.library = Library.load(extra_dirs=[library_dir])
+    h.start([step("s", "slow-forever", host="orchestrator")])
+    started = threading.Event()
+
+    def abort_when_started() -> None:
+        while not h.journal.records(h.info.id, kinds=["started"]):
+            started.wait(0.01)  # polling the journal for the record another thread writes
+        abort(h.journal, h.info.id, "alice", "wrong host")
+
+    threading.Thread(target=abort_when_started, daemon=True).start()
+    assert h.run(lambda host: LocalTransport()) == "aborted"
+    (stop,) = h.journal.records(h.info.id, kinds=["stop"])
+    assert stop.body["by"] == "abort" and stop.body["result"].startswith("stopped process group")
+    assert h.last("s")["state"] == "failed"
+    assert "stopped by abort" in h.last("s")["message"]
+    handle = h.journal.records(h.info.id, kinds=["started"])[0].body["handle"]
+    from engine.transports.local import group_members
+
+    assert not group_members(handle["pgid"], handle["start_ticks"])
+
+
+def test_resume_pauses_a_step_in_flight_on_a_host_it_cannot_reach(h: Harness) -> None:
+    from engine.transports.credentials import Credential
+    from engine.transports.winrm import WinRMSettings, WinRMTransport
+
+    h.start([step("a", "append-line", host="ex1", file="C:\\x", line="one")])
+    handle = {"transport": "winrm", "host": "127.0.0.1", "shell_id": "S1", "command_id": "C1"}
+    h.journal.append(
+        h.info.id,
+        [
+            Entry("step", {"state": "running", "attempt": 1}, "a"),
+            Entry("started", {"attempt": 1, "handle": handle}, "a"),
+        ],
+    )
+    settings = WinRMSettings(
+        host="127.0.0.1", port=9, scheme="http", auth="basic", allow_plaintext=True,
+        operation_timeout=1, read_timeout=2,
+    )  # fmt: skip
+    factory = lambda host: WinRMTransport(settings, Credential("u", "p"))  # noqa: E731
+    assert h.run(factory) == "waiting"
+    last = h.last("a")
+    assert last["state"] == "paused" and last["in_doubt"]
+    assert "cannot make sure attempt 1 stopped on ex1" in last["message"]
+    assert "E8640" in last["message"]
+
+
+def test_an_open_question_does_not_hold_up_automated_steps(h: Harness) -> None:
+    import threading
+
+    asked = threading.Event()
+    order: list[str] = []
+
+    class Slow:
+        def ask(self, run_id: str, spec: StepSpec, state: str, message: str) -> Decision:
+            asked.set()
+            order.append("asked")
+            return Decision("carol", "done", "seen")
+
+    def handler(host: str, command: Command) -> Scripted | None:
+        assert asked.wait(10), "the question waited for the automated step"
+        order.append("command")
+        return None
+
+    h.recorder.handler = handler
+    h.start([step("look", "person", host="operator"), step("auto", "echo", text="z")])
+    info = h.journal.run(h.info.id)
+    opts = dict(info.options, non_interactive=False)
+    h.journal._conn.execute("UPDATE runs SET options=? WHERE id=?", (json.dumps(opts), info.id))
+    assert h.run(operator=Slow()) == "succeeded"
+    assert order == ["asked", "command"]
+
+
+def test_abort_without_a_runner_stops_what_the_journal_left_running(h: Harness) -> None:
+    import subprocess
+
+    from engine.transports.local import group_members, process_handle
+
+    h.start([step("s", "echo", host="orchestrator", text="x")])
+    orphan = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    handle = process_handle(orphan.pid)
+    h.journal.append(
+        h.info.id,
+        [
+            Entry("step", {"state": "running", "attempt": 1}, "s"),
+            Entry("started", {"attempt": 1, "handle": handle}, "s"),
+        ],
+    )
+    abort(h.journal, h.info.id, "alice")
+    lines = stop_orphans(h.journal, h.info, lambda host: LocalTransport(), "alice")
+    assert lines == ["s: made sure its command is stopped"]
+    assert orphan.wait(10) == -15
+    assert not group_members(handle["pgid"], handle["start_ticks"])
+    (stop,) = h.journal.records(h.info.id, kinds=["stop"])
+    assert stop.body["by"] == "alice" and "SIGTERM" in stop.body["result"]

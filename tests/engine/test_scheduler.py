@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.scheduler import Node, blocked, run_state, startable
+from engine.scheduler import Frontier, Node, blocked, run_state, startable
 
 
 def chain() -> list[Node]:
@@ -96,3 +96,53 @@ def test_simulated_runs_finish_every_step_respecting_needs_locks_and_limit(
         order.append(sid)
     assert sorted(order) == sorted(n.id for n in nodes)
     assert run_state(nodes, states, aborted=False) == "succeeded"
+
+
+STATES = ["pending", "ready", "running", "succeeded", "failed", "paused", "skipped", "waiting"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(dags(), st.integers(1, 4), st.data())
+def test_the_frontier_decides_as_startable_does_under_any_transitions(
+    nodes: list[Node], parallel: int, data: st.DataObject
+) -> None:
+    """Incremental readiness against the reference scan: runs where picked steps start and
+    others finish, fail, are skipped or move back (acknowledgements), in any order."""
+    states: dict[str, str] = {}
+    frontier = Frontier(nodes)
+    for _ in range(3 * len(nodes) + 3):
+        expected = startable(nodes, states, parallel)
+        assert frontier.startable(parallel) == expected
+        for sid in expected:
+            start = data.draw(st.sampled_from(["running", "running", "waiting"]))
+            states[sid] = start
+            frontier.set(sid, start)
+        if data.draw(st.booleans()):
+            sid = data.draw(st.sampled_from([n.id for n in nodes]))
+            new = data.draw(st.sampled_from(STATES))
+            states[sid] = new
+            frontier.set(sid, new)
+        running = [n.id for n in nodes if states.get(n.id) == "running"]
+        if running:
+            sid = data.draw(st.sampled_from(running))
+            states[sid] = data.draw(st.sampled_from(["succeeded", "failed", "succeeded"]))
+            frontier.set(sid, states[sid])
+
+
+def test_fresh_steps_are_reported_once_in_plan_order() -> None:
+    frontier = Frontier([Node("a"), Node("b", ("a",)), Node("c")])
+    assert frontier.take_fresh() == ["a", "c"]
+    assert frontier.take_fresh() == []
+    frontier.set("a", "succeeded")
+    assert frontier.take_fresh() == ["b"]
+
+
+def test_a_step_parked_behind_a_lock_wakes_when_the_lock_is_released() -> None:
+    nodes = [Node("x", resources=("sg",)), Node("y", resources=("sg",)), Node("z")]
+    frontier = Frontier(nodes)
+    assert frontier.startable(4) == ["x", "z"]
+    frontier.set("x", "running")
+    frontier.set("z", "running")
+    assert frontier.startable(4) == []
+    frontier.set("x", "succeeded")
+    assert frontier.startable(4) == ["y"]
