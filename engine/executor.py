@@ -164,8 +164,12 @@ class Executor:
         redactor: Redactor | None = None,
         abort: threading.Event | None = None,
         environ: Mapping[str, str] | None = None,
+        dry_run: bool = False,
     ) -> None:
         self.journal = journal
+        # a dry run sends every command to a recording transport: checks are recorded as
+        # "would run" but cannot be judged (nothing answered them), and no host reboots
+        self.dry_run = dry_run
         self.run_id = run_id
         self.transports = transports
         self.redactor = redactor or Redactor()
@@ -245,7 +249,7 @@ class Executor:
         if spec.command is None:
             return _Attempt("succeeded")
         command = replace(spec.command, env={**spec.command.env, **env})
-        boot = self._boot_id(spec) if spec.reboot else ""
+        boot = self._boot_id(spec) if spec.reboot and not self.dry_run else ""
         try:
             result = self._run_command(spec, attempt, command)
         except TransportError as exc:
@@ -317,7 +321,7 @@ class Executor:
     def _after_command(
         self, spec: StepSpec, attempt: int, boot: str, outputs: list[Output]
     ) -> _Attempt:
-        if spec.reboot is not None:
+        if spec.reboot is not None and not self.dry_run:
             answered, msg = self.wait_for_host(spec, boot)
             if not answered:
                 return _Attempt("failed", msg, outputs)
@@ -338,6 +342,8 @@ class Executor:
         except TransportError as exc:
             return False, f"unreachable: {exc.ident} {exc.message}"
         outputs.extend(self._outputs(spec.id, attempt, purpose, result))
+        if self.dry_run:
+            return purpose == "verify", result  # recorded; a dry run re-runs in-doubt steps
         ok, reason = judge(check, result)
         return ok, (result if ok else reason)
 

@@ -315,7 +315,7 @@ class Runner:
         self.transports = TransportPool(transport_factory)
         self.executor = Executor(
             journal, info.id, self.transports, redactor=Redactor(), abort=self.abort_event,
-            environ=environ,
+            environ=environ, dry_run=self.options.dry_run,
         )  # fmt: skip
         self.states: dict[str, str] = {}
         self.attempts: dict[str, int] = {}

@@ -80,6 +80,21 @@ def test_dry_run_records_every_command_in_dependency_order(h: Harness) -> None:
     assert h.journal.verify_chain(h.info.id).ok
 
 
+def test_dry_run_records_verifications_without_judging_them(h: Harness) -> None:
+    """Nothing answers a dry run, so a verification cannot fail it: it is recorded as what
+    would run, after the command, and the step counts as done."""
+    h.start([step("a", "verified", text="db1")], dry_run=True)
+    assert h.run() == "succeeded"
+    assert [c.script for c in h.recorder.calls] == ["echo db1", "status-of db1"]
+
+
+def test_a_real_run_judges_the_same_verification(h: Harness) -> None:
+    h.start([step("a", "verified", text="db1")])
+    h.run()
+    assert h.last("a")["state"] == "failed"
+    assert "verification failed" in h.last("a")["message"]
+
+
 def test_every_transition_is_journalled_before_the_command_is_sent(h: Harness) -> None:
     h.start([step("a", "echo", text="hi")])
     seen: list[str] = []
