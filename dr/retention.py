@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 from dr.errors import ParameterError
 from dr.exchange.rules import BackupType
@@ -31,9 +32,12 @@ _MAX_NAMED_DEPENDENTS = 3
 _POINT_PREFERENCE: dict[str, int] = {"full": 2, "differential": 2, "incremental": 1}
 
 
-@dataclass(frozen=True)
-class Version:
-    """One stored version: ``needs`` are the ids it directly needs to be restored."""
+class Version(NamedTuple):
+    """One stored version: ``needs`` are the ids it directly needs to be restored.
+
+    A named tuple rather than a dataclass: a catalog plans a million of them, and a tuple
+    is built several times faster while reading the same (``v.id``, ``v.needs``).
+    """
 
     id: str
     chain: str
@@ -42,8 +46,7 @@ class Version:
     needs: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """Keep or expire one version, and why (shown to the operator and kept as evidence)."""
 
     id: str

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from dr.catalog.model import STREAM_KINDS, NewArtifact, NewRun, from_epoch
+from dr.catalog.model import STREAM_KINDS, NewRun, from_epoch
 from dr.errors import CatalogError, RuleViolation
 
+if TYPE_CHECKING:
+    from dr.catalog.loader import Prepared
 
-@dataclass(frozen=True)
-class StreamFacts:
+# Positions in an artifact row (dr.catalog.loader.ART_FIELDS; checked by a test).
+KIND, SG, PREFIX, FIRST, LAST, SIGNATURE, MOUNTED, CIRCULAR = 0, 1, 12, 13, 14, 15, 18, 19
+
+
+class StreamFacts(NamedTuple):
     """What one run says about one log stream."""
 
     storage_group: str
@@ -49,29 +53,35 @@ def _rules() -> Any:
     return _RULES
 
 
-def stream_facts(artifacts: Sequence[NewArtifact]) -> list[StreamFacts]:
-    """Group a run's Exchange artifacts by stream and merge their log ranges."""
-    grouped: dict[str, list[NewArtifact]] = {}
-    for artifact in artifacts:
-        if artifact.kind in STREAM_KINDS and artifact.storage_group:
-            grouped.setdefault(artifact.storage_group, []).append(artifact)
+def stream_facts(artifacts: Sequence[tuple[Any, ...]]) -> list[StreamFacts]:
+    """Group a run's Exchange artifact rows (``loader.ART_FIELDS`` order) by stream and
+    merge their log ranges."""
+    if len(artifacts) == 1:  # most log backups: one logs artifact
+        a = artifacts[0]
+        if a[KIND] in STREAM_KINDS and a[SG]:
+            return [_merge(a[SG], artifacts)]
+        return []
+    grouped: dict[str, list[tuple[Any, ...]]] = {}
+    for a in artifacts:
+        if a[KIND] in STREAM_KINDS and a[SG]:
+            grouped.setdefault(a[SG], []).append(a)
     return [_merge(sg, items) for sg, items in grouped.items()]
 
 
-def _merge(storage_group: str, items: list[NewArtifact]) -> StreamFacts:
+def _merge(storage_group: str, items: Sequence[tuple[Any, ...]]) -> StreamFacts:
     """One pass: the stream's prefix, the widest log range, its signature and its flags."""
     prefix = signature = None
     first: int | None = None
     last: int | None = None
     circular, mounted = False, True
     for a in items:
-        prefix = prefix or a.log_prefix
-        if a.first_gen is not None and a.last_gen is not None:
-            first = a.first_gen if first is None else min(first, a.first_gen)
-            last = a.last_gen if last is None else max(last, a.last_gen)
-            signature = signature or a.log_signature
-        circular = circular or bool(a.circular_logging)
-        if a.kind == "database" and not a.database_mounted:
+        prefix = prefix or a[PREFIX]
+        if a[FIRST] is not None and a[LAST] is not None:
+            first = a[FIRST] if first is None else min(first, a[FIRST])
+            last = a[LAST] if last is None else max(last, a[LAST])
+            signature = signature or a[SIGNATURE]
+        circular = circular or bool(a[CIRCULAR])
+        if a[KIND] == "database" and not a[MOUNTED]:
             mounted = False
     return StreamFacts(storage_group, prefix, first, last, signature, circular, mounted)
 
@@ -162,13 +172,24 @@ def admit_run(
     ``where(run)`` (the manifest file and line) so the user knows which record to fix.
     Nothing is taken into ``histories`` unless every stream of the run is admitted.
     """
-    admit_next = _rules().admit_next
+    from dr.catalog.loader import prepare
+
+    return admit_prepared(histories, prepare(run), lambda _: where(run))
+
+
+def admit_prepared(
+    histories: Histories, run: Prepared, where: Callable[[Prepared], str]
+) -> dict[str, tuple[str, StreamFacts]]:
+    """:func:`admit_run` for a run in the loader's :class:`~dr.catalog.loader.Prepared` form."""
+    rules = _rules()
     admitted: dict[str, tuple[str, StreamFacts]] = {}
     recorded = []
+    when: datetime | None = None
     for facts in stream_facts(run.artifacts):
+        when = when or from_epoch(run.ended)
         new = _stream_backup(
             run.backup_type,
-            run.ended,
+            when,
             facts.log_prefix,
             facts.first_gen,
             facts.last_gen,
@@ -177,7 +198,7 @@ def admit_run(
             facts.database_mounted,
         )
         try:
-            result = admit_next(
+            result = rules.admit_next(
                 histories.state(facts.storage_group), new, stream=facts.storage_group
             )
         except RuleViolation as exc:

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from dr.catalog import sets
-from dr.catalog.loader import Loader
+from dr.catalog.loader import Loader, Prepared
 from dr.catalog.model import Artifact, NewRun, Run, SetRecord, from_epoch, to_epoch
 from dr.catalog.schema import migrate
 from dr.catalog.store import (
@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from dr.model.inventory import Inventory
 
 
-def _default_where(run: NewRun) -> str:
-    return f"run {run.set_name} {run.started.isoformat()}"
+def _default_where(run: Prepared) -> str:
+    return f"run {run.set_name} {from_epoch(run.started).isoformat()}"
 
 
 class Catalog:
@@ -186,7 +186,7 @@ class Catalog:
         return self.run(loader.last_id)
 
     def record_runs(
-        self, runs: Sequence[NewRun], where: Callable[[NewRun], str] = _default_where
+        self, runs: Sequence[NewRun], where: Callable[[Prepared], str] = _default_where
     ) -> tuple[int, int, int, list[str]]:
         """Record many runs in one transaction (oldest first); runs already present are skipped.
 

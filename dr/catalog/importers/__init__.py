@@ -19,8 +19,8 @@ from dr.catalog.importers import csv_manifest, json_manifest, wbadmin
 from dr.catalog.importers.records import RawRun, fail, to_new_run
 from dr.catalog.importers.resolve import Resolver
 from dr.catalog.importers.source import Progress, Source
-from dr.catalog.loader import Loader
-from dr.catalog.model import ImportReport, NewRun, SetRecord
+from dr.catalog.loader import Loader, Prepared
+from dr.catalog.model import ImportReport, SetRecord
 from dr.catalog.store import transaction
 from dr.errors import ManifestError, ParameterError, Problem
 
@@ -67,12 +67,13 @@ def import_file(
         raise ParameterError(f"unknown format {fmt!r}", hint="use json, csv or wbadmin")
     registered = catalog.sync_sets(inventory.backup_sets) if inventory is not None else []
     file = str(path)
-    raws = _read(catalog, fmt, source, file, host, set_name)
     sets = {s.name: s for s in catalog.sets()}
+    resolve = Resolver(inventory)
+    raws = _read(catalog, fmt, source, file, host, set_name, sets, resolve)
     with transaction(catalog.conn):
         where = _where(file)
         loader = Loader(catalog.conn, where, refuse_repeats=True, bulk=True)
-        _load(raws, loader, sets, Resolver(inventory), file)
+        _load(raws, loader, sets, resolve, file)
     return ImportReport(
         file=file,
         format=fmt,
@@ -85,7 +86,7 @@ def import_file(
 
 
 def _load(
-    raws: Iterable[RawRun],
+    raws: Iterable[RawRun | Prepared],
     loader: Loader,
     sets: dict[str, SetRecord],
     resolve: Resolver,
@@ -94,6 +95,10 @@ def _load(
     """Check every record; record them while none is bad; report every bad one at the end."""
     problems: list[Problem] = []
     for raw in raws:
+        if isinstance(raw, Prepared):
+            if not problems:
+                loader.add_prepared(raw)
+            continue
         run, found = to_new_run(raw, sets, resolve, file)
         if found:
             problems.extend(found)
@@ -106,17 +111,24 @@ def _load(
     loader.finish()
 
 
-def _where(file: str) -> Callable[[NewRun], str]:
+def _where(file: str) -> Callable[[Prepared], str]:
     return lambda run: f"{file}:{run.line}"
 
 
 def _read(
-    catalog: Catalog, fmt: str, source: Source, file: str, host: str | None, set_name: str | None
-) -> Iterable[RawRun]:
+    catalog: Catalog,
+    fmt: str,
+    source: Source,
+    file: str,
+    host: str | None,
+    set_name: str | None,
+    sets: dict[str, SetRecord],
+    resolve: Resolver,
+) -> Iterable[RawRun | Prepared]:
     if fmt == "json":
         return json_manifest.read(source, file)
     if fmt == "csv":
-        return csv_manifest.read(source, file)
+        return csv_manifest.read(source, file, sets, resolve)
     if host is None:
         raise ParameterError(
             "wbadmin output does not say which server it came from",

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from dr.catalog.importers.fast import FastRows
 from dr.catalog.importers.records import RawRecord, RawRun
 from dr.catalog.importers.source import Source
+from dr.catalog.loader import Prepared
+from dr.catalog.model import SetRecord
 from dr.errors import ManifestError, Problem
+
+if TYPE_CHECKING:
+    from dr.catalog.importers.resolve import Resolver
 
 RUN_COLUMNS = ("set", "host", "type", "start", "end", "status", "error", "source", "compression")
 ARTIFACT_COLUMNS = (
@@ -106,30 +112,57 @@ class _Layout:
         }
 
 
-def read(source: Source, file: str) -> Iterator[RawRun]:
-    """Every run of the manifest, in file order."""
+def read(
+    source: Source,
+    file: str,
+    sets: dict[str, SetRecord] | None = None,
+    resolve: Resolver | None = None,
+) -> Iterator[RawRun | Prepared]:
+    """Every run of the manifest, in file order.
+
+    Given the sets and the resolver, a run whose rows pass the fast checks
+    (:mod:`dr.catalog.importers.fast`) comes out already prepared; every other run comes
+    out raw, for the full checks to accept or to explain.
+    """
     reader = csv.reader(source.lines())
     header = next(reader, None)
     if not header:
         raise ManifestError(f"{file}: empty CSV manifest", hint="the first line names the columns")
     layout = _Layout([h.strip() for h in header], file)
-    current: RawRun | None = None
+    fast = None if sets is None or resolve is None else FastRows(layout, sets, resolve, _converter)
+    for rows in _groups(reader, layout):
+        prepared = fast(rows) if fast is not None else None
+        yield prepared if prepared is not None else _raw(layout, rows, file)
+
+
+def _groups(reader: Any, layout: _Layout) -> Iterator[list[tuple[int, list[str]]]]:
+    """The rows of each run with their line numbers: rows with the same run_id in a row."""
+    group: list[tuple[int, list[str]]] = []
     current_id = None
+    width, id_column = layout.width, layout.run_id
     for row in reader:
-        if len(row) < layout.width:
+        if len(row) < width:
             if not any(cell.strip() for cell in row):
                 continue
-            row = row + [""] * (layout.width - len(row))
-        line = reader.line_num
-        run_id = row[layout.run_id].strip()
-        if current is None or run_id != current_id or not run_id:
-            if current is not None:
-                yield current
-            current, current_id = _start(layout, row, run_id, line, file), run_id
-        else:
-            _continue(current, layout, row, run_id, line, file)
-    if current is not None:
-        yield current
+            row = row + [""] * (width - len(row))
+        run_id = row[id_column].strip()
+        if group and run_id and run_id == current_id:
+            group.append((reader.line_num, row))
+            continue
+        if group:
+            yield group
+        group, current_id = [(reader.line_num, row)], run_id
+    if group:
+        yield group
+
+
+def _raw(layout: _Layout, rows: list[tuple[int, list[str]]], file: str) -> RawRun:
+    line, row = rows[0]
+    run_id = row[layout.run_id].strip()
+    run = _start(layout, row, run_id, line, file)
+    for line, row in rows[1:]:
+        _continue(run, layout, row, run_id, line, file)
+    return run
 
 
 def _start(layout: _Layout, row: list[str], run_id: str, line: int, file: str) -> RawRun:

@@ -82,14 +82,14 @@ def _run_values(raw: RawRun, sets: dict[str, SetRecord]) -> tuple[dict[str, Any]
     values, problems = check_fields(raw.record.data, RUN_FIELDS, RUN_REQUIRED)
     found: list[_Found] = [(None, name, message) for name, message in problems]
     if "set" in values and "host" in values:
-        found += _set_problems(values["set"], values["host"], sets)
+        found += set_problems(values["set"], values["host"], sets)
     start, end = values.get("start"), values.get("end")
     if start is not None and end is not None and end < start:
         found.append((None, "end", "the run ends before it starts"))
     return values, found
 
 
-def _set_problems(name: str, host: str, sets: dict[str, SetRecord]) -> list[_Found]:
+def set_problems(name: str, host: str, sets: dict[str, SetRecord]) -> list[_Found]:
     record = sets.get(name)
     if record is None:
         message = (
