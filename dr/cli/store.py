@@ -1,7 +1,384 @@
-"""`dr store` commands."""
+"""`dr store` commands: create, list, restore, verify, prune and inspect the repository.
+
+The repository is chosen by ``--repo``, else ``$DR_REPOSITORY``, else the one recorded in the
+workspace by ``dr store init``. Its key file is found by repository id in ``$DR_KEY_DIR`` or
+``~/.config/dr/keys`` (``--key-file`` to point elsewhere); the passphrase comes from
+``$DR_PASSPHRASE`` or a prompt.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+from dr.cli.common import STATE, console, emit_json, err_console
+
+if TYPE_CHECKING:
+    from dr.store.repository import Repository
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="The artifact repository: deduplicated, compressed, encrypted (docs/store.md).",
+)
+key_app = typer.Typer(no_args_is_help=True, help="The repository key: export or import it.")
+app.add_typer(key_app, name="key")
+
+REPO_ENV = "DR_REPOSITORY"
+RepoOpt = typer.Option(
+    None,
+    "--repo",
+    "-r",
+    envvar=REPO_ENV,
+    show_envvar=True,
+    help="Repository directory (default: the one `dr store init` recorded in the workspace).",
+)
+KeyOpt = typer.Option(
+    None,
+    "--key-file",
+    help="Key file (default: $DR_KEY_DIR or ~/.config/dr/keys, by repository id).",
+)
+JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
+
+LOSS_WARNING = (
+    "[bold yellow]Losing the key file or the passphrase is losing the data.[/] "
+    "The key stays on this machine; keep an exported copy (`dr store key export`) and the "
+    "passphrase somewhere safe, apart from the repository."
+)
+
+
+def repo_path(explicit: Path | None) -> Path:
+    """--repo / $DR_REPOSITORY, else the repository recorded in the workspace."""
+    from dr.errors import ParameterError
+    from dr.workspace import Workspace, resolve_path
+
+    if explicit:
+        return explicit
+    ws = Workspace(resolve_path(STATE.workspace))
+    recorded = ws.config().get("repository") if ws.exists() else None
+    if not recorded:
+        raise ParameterError(
+            "no repository given",
+            hint=f"pass --repo PATH, set ${REPO_ENV}, or create one with `dr store init PATH`",
+        )
+    return Path(recorded)
+
+
+def open_repo(repo: Path | None, key_file: Path | None) -> Repository:
+    from dr.store.repository import open_repository
+
+    return open_repository(repo_path(repo), key_file=key_file)
+
+
+@contextmanager
+def byte_progress(label: str, total: int, *, quiet: bool) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar over bytes (on stderr); a no-op for --json or tiny jobs."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    if quiet or total <= 0:
+        yield lambda n: None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "K", "M", "G", "T"):
+        if abs(n) < 1024 or unit == "T":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.2f}{unit}"
+        n /= 1024
+    return str(n)  # pragma: no cover - loop always returns
+
+
+@app.command("init")
+def init(
+    path: Path = typer.Argument(..., help="New or empty directory (local disk or mounted share)."),
+    key_file: Path | None = KeyOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Create an encrypted repository and its key file.
+
+    The master key is random; it is wrapped by your passphrase (Argon2id) in a key file
+    kept on THIS machine, never inside the repository. Losing the key file or the
+    passphrase is losing the data.
+    """
+    from dr.store.keyfile import passphrase_from_env_or_prompt
+    from dr.store.repository import init_repository
+    from dr.workspace import Workspace, resolve_path
+
+    passphrase = passphrase_from_env_or_prompt(confirm=True)
+    repo, kpath = init_repository(path, passphrase, key_file=key_file)
+    ws = Workspace(resolve_path(STATE.workspace))
+    if ws.exists():
+        ws.update_config(repository=str(path.resolve()))
+    if json_out:
+        emit_json({"repository": str(path), "id": repo.repo_id, "key_file": str(kpath)})
+        return
+    console.print(f"Created repository {path} (id {repo.repo_id}).")
+    console.print(f"Key file: {kpath}")
+    console.print(LOSS_WARNING)
+
+
+@key_app.command("export")
+def key_export(
+    to: Path = typer.Option(..., "--to", help="Where to write the copy of the key file."),
+    repo: Path | None = RepoOpt,
+    key_file: Path | None = KeyOpt,
+) -> None:
+    """Copy the key file out of this machine, on purpose (it stays passphrase-protected)."""
+    from dr.store import keyfile
+    from dr.store.repository import read_config
+
+    config = read_config(repo_path(repo))
+    source = key_file or keyfile.key_path(str(config["id"]))
+    doc = keyfile.read_key_file(source)
+    keyfile.write_key_file(to, doc)
+    err_console.print(
+        "[bold yellow]warning[/] the exported key, with the passphrase, opens every backup in "
+        f"this repository. Store {to} offline and apart from the repository."
+    )
+
+
+@key_app.command("import")
+def key_import(
+    source: Path = typer.Argument(..., help="An exported key file."),
+    repo: Path | None = RepoOpt,
+) -> None:
+    """Install an exported key file on this machine for the repository it belongs to."""
+    from dr.errors import KeyMismatch
+    from dr.store import keyfile
+    from dr.store.repository import read_config
+
+    config = read_config(repo_path(repo))
+    doc = keyfile.read_key_file(source)
+    if doc.get("repository") != config["id"]:
+        raise KeyMismatch(
+            f"{source} belongs to repository {doc.get('repository')}, not {config['id']}"
+        )
+    target = keyfile.key_path(str(config["id"]))
+    keyfile.write_key_file(target, doc)
+    console.print(f"Installed key for repository {config['id']} at {target}")
+
+
+def _listing_rows(repo: Repository, set_name: str | None) -> list[dict[str, Any]]:
+    from dr.store.report import listing
+
+    return listing(repo, set_name)
+
+
+@app.command("ls")
+def ls(
+    set_name: str | None = typer.Option(None, "--set", "-s", help="Only this backup set."),
+    repo: Path | None = RepoOpt,
+    key_file: Path | None = KeyOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """List stored versions like the vendor's listing: full, [I] or [D], sizes, ratio."""
+    from rich.table import Table
+
+    with open_repo(repo, key_file) as r:
+        rows = _listing_rows(r, set_name)
+    if json_out:
+        emit_json(rows)
+        return
+    table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), header_style="bold")
+    for title in ("version", "", "set", "date (UTC)", "size", "stored", "saved"):
+        table.add_column(title, no_wrap=True)
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row["mark"],
+            row["set"],
+            row["started"][:16].replace("T", " "),
+            _human(row["size"]),
+            _human(row["stored"]),
+            f"[{row['saved_percent']}%]",
+        )
+    console.print(table)
+
+
+@app.command("restore")
+def restore(
+    version: str = typer.Argument(..., help="Version id (see `dr store ls`)."),
+    to: Path = typer.Option(..., "--to", help="Directory to restore into (created if needed)."),
+    repo: Path | None = RepoOpt,
+    key_file: Path | None = KeyOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Restore one version; every file's SHA-256 is checked before it is put in place."""
+    from dr.store.restore import restore_version
+
+    with open_repo(repo, key_file) as r:
+        manifest = r.read_manifest(version)
+        with byte_progress("restoring", manifest["size"], quiet=json_out) as tick:
+            restore_version(r, version, to, tick)
+    files = [f["path"] for f in manifest["files"]]
+    if json_out:
+        emit_json({"version": version, "to": str(to), "files": files, "sha256_checked": True})
+        return
+    console.print(f"Restored {len(files)} files of {version} into {to} (SHA-256 checked).")
+
+
+@app.command("verify")
+def verify(
+    read_data: bool = typer.Option(
+        False, "--read-data", help="Also read and authenticate every pack (slow, thorough)."
+    ),
+    repo: Path | None = RepoOpt,
+    key_file: Path | None = KeyOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Check the repository; name every version that can no longer be restored."""
+    from dr.errors import IntegrityError
+    from dr.store.lock import locked
+    from dr.store.report import stored_bytes
+    from dr.store.verify import verify as run_verify
+
+    with open_repo(repo, key_file) as r, locked(r.root, exclusive=False, operation="verify"):
+        total = stored_bytes(r) if read_data else 0
+        with byte_progress("reading packs", total, quiet=json_out or not read_data) as tick:
+            report = run_verify(r, read_data=read_data, progress=tick)
+    if json_out:
+        emit_json(report.to_dict())
+    else:
+        _print_verify(report)
+    if not report.ok:
+        raise IntegrityError(
+            f"{len(report.damaged_versions)} damaged version(s): "
+            + ", ".join(report.damaged_versions or ["none"])
+            + (f"; {len(report.damaged_packs)} damaged pack(s)" if report.damaged_packs else ""),
+            hint="restore an undamaged version; `dr store repair-index` if index files are lost",
+        )
+
+
+def _print_verify(report: Any) -> None:
+    for vid, problems in sorted(report.versions.items()):
+        if problems:
+            console.print(f"[red]DAMAGED[/] {vid}: {problems[0]}")
+        else:
+            console.print(f"[green]ok[/]      {vid}")
+    for name, why in report.damaged_index_files.items():
+        console.print(f"[red]DAMAGED[/] index file {name[:16]}: {why}")
+    for name, why in report.damaged_packs.items():
+        console.print(f"[red]DAMAGED[/] pack {name[:16]}: {why}")
+    if report.unindexed_packs:
+        console.print(
+            f"{len(report.unindexed_packs)} pack(s) from interrupted backups; `dr store prune` "
+            "removes them"
+        )
+
+
+@app.command("prune")
+def prune(
+    keep_last: int | None = typer.Option(
+        None, "--keep-last", min=1, help="Keep the last N versions of each set."
+    ),
+    keep_days: int | None = typer.Option(
+        None, "--keep-days", min=0, help="Keep versions younger than D days."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would expire; no change."),
+    repo: Path | None = RepoOpt,
+    key_file: Path | None = KeyOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Expire versions retention no longer keeps, then reclaim space (exclusive lock).
+
+    A kept version always keeps the versions it is built on (its full, differential and
+    incrementals). Without --keep-* nothing expires; space of earlier expiries and of
+    interrupted backups is reclaimed.
+    """
+    from dr.store.format import utcnow
+    from dr.store.prune import prune as run_prune
+
+    with open_repo(repo, key_file) as r:
+        report = run_prune(
+            r, keep_last=keep_last, keep_days=keep_days, at=utcnow(), dry_run=dry_run
+        )
+    if json_out:
+        emit_json(report.to_dict())
+        return
+    for d in report.decisions:
+        verdict = "keep  " if d.keep else "expire"
+        console.print(f"{verdict} {d.id}  {'; '.join(d.reasons) or 'outside every rule'}")
+    if not dry_run:
+        console.print(
+            f"Expired {len(report.expired)} version(s); deleted {report.packs_deleted} and "
+            f"repacked {report.packs_repacked} pack(s); freed {_human(report.bytes_freed)}."
+        )
+
+
+@app.command("stats")
+def stats(
+    repo: Path | None = RepoOpt, key_file: Path | None = KeyOpt, json_out: bool = JsonOpt
+) -> None:
+    """Sizes of the repository: versions, packs, blobs, deduplication and compression."""
+    from dr.store.report import statistics
+
+    with open_repo(repo, key_file) as r:
+        data = statistics(r)
+    if json_out:
+        emit_json(data)
+        return
+    for key, value in data.items():
+        console.print(f"{key:>22}: {value}")
+
+
+@app.command("repair-index")
+def repair_index(
+    repo: Path | None = RepoOpt, key_file: Path | None = KeyOpt, json_out: bool = JsonOpt
+) -> None:
+    """Rebuild the index from the headers every pack carries (after index files are lost)."""
+    from dr.store.repair import rebuild_index
+
+    with open_repo(repo, key_file) as r:
+        report = rebuild_index(r)
+    if json_out:
+        emit_json(report.to_dict())
+        return
+    console.print(f"Indexed {report.blobs_indexed} blobs from {report.packs_read} packs.")
+    for name, why in report.unreadable_packs.items():
+        console.print(f"[red]unreadable[/] pack {name[:16]}: {why}")
+
+
+@app.command("rebuild-catalog")
+def rebuild_catalog(
+    repo: Path | None = RepoOpt, key_file: Path | None = KeyOpt, json_out: bool = JsonOpt
+) -> None:
+    """Recreate the workspace catalog's runs and artifacts from the repository alone (E3)."""
+    from dr.catalog import Catalog
+    from dr.cli.common import workspace_path
+    from dr.store.catalog_link import rebuild
+    from dr.store.repair import catalog_documents
+    from dr.workspace import init as init_workspace
+
+    with open_repo(repo, key_file) as r:
+        docs = catalog_documents(r)
+        root = r.root
+    ws = workspace_path()
+    if not ws.exists():
+        init_workspace(ws.root)
+        ws.update_config(repository=str(root.resolve()))
+    with Catalog.open(ws.catalog_path) as catalog:
+        added, skipped = rebuild(catalog, docs)
+    if json_out:
+        emit_json({"runs_added": added, "runs_present": skipped, "catalog": str(ws.catalog_path)})
+        return
+    console.print(f"Recorded {added} run(s) ({skipped} already present) in {ws.catalog_path}.")

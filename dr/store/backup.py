@@ -1,0 +1,408 @@
+"""Store one version of a backup set: every file of a source directory, deduplicated.
+
+Order of writes (each durable before the next): packs, then the index file naming them,
+then the manifest. The manifest is the commit point: a crash before it leaves only
+unreferenced packs that the next prune removes; every earlier version stays intact.
+
+Block-mode files (databases, images) follow the in-file delta rules (A5): a chain starts
+with a full map; an incremental stores the blocks changed since the previous version, a
+differential those changed since the chain's full; a new full starts when the chain
+reaches ``max_deltas`` or ``max_changed_percent`` of the blocks changed. Every version's
+map is complete, so restoring it never walks the chain.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from dr.errors import DrError, ParameterError, PolicyError
+from dr.store.blockfile import store_block_file
+from dr.store.catalog_link import artifact_fields
+from dr.store.chains import ChainDecision, decide_run_type
+from dr.store.chunking import (
+    BLOCK_MIN_FILE,
+    DEFAULT_BLOCK_PATTERNS,
+    cdc_chunks,
+    read_head,
+    uses_blocks,
+)
+from dr.store.format import (
+    BLOB_CHUNK,
+    COMPRESSION_LEVELS,
+    iso,
+    new_version_id,
+    parse_iso,
+    utcnow,
+)
+from dr.store.lock import locked, refresh
+from dr.store.repository import BlobSink, Repository
+
+RunType = Literal["auto", "full", "incremental", "differential"]
+Progress = Callable[[int], None]
+RACY_NS = 2_000_000_000  # FAT and SMB shares keep mtimes to 2 s
+
+
+@dataclass(frozen=True)
+class BackupOptions:
+    """What to back up and how; the set's policies (A3–A5) flattened for the store."""
+
+    set_name: str
+    source: Path
+    host: str = "localhost"
+    backup_type: RunType = "auto"
+    compression: Literal["fast", "normal"] = "normal"
+    encryption: str = "aes-256-gcm"
+    block_size: int | Literal["auto"] = "auto"
+    max_deltas: int = 100
+    max_changed_percent: float = 50.0
+    differential: Literal["none", "weekly", "monthly"] = "none"
+    differential_day: str | int | None = None
+    block_patterns: tuple[str, ...] = DEFAULT_BLOCK_PATTERNS
+    rehash: bool = False  # read every file even when size and mtime say it is unchanged
+    at: datetime | None = None  # the run's start (tests pin it for differential days)
+    storage_group: str | None = None  # the "SERVER/SG" key Exchange files belong to
+    set_definition: dict[str, Any] | None = None  # kept in manifests for rebuild-catalog
+
+
+@dataclass
+class _Context:
+    repo: Repository
+    opts: BackupOptions
+    sink: BlobSink
+    version_id: str
+    decision: ChainDecision
+    progress: Progress
+    lock_path: Path
+
+
+def run_backup(
+    repo: Repository,
+    opts: BackupOptions,
+    progress: Progress | None = None,
+    files: list[tuple[str, Path]] | None = None,
+) -> dict[str, Any]:
+    """Store ``opts.source`` (or its listed ``files``) as a new version; return the manifest."""
+    files = list(source_files(opts.source)) if files is None else files
+    started = opts.at or utcnow()
+    with locked(repo.root, exclusive=False, operation="backup") as lock_path:
+        history = set_history(repo, opts.set_name)
+        check_settings(opts, history)
+        decision = decide_run_type(history, opts, started)
+        ctx = _Context(
+            repo,
+            opts,
+            BlobSink(repo, COMPRESSION_LEVELS[opts.compression]),
+            new_version_id(started),
+            decision,
+            _refreshing(progress, lock_path),
+            lock_path,
+        )
+        try:
+            entries = [store_file(ctx, path, rel) for rel, path in files]
+            ctx.sink.finish()
+        finally:
+            ctx.sink.close()
+        manifest = build_manifest(ctx, entries, started)
+        repo.write_manifest(manifest)
+    return manifest
+
+
+def _refreshing(progress: Progress | None, lock_path: Path) -> Progress:
+    """The caller's progress callback, also touching our lock at most once a minute, so
+    a long file never lets the lock look stale to another host."""
+    last = [time.monotonic()]
+
+    def tick(n: int) -> None:
+        if progress is not None:
+            progress(n)
+        if time.monotonic() - last[0] > 60:
+            refresh(lock_path)
+            last[0] = time.monotonic()
+
+    return tick
+
+
+def plan_run(
+    repo: Repository,
+    opts: BackupOptions,
+    catalog: Any = None,
+    files: list[tuple[str, Path]] | None = None,
+) -> ChainDecision:
+    """Decide the run's type and, with a catalog, check its Exchange rules — writing nothing.
+
+    A refused run (say an incremental while circular logging is on) is refused here,
+    before a single byte is stored.
+    """
+    files = list(source_files(opts.source)) if files is None else files
+    if not files:
+        raise ParameterError(f"{opts.source}: no files to back up")
+    started = opts.at or utcnow()
+    history = set_history(repo, opts.set_name)
+    check_settings(opts, history)
+    decision = decide_run_type(history, opts, started)
+    if catalog is not None:
+        from dr.store.catalog_link import admit, new_run
+
+        kind = recorded_type(opts, decision)
+        admit(catalog, new_run(planned_records(opts, kind, started, files)))
+    return decision
+
+
+def source_files(source: Path) -> Iterator[tuple[str, Path]]:
+    """Regular files under ``source`` as (relative posix path, path), sorted by path.
+
+    Symbolic links and special files are skipped: a backup stores file content only.
+    """
+    if not source.is_dir():
+        raise ParameterError(
+            f"{source}: not a directory", hint="pass the folder or mounted share to back up"
+        )
+    yield from _walk(str(source), "")
+
+
+def _walk(folder: str, prefix: str) -> Iterator[tuple[str, Path]]:
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        rel = prefix + entry.name
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk(entry.path, rel + "/")
+        elif entry.is_file(follow_symlinks=False):
+            yield rel, Path(entry.path)
+
+
+def set_history(repo: Repository, set_name: str) -> list[dict[str, Any]]:
+    """The set's versions from its last full on, oldest first (damaged ones are skipped).
+
+    Manifests are read newest first and reading stops at the set's last full, so a run's
+    cost does not grow with the repository's age. Version ids start with the start time
+    to the second; versions of that same second are all read, since their order is only
+    known from the manifests.
+    """
+    found: list[dict[str, Any]] = []
+    stop_second: str | None = None
+    for vid in reversed(repo.version_ids()):
+        if stop_second is not None and not vid.startswith(stop_second):
+            break
+        try:
+            m = repo.read_manifest(vid)
+        except DrError:
+            continue
+        if m["set"] == set_name:
+            found.append(m)
+            if m["backup_type"] == "full" and stop_second is None:
+                stop_second = vid.split("-", 1)[0]
+    found.sort(key=lambda m: (m["started"], m["id"]))
+    fulls = [i for i, m in enumerate(found) if m["backup_type"] == "full"]
+    return found[fulls[-1] :] if fulls else found
+
+
+def check_settings(opts: BackupOptions, history: list[dict[str, Any]]) -> None:
+    """Encryption is fixed when a set's first version is stored (A3); every later version
+    carries the same setting, so the newest one speaks for the first."""
+    if history and history[-1]["settings"]["encryption"] != opts.encryption:
+        raise PolicyError(
+            f"set {opts.set_name}: encryption is {history[-1]['settings']['encryption']}, "
+            f"fixed when the set was created; {opts.encryption} is refused",
+            hint="create a new set to change encryption",
+        )
+
+
+# ------------------------------------------------------------------------- files
+
+
+def store_file(ctx: _Context, path: Path, rel: str) -> dict[str, Any]:
+    st = path.stat()
+    base = ctx.decision.base_files.get(rel)
+    reused = unchanged_entry(ctx, st, base)
+    if reused is not None:
+        ctx.progress(st.st_size)
+        return reused
+    size = st.st_size
+    head = read_head(path) if size >= BLOCK_MIN_FILE else b""
+    if uses_blocks(rel, size, head, ctx.opts.block_patterns):
+        entry = store_block_file(ctx, path, rel, size, head, base)
+    else:
+        entry = store_cdc_file(ctx, path, rel, size)
+    entry["mtime_ns"] = st.st_mtime_ns  # as seen BEFORE reading: a later write shows up
+    return entry
+
+
+def unchanged_entry(
+    ctx: _Context, st: os.stat_result, base: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The base version's entry when the file's size and mtime say it did not change.
+
+    Like git's "racy" rule, an mtime within RACY_NS of the base version's start is not
+    trusted (a write in the same timestamp tick would not show). ``--rehash`` and full
+    backups read every file.
+    """
+    if ctx.opts.rehash or ctx.decision.run_type == "full" or base is None:
+        return None
+    if base.get("size") != st.st_size or base.get("mtime_ns") != st.st_mtime_ns:
+        return None
+    base_start_ns = _start_ns(base["version_started"])
+    if st.st_mtime_ns >= base_start_ns - RACY_NS:
+        return None
+    skip = ("version", "version_started", "stored")
+    entry = {k: v for k, v in base.items() if k not in skip}
+    if entry["mode"] == "block":
+        entry["changed_blocks"] = 0
+    return {**entry, "unchanged": True}
+
+
+def store_cdc_file(ctx: _Context, path: Path, rel: str, size: int) -> dict[str, Any]:
+    sha = hashlib.sha256()
+    chunks: list[list[Any]] = []
+    for data in cdc_chunks(path, ctx.repo.keys.chunker_seed):
+        sha.update(data)
+        blob_id = ctx.repo.keys.blob_id(data)
+        ctx.sink.put(blob_id, BLOB_CHUNK, data, rel)
+        chunks.append([blob_id.hex(), len(data)])
+        ctx.progress(len(data))
+    refresh(ctx.lock_path)
+    return {
+        "path": rel,
+        "size": size,
+        "sha256": sha.hexdigest(),
+        "mode": "cdc",
+        "chunks": chunks,
+        "stored": 0,  # filled in by build_manifest once the blobs are written
+    }
+
+
+@functools.lru_cache(maxsize=64)
+def _start_ns(started: str) -> int:
+    return int(parse_iso(started).timestamp() * 1_000_000_000)
+
+
+# ---------------------------------------------------------------------- manifest
+
+
+def build_manifest(
+    ctx: _Context, entries: list[dict[str, Any]], started: datetime
+) -> dict[str, Any]:
+    opts, decision = ctx.opts, ctx.decision
+    for entry in entries:
+        entry["stored"] = ctx.sink.added_by.get(entry["path"], 0)
+    ended = utcnow()
+    manifest: dict[str, Any] = {
+        "format": "dr-manifest",
+        "version": 1,
+        "id": ctx.version_id,
+        "set": opts.set_name,
+        "host": opts.host,
+        "backup_type": decision.run_type,
+        "reason": decision.reason,
+        "base": decision.base_version,
+        "needs": decision.needs,
+        "started": iso(started),
+        "ended": iso(ended),
+        "source": str(opts.source),
+        "compression": opts.compression,
+        "settings": {
+            "encryption": opts.encryption,
+            "block_size": opts.block_size,
+            "max_deltas": opts.max_deltas,
+            "max_changed_percent": opts.max_changed_percent,
+            "differential": opts.differential,
+            "differential_day": opts.differential_day,
+        },
+        "files": entries,
+        "size": sum(e["size"] for e in entries),
+        "stored": ctx.sink.added,
+    }
+    manifest["catalog"] = catalog_records(ctx, manifest)
+    return manifest
+
+
+ARTIFACT_KINDS_BY_EXT = {
+    ".edb": "database",
+    ".stm": "stm",
+    ".log": "logs",
+    ".chk": "checkpoint",
+    ".bkf": "system-state",
+    ".vhd": "disk-image",
+    ".vhdx": "disk-image",
+}
+
+
+def artifact_kind(rel: str) -> str:
+    ext = os.path.splitext(rel)[1].lower()
+    return ARTIFACT_KINDS_BY_EXT.get(ext, "files")
+
+
+def _artifact(opts: BackupOptions, rel: str, size: int, **more: Any) -> dict[str, Any]:
+    kind = artifact_kind(rel)
+    return {
+        "kind": kind,
+        "name": rel,
+        "size": size,
+        **more,
+        **artifact_fields(rel, kind, opts.storage_group),
+    }
+
+
+def _run_record(opts: BackupOptions, run_type: str, started: str, ended: str) -> dict[str, Any]:
+    return {
+        "set_name": opts.set_name,
+        "host": opts.host,
+        "backup_type": run_type,
+        "started": started,
+        "ended": ended,
+        "status": "success",
+        "error": None,
+        "source": "dr",
+        "compression": opts.compression,
+    }
+
+
+def catalog_records(ctx: _Context, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The version's run and artifacts as the catalog records them (for rebuild-catalog)."""
+    opts = ctx.opts
+    loc = f"dr-store:{ctx.repo.repo_id}/{ctx.version_id}"
+    artifacts = [
+        _artifact(
+            opts,
+            e["path"],
+            e["size"],
+            stored_size=e["stored"],
+            sha256=e["sha256"],
+            location=f"{loc}/{e['path']}",
+        )
+        for e in manifest["files"]
+    ]
+    kind = recorded_type(opts, ctx.decision)
+    run = _run_record(opts, kind, manifest["started"], manifest["ended"])
+    return {"run": run, "artifacts": artifacts, "set": opts.set_definition}
+
+
+def recorded_type(opts: BackupOptions, decision: ChainDecision) -> str:
+    """The type the catalog records: what was asked for, else what the chain rules chose.
+
+    The store may keep an asked-for incremental as a full when it has nothing to build on;
+    the Exchange meaning of the run (which logs it covers, whether it truncates) is still
+    the one asked for, and the catalog's rules judge that.
+    """
+    return decision.run_type if opts.backup_type == "auto" else opts.backup_type
+
+
+def planned_records(
+    opts: BackupOptions,
+    run_type: str,
+    started: datetime,
+    files: list[tuple[str, Path]] | None = None,
+) -> dict[str, Any]:
+    """The records a run is expected to produce, for the catalog's check before it runs."""
+    listed = list(source_files(opts.source)) if files is None else files
+    artifacts = [_artifact(opts, rel, p.stat().st_size) for rel, p in listed]
+    when = iso(started)
+    return {"run": _run_record(opts, run_type, when, when), "artifacts": artifacts}

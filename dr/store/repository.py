@@ -1,0 +1,340 @@
+"""A repository: a directory holding a config, packs, index files and version manifests.
+
+Opening one needs its key file and passphrase; everything else (backup, restore, verify,
+prune) works through :class:`Repository` and :class:`BlobSink`. The on-disk format is in
+docs/repository-format.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import threading
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zstandard
+
+from dr.errors import IntegrityError, KeyMismatch, NotFoundError, StoreError
+from dr.store import keyfile
+from dr.store.chunking import CDC_AVG, CDC_MAX, CDC_MIN
+from dr.store.crypto import AuthenticationFailed, Compressor, MasterKeys, unpack
+from dr.store.crypto import open_object as _open
+from dr.store.crypto import seal_object as _seal
+from dr.store.format import (
+    CONFIG_NAME,
+    DATA_DIR,
+    DEFAULT_PACK_SIZE,
+    FORMAT_VERSION,
+    INDEX_DIR,
+    LOCK_DIR,
+    MANIFEST_DIR,
+    dumps,
+    fsync_dir,
+    iso,
+    utcnow,
+    write_atomic,
+)
+from dr.store.index import Index, load_index, write_index
+from dr.store.packs import BlobEntry, PackReader, PackWriter, pack_path
+
+REPO_FORMAT = "dr-repository"
+_READERS_LOCK = threading.Lock()  # restore reads blobs from several threads
+MAX_INFLIGHT = 8  # blobs being compressed at once (about 8 MiB of a full's super-blocks)
+
+
+@dataclass
+class Repository:
+    root: Path
+    config: dict[str, Any]
+    keys: MasterKeys
+    key_file: Path
+    _index: Index | None = None
+    _readers: dict[str, PackReader] = field(default_factory=dict)
+    _pack_sizes: dict[str, int | None] = field(default_factory=dict)
+
+    @property
+    def repo_id(self) -> str:
+        return str(self.config["id"])
+
+    @property
+    def pack_size(self) -> int:
+        return int(self.config.get("pack_size", DEFAULT_PACK_SIZE))
+
+    # ---------------------------------------------------------------- index and blobs
+
+    @property
+    def index(self) -> Index:
+        if self._index is None:
+            self._index = load_index(self.root, self.keys)
+        return self._index
+
+    def reload_index(self) -> Index:
+        self._index = None
+        self._pack_sizes.clear()
+        return self.index
+
+    def pack_file_size(self, pack: str) -> int | None:
+        """The size of a pack file (None if missing), asked of the disk once per pack."""
+        if pack not in self._pack_sizes:
+            try:
+                self._pack_sizes[pack] = pack_path(self.root, pack).stat().st_size
+            except FileNotFoundError:
+                self._pack_sizes[pack] = None
+        return self._pack_sizes[pack]
+
+    def read_blob(self, blob_id: bytes) -> bytes:
+        """The plaintext of one blob; IntegrityError naming the pack if it is damaged."""
+        entry = self.index.blobs.get(blob_id)
+        if entry is None:
+            raise IntegrityError(
+                f"blob {blob_id.hex()[:16]} is not in the index of {self.root}",
+                hint="an index file is missing or damaged; run `dr store verify`",
+            )
+        return self.read_entry(entry)
+
+    def read_entry(self, entry: BlobEntry) -> bytes:
+        try:
+            record = self._reader(entry.pack).read_record(entry)
+            data = unpack(record, entry.plain_len)
+        except (AuthenticationFailed, zstandard.ZstdError, OSError) as exc:
+            raise IntegrityError(
+                f"pack {entry.pack[:16]} in {self.root}: blob {entry.blob_id.hex()[:16]} is "
+                f"damaged ({exc})",
+                hint="run `dr store verify --read-data` to list the damaged versions",
+            ) from exc
+        if len(data) != entry.plain_len:
+            raise IntegrityError(f"pack {entry.pack[:16]}: blob {entry.blob_id.hex()[:16]} size")
+        return data
+
+    def _reader(self, pack: str) -> PackReader:
+        with _READERS_LOCK:
+            reader = self._readers.get(pack)
+            if reader is None:
+                path = pack_path(self.root, pack)
+                if not path.is_file():
+                    raise AuthenticationFailed("pack file missing")
+                reader = self._readers[pack] = PackReader(self.keys, path)
+            return reader
+
+    def close(self) -> None:
+        for reader in self._readers.values():
+            reader.close()
+        self._readers.clear()
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -------------------------------------------------------------------- manifests
+
+    def version_ids(self) -> list[str]:
+        folder = self.root / MANIFEST_DIR
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+    def read_manifest(self, version_id: str) -> dict[str, Any]:
+        path = self.root / MANIFEST_DIR / version_id
+        try:
+            sealed = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFoundError(
+                f"no version {version_id!r} in {self.root}", hint="list them: `dr store ls`"
+            ) from exc
+        try:
+            plain = _open(self.keys, "manifest", version_id.encode(), sealed)
+            return json.loads(zstandard.ZstdDecompressor().decompress(plain))  # type: ignore[no-any-return]
+        except (AuthenticationFailed, zstandard.ZstdError, ValueError) as exc:
+            raise IntegrityError(f"manifest of version {version_id} is damaged ({exc})") from exc
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        """The commit point of a backup: a version exists once its manifest does."""
+        vid = str(manifest["id"])
+        plain = zstandard.ZstdCompressor(level=3).compress(dumps(manifest))
+        write_atomic(
+            self.root / MANIFEST_DIR / vid, _seal(self.keys, "manifest", vid.encode(), plain)
+        )
+
+    def manifests(self) -> Iterator[tuple[str, dict[str, Any] | None, str | None]]:
+        """Every version as (id, manifest or None, error or None)."""
+        for vid in self.version_ids():
+            try:
+                yield vid, self.read_manifest(vid), None
+            except (IntegrityError, NotFoundError) as exc:
+                yield vid, None, exc.message
+
+
+class BlobSink:
+    """Writes new blobs into packs during one backup or repack; dedupes against the index.
+
+    Compression (the expensive part) runs on a small thread pool — zstd releases the GIL —
+    while the caller reads and hashes the next data; sealing and pack order stay on the
+    caller's thread, so packs are written in a deterministic order.
+    """
+
+    def __init__(self, repo: Repository, level: int) -> None:
+        self.repo = repo
+        self.level = level
+        self.local = threading.local()
+        self.pool = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1))
+        self.inflight: deque[tuple[bytes, int, int, str, Future[bytes]]] = deque()
+        self.writer: PackWriter | None = None
+        self.pending: set[bytes] = set()
+        self.written: list[BlobEntry] = []
+        self.added = 0
+        self.added_by: dict[str, int] = {}  # bytes added, by the file (owner) that added them
+
+    def has(self, blob_id: bytes) -> bool:
+        return blob_id in self.pending or blob_id in self.repo.index.blobs
+
+    def put(
+        self, blob_id: bytes, blob_type: int, data: bytes | memoryview, owner: str = ""
+    ) -> None:
+        """Queue ``data`` for storing unless it is already there.
+
+        What it adds is counted in ``added`` and ``added_by[owner]`` once it is written.
+        """
+        if self.has(blob_id):
+            return
+        self.pending.add(blob_id)
+        future = self.pool.submit(self._compress, data)
+        self.inflight.append((blob_id, blob_type, len(data), owner, future))
+        while len(self.inflight) > MAX_INFLIGHT:
+            self._complete_one()
+
+    def _compress(self, data: bytes | memoryview) -> bytes:
+        compressor = getattr(self.local, "compressor", None)
+        if compressor is None:
+            compressor = self.local.compressor = Compressor(self.level)
+        return compressor.pack(data)
+
+    def _complete_one(self) -> None:
+        blob_id, blob_type, plain_len, owner, future = self.inflight.popleft()
+        self.put_packed(blob_id, blob_type, future.result(), plain_len, owner)
+
+    def drain(self) -> None:
+        """Wait for queued blobs; afterwards ``added`` includes them."""
+        while self.inflight:
+            self._complete_one()
+
+    def put_packed(
+        self, blob_id: bytes, blob_type: int, packed: bytes, plain_len: int, owner: str = ""
+    ) -> int:
+        if self.writer is None:
+            self.writer = PackWriter(self.repo.keys)
+        size = self.writer.add(blob_id, blob_type, packed, plain_len)
+        self.pending.add(blob_id)
+        self.added += size
+        self.added_by[owner] = self.added_by.get(owner, 0) + size
+        if self.writer.size >= self.repo.pack_size:
+            self.flush()
+        return size
+
+    def flush(self) -> None:
+        self.drain()
+        if self.writer is not None and len(self.writer):
+            self.written += self.writer.finish(self.repo.root)
+        self.writer = None
+
+    def close(self) -> None:
+        """Stop the compression threads (queued work is dropped after an error)."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def finish(self) -> str | None:
+        """Write the last pack, then the index file covering this sink's packs."""
+        self.flush()
+        if not self.written:
+            return None
+        name = write_index(self.repo.root, self.repo.keys, self.written)
+        self.repo.index.add(self.written)
+        return name
+
+
+# ------------------------------------------------------------------ init and open
+
+
+def init_repository(
+    root: Path, passphrase: str, *, key_file: Path | None = None, pack_size: int = 0
+) -> tuple[Repository, Path]:
+    """Create an empty repository and its key file (the key file first: no keyless repo)."""
+    if (root / CONFIG_NAME).exists():
+        raise StoreError(f"{root} already holds a dr repository")
+    if root.exists() and any(root.iterdir()):
+        raise StoreError(f"{root} is not empty", hint="choose a new or empty directory")
+    repo_id = secrets.token_hex(16)
+    keys = MasterKeys.generate()
+    kpath = key_file or keyfile.key_path(repo_id)
+    keyfile.write_key_file(kpath, keyfile.wrap(keys, repo_id, passphrase))
+    for sub in (DATA_DIR, INDEX_DIR, MANIFEST_DIR, LOCK_DIR):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    config = _new_config(repo_id, keys, pack_size or DEFAULT_PACK_SIZE)
+    write_atomic(root / CONFIG_NAME, json.dumps(config, indent=2).encode())
+    fsync_dir(root)
+    return Repository(root, config, keys, kpath), kpath
+
+
+def _new_config(repo_id: str, keys: MasterKeys, pack_size: int) -> dict[str, Any]:
+    return {
+        "format": REPO_FORMAT,
+        "version": FORMAT_VERSION,
+        "id": repo_id,
+        "created": iso(utcnow()),
+        "created_on": socket.gethostname(),
+        "cipher": "aes-256-gcm",
+        "kdf_object_keys": "hkdf-sha256",
+        "id_hash": "hmac-sha256",
+        "chunker": {"name": "fastcdc2020", "min": CDC_MIN, "avg": CDC_AVG, "max": CDC_MAX},
+        "pack_size": pack_size,
+        "key_check": keys.key_check(repo_id),
+    }
+
+
+def read_config(root: Path) -> dict[str, Any]:
+    path = root / CONFIG_NAME
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise StoreError(
+            f"{root} is not a dr repository (no {CONFIG_NAME})",
+            hint="create one with `dr store init PATH`",
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise IntegrityError(f"{path}: unreadable repository config ({exc})") from exc
+    if not isinstance(config, dict) or config.get("format") != REPO_FORMAT:
+        raise StoreError(f"{path}: not a dr repository config (field 'format')")
+    if int(config.get("version", 0)) > FORMAT_VERSION:
+        raise StoreError(f"{path}: repository format {config['version']} is newer than this dr")
+    return config
+
+
+def open_repository(
+    root: Path, passphrase: str | None = None, *, key_file: Path | None = None
+) -> Repository:
+    """Open with the key file and passphrase; KeyMismatch says exactly which one is wrong."""
+    config = read_config(root)
+    repo_id = str(config["id"])
+    kpath = key_file or keyfile.key_path(repo_id)
+    doc = keyfile.read_key_file(kpath)
+    if doc.get("repository") != repo_id:
+        raise KeyMismatch(
+            f"key file {kpath} belongs to repository {doc.get('repository')}, "
+            f"not to {root} ({repo_id})",
+            hint="use the key file exported from the machine that created this repository",
+        )
+    if passphrase is None:
+        passphrase = keyfile.passphrase_from_env_or_prompt()
+    keys = keyfile.unwrap(doc, passphrase, source=kpath)
+    if keys.key_check(repo_id) != config.get("key_check"):
+        raise KeyMismatch(
+            f"key file {kpath} does not open {root}: the repository was made with another key",
+        )
+    return Repository(root, config, keys, kpath)

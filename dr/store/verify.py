@@ -1,0 +1,160 @@
+"""Check a repository and name the versions that can no longer be restored.
+
+Without ``read_data``: every manifest decrypts, every blob a version needs (chunks, block
+maps and the super-blocks the maps name) is in the index, and its pack exists and is long
+enough. With ``read_data``: additionally every pack's SHA-256 matches its name and every
+blob decrypts, decompresses and has the keyed id it is stored under.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dr.errors import IntegrityError
+from dr.store.blockmap import MapFormatError, load_map, map_blob_ids, used_supers
+from dr.store.format import PACK_END_MAGIC
+from dr.store.packs import TRAILER, BlobEntry, list_packs, pack_path
+from dr.store.repository import Repository
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class VerifyReport:
+    versions: dict[str, list[str]] = field(default_factory=dict)  # id -> problems
+    damaged_index_files: dict[str, str] = field(default_factory=dict)
+    damaged_packs: dict[str, str] = field(default_factory=dict)
+    unindexed_packs: list[str] = field(default_factory=list)
+    blobs_checked: int = 0
+
+    @property
+    def damaged_versions(self) -> list[str]:
+        return sorted(v for v, problems in self.versions.items() if problems)
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged_versions and not self.damaged_index_files and not self.damaged_packs
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "versions": {v: {"ok": not p, "problems": p} for v, p in self.versions.items()},
+            "damaged_versions": self.damaged_versions,
+            "damaged_index_files": self.damaged_index_files,
+            "damaged_packs": self.damaged_packs,
+            "unindexed_packs": self.unindexed_packs,
+            "blobs_checked": self.blobs_checked,
+        }
+
+
+def verify(
+    repo: Repository, *, read_data: bool = False, progress: Progress | None = None
+) -> VerifyReport:
+    report = VerifyReport()
+    index = repo.reload_index()
+    report.damaged_index_files = dict(index.damaged_files)
+    on_disk = list_packs(repo.root)
+    report.unindexed_packs = sorted(set(on_disk) - set(index.packs()))
+    bad_blobs: dict[bytes, str] = {}
+    check_trailers(repo, report)
+    if read_data:
+        bad_blobs = check_packs(repo, report, progress or (lambda n: None))
+    for vid, manifest, error in repo.manifests():
+        if manifest is None:
+            report.versions[vid] = [error or "manifest unreadable"]
+        else:
+            report.versions[vid] = version_problems(repo, manifest, bad_blobs)
+    return report
+
+
+def version_problems(
+    repo: Repository, manifest: dict[str, Any], bad_blobs: dict[bytes, str]
+) -> list[str]:
+    problems: list[str] = []
+    for entry in manifest["files"]:
+        for blob_id in file_blobs(repo, entry, problems, bad_blobs):
+            problem = blob_problem(repo, blob_id, bad_blobs)
+            if problem:
+                problems.append(f"{entry['path']}: {problem}")
+                break
+    return problems
+
+
+def file_blobs(
+    repo: Repository, entry: dict[str, Any], problems: list[str], bad_blobs: dict[bytes, str]
+) -> list[bytes]:
+    if entry["mode"] != "block":
+        return [bytes.fromhex(c[0]) for c in entry["chunks"]]
+    for map_id in map_blob_ids(entry):
+        problem = blob_problem(repo, map_id, bad_blobs)
+        if problem:
+            problems.append(f"{entry['path']}: block map {problem}")
+            return []
+    try:
+        block_map = load_map(repo.read_blob, entry)
+    except (IntegrityError, MapFormatError) as exc:
+        problems.append(f"{entry['path']}: block map unreadable ({exc})")
+        return []
+    return used_supers(block_map)
+
+
+def blob_problem(repo: Repository, blob_id: bytes, bad_blobs: dict[bytes, str]) -> str | None:
+    entry = repo.index.blobs.get(blob_id)
+    if entry is None:
+        return f"blob {blob_id.hex()[:16]} missing from the index"
+    if blob_id in bad_blobs:
+        return f"blob {blob_id.hex()[:16]} in pack {entry.pack[:16]}: {bad_blobs[blob_id]}"
+    size = repo.pack_file_size(entry.pack)
+    if size is None:
+        return f"pack {entry.pack[:16]} is missing"
+    if size < entry.offset + entry.length:
+        return f"pack {entry.pack[:16]} is truncated"
+    return None
+
+
+def check_trailers(repo: Repository, report: VerifyReport) -> None:
+    """A pack that lost its end (truncated) can no longer rebuild the index: say so."""
+    for pack in repo.index.packs():
+        path = pack_path(repo.root, pack)
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(-TRAILER.size, 2)
+                _, magic = TRAILER.unpack(fh.read(TRAILER.size))
+        except FileNotFoundError:
+            continue  # reported per version
+        except OSError:
+            magic = b""
+        if magic != PACK_END_MAGIC:
+            report.damaged_packs[pack] = "truncated: the pack header at its end is gone"
+
+
+def check_packs(repo: Repository, report: VerifyReport, progress: Progress) -> dict[bytes, str]:
+    """Read every indexed pack in full; return the blobs that failed, with why."""
+    bad: dict[bytes, str] = {}
+    for pack, entries in sorted(repo.index.packs().items()):
+        path = pack_path(repo.root, pack)
+        if not path.is_file():
+            continue  # reported per version as a missing pack
+        data = path.read_bytes()
+        progress(len(data))
+        if hashlib.sha256(data).hexdigest() != pack:
+            report.damaged_packs[pack] = "content does not match its name (SHA-256)"
+        for entry in entries:
+            report.blobs_checked += 1
+            problem = check_blob(repo, entry)
+            if problem:
+                bad[entry.blob_id] = problem
+    return bad
+
+
+def check_blob(repo: Repository, entry: BlobEntry) -> str | None:
+    try:
+        data = repo.read_entry(entry)
+    except IntegrityError as exc:
+        return exc.message
+    if repo.keys.blob_id(data) != entry.blob_id:
+        return "content does not match its id"
+    return None
