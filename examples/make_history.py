@@ -95,7 +95,9 @@ def artifact(kind: str, name: str, size: int, ratio: float, **extra: object) -> 
         "size": size,
         "stored_size": stored,
         "sha256": sha,
-        "location": f"dr-store:{sha[:16]}",
+        # taken by other tools (NTBackup, Windows Server Backup): their files sit on the
+        # backup share, not in dr's repository
+        "location": f"\\\\BACKUP01\\Archive\\{sha[:16]}\\{name.rsplit(chr(92), 1)[-1]}",
         **extra,
     }
 

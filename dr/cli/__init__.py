@@ -79,6 +79,7 @@ def _register() -> None:
     for module, name, help_text in _GROUPS:
         mod = importlib.import_module(f"dr.cli.{module}")
         app.add_typer(mod.app, name=name, help=help_text)
+    importlib.import_module("dr.cli.store_fetch")  # adds fetch / check-chain to `dr store`
     for module, name in _COMMANDS:
         mod = importlib.import_module(f"dr.cli.{module}")
         app.command(name=name)(mod.command)

@@ -1,0 +1,116 @@
+"""`dr store fetch` and `dr store check-chain`: the store's side of a restore plan.
+
+Plans name backups by catalog run (`run-1826`); these commands are what the step library's
+`fetch-artifacts` and `check-backup-chain` kinds run on the orchestrator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from dr.cli.common import console, emit_json, workspace
+from dr.cli.store import JsonOpt, KeyOpt, RepoOpt, app, open_repo, repo_path
+
+RUNS = typer.Argument(..., help="Catalog runs, as plans name them: run-1826 run-1828 ...")
+
+
+def _staging() -> dict[str, str]:
+    mapping = workspace().config().get("staging") or {}
+    return {str(k): str(v) for k, v in dict(mapping).items()}
+
+
+def _repository_if_any(repo: Path | None, key_file: Path | None) -> Any:
+    from dr.errors import ParameterError
+
+    try:
+        repo_path(repo)
+    except ParameterError:
+        return None
+    return open_repo(repo, key_file)
+
+
+@app.command("fetch")
+def fetch_command(
+    runs: list[str] = RUNS,
+    to: str = typer.Option(..., "--to", help="Staging folder, as the plan names it."),
+    check: bool = typer.Option(
+        False, "--check", help="Only check that everything is already there and intact."
+    ),
+    repo: Path | None = RepoOpt,
+    key_file: Path | None = KeyOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Restore the versions holding these runs into TO/run-N, checking every SHA-256.
+
+    A run taken by another tool is not in dr's repository: the command says where its files
+    are and stops, so the step pauses for a person to copy them. A Windows staging folder is
+    found through the workspace's `staging:` map (config.yaml), e.g.
+    `staging: {'T:\\DRTemp': /mnt/ex2016-temp}`.
+    """
+    from dr.catalog import Catalog
+    from dr.store import fetch
+
+    dest = fetch.local_path(to, _staging())
+    with Catalog.open(workspace().catalog_path) as catalog:
+        found = fetch.sources(catalog, runs)
+    if check:
+        fetch.require_fetched(found, dest)
+        lines = [f"{s.name}: fetched and intact in {dest / s.name}" for s in found]
+    else:
+        with open_repo(repo, key_file) as r:
+            lines = fetch.fetch(r, found, dest)
+    _report(lines, json_out, "fetched")
+
+
+@app.command("check-chain")
+def check_chain_command(
+    runs: list[str] = RUNS,
+    logs: str = typer.Option(
+        None, "--logs", help="Generations the restore replays, FIRST-LAST (decimal)."
+    ),
+    repo: Path | None = RepoOpt,
+    key_file: Path | None = KeyOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Check a plan's chain before anything changes: every run still in the catalog and not
+    expired, no generation missing in the range to replay, and the repository versions
+    holding them intact. Exit 0 when ready; exit 6 naming each problem otherwise."""
+    from dr.catalog import Catalog
+    from dr.errors import IntegrityError
+    from dr.store import fetch
+
+    span = _span(logs) if logs else None
+    with Catalog.open(workspace().catalog_path) as catalog:
+        found = fetch.sources(catalog, runs)
+        stored = any(s.version for s in found)
+        r = _repository_if_any(repo, key_file) if stored else None
+        try:
+            problems = fetch.check_chain(catalog, r, found, span)
+        finally:
+            if r is not None:
+                r.close()
+    if problems:
+        raise IntegrityError(
+            f"the chain is not ready: {'; '.join(problems[:5])}", details={"problems": problems}
+        )
+    _report([f"{len(found)} runs ready" + (f", generations {logs}" if logs else "")], json_out)
+
+
+def _span(text: str) -> tuple[int, int]:
+    from dr.errors import ParameterError
+
+    first, sep, last = text.partition("-")
+    if not sep or not first.strip().isdigit() or not last.strip().isdigit():
+        raise ParameterError(f"--logs {text!r}: write FIRST-LAST, e.g. 254298-254303")
+    return int(first), int(last)
+
+
+def _report(lines: list[str], json_out: bool, key: str = "ok") -> None:
+    if json_out:
+        emit_json({key: True, "lines": lines})
+        return
+    for line in lines:
+        console.print(line, highlight=False)

@@ -1,0 +1,218 @@
+"""Fetch and check the backups a plan chose, named by catalog run (``run-1826``).
+
+A plan names the backups it uses by catalog run. A run dr took itself lives in a repository
+version (its artifacts' location is ``dr-store:<repository id>/<version id>/<path>``); a run
+imported from another tool lives wherever that tool put it, and dr says so instead of
+pretending it can fetch it. Plans name staging folders as the Exchange host sees them
+(``T:\\DRTemp\\DB01\\staging``); where the orchestrator sees the same folder is configured in
+the workspace (``staging:`` prefix map in config.yaml), since only the operator knows which
+share is mounted where.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PureWindowsPath
+from typing import TYPE_CHECKING
+
+from dr.errors import ArtifactExpired, IntegrityError, NotFoundError, ParameterError, StoreError
+
+if TYPE_CHECKING:
+    from dr.catalog import Artifact, Catalog
+    from dr.store.repository import Repository
+
+_WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:\\|\\\\)")
+_STORE_PREFIX = "dr-store:"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One catalog run and where its bytes are."""
+
+    run_id: int
+    artifacts: tuple[Artifact, ...]
+    repo_id: str | None  # set when dr's repository holds it
+    version: str | None
+
+    @property
+    def name(self) -> str:
+        return f"run-{self.run_id}"
+
+    def locations(self) -> list[str]:
+        return sorted({a.location or "(no location recorded)" for a in self.artifacts})
+
+
+def parse_run(value: str) -> int:
+    """``run-1826`` or ``1826`` → 1826."""
+    text = value.strip()
+    text = text[4:] if text.lower().startswith("run-") else text
+    if not text.isdigit():
+        raise ParameterError(
+            f"{value!r} is not a catalog run", hint="plans name runs like run-1826"
+        )
+    return int(text)
+
+
+def sources(catalog: Catalog, runs: Sequence[str]) -> list[Source]:
+    """The runs, with the repository version holding each (refuses unknown or expired)."""
+    found: list[Source] = []
+    for value in runs:
+        run_id = parse_run(value)
+        artifacts = tuple(catalog.artifacts(run_id=run_id, include_expired=True))
+        if not artifacts:
+            raise NotFoundError(
+                f"run-{run_id} is not in the catalog (or recorded no artifacts)",
+                hint="make the plan again: `dr plan ...` reads the catalog as it is now",
+            )
+        expired = [a.name for a in artifacts if a.expired]
+        if expired:
+            raise ArtifactExpired(
+                f"run-{run_id} was expired by retention ({len(expired)} artifacts)",
+                hint="make the plan again; it will choose backups that are kept",
+            )
+        found.append(Source(run_id, artifacts, *_stored_in(artifacts)))
+    return found
+
+
+def _stored_in(artifacts: Sequence[Artifact]) -> tuple[str | None, str | None]:
+    versions = set()
+    for artifact in artifacts:
+        location = artifact.location or ""
+        if not location.startswith(_STORE_PREFIX):
+            return None, None
+        repo_id, _, rest = location[len(_STORE_PREFIX) :].partition("/")
+        versions.add((repo_id, rest.split("/", 1)[0]))
+    if len(versions) != 1:
+        return None, None
+    return next(iter(versions))
+
+
+def local_path(dest: str, staging: Mapping[str, str]) -> Path:
+    """Where this machine sees ``dest``: a Windows path goes through the staging map."""
+    if not _WINDOWS_PATH.match(dest) or os.name == "nt":
+        return Path(dest)
+    wanted = PureWindowsPath(dest)
+    for prefix in sorted(staging, key=len, reverse=True):
+        base = PureWindowsPath(prefix)
+        if wanted == base or base in wanted.parents:
+            return Path(staging[prefix]).joinpath(*wanted.relative_to(base).parts)
+    raise ParameterError(
+        f"{dest} is a folder on a Windows host; this machine does not know where it is mounted",
+        hint="add it to the workspace config.yaml, e.g. staging: {'T:\\\\DRTemp': /mnt/ex-temp}",
+    )
+
+
+def fetch(repo: Repository, found: Sequence[Source], dest: Path) -> list[str]:
+    """Restore every source into ``dest/run-N`` (SHA-256 of every file checked)."""
+    from dr.store.restore import restore_version
+
+    outside = [s for s in found if s.version is None]
+    if outside:
+        raise StoreError(_not_ours(outside, dest))
+    lines = []
+    for source in found:
+        if source.repo_id != repo.repo_id:
+            raise StoreError(
+                f"{source.name} is in repository {source.repo_id}, not {repo.repo_id}",
+                hint="pass --repo for that repository",
+            )
+        assert source.version is not None
+        restore_version(repo, source.version, dest / source.name)
+        lines.append(f"{source.name}: version {source.version} restored into {dest / source.name}")
+    return lines
+
+
+def _not_ours(outside: Sequence[Source], dest: Path) -> str:
+    parts = [f"{s.name} (at {', '.join(s.locations()[:3])})" for s in outside]
+    return (
+        f"not taken by dr, so not in its repository: {'; '.join(parts)} — copy each into "
+        f"{dest}/run-N by hand, then mark the step done with `dr run ack`"
+    )
+
+
+def fetched(found: Sequence[Source], dest: Path) -> list[str]:
+    """Problems with what is already in ``dest`` (empty: everything fetched and intact)."""
+    problems: list[str] = []
+    for source in found:
+        for artifact in source.artifacts:
+            rel = _relative(artifact)
+            if rel is None or artifact.sha256 is None:
+                continue
+            path = dest / source.name / rel
+            if not path.is_file():
+                problems.append(f"{source.name}: {rel} is missing")
+            elif _sha256(path) != artifact.sha256:
+                problems.append(f"{source.name}: {rel} does not match its SHA-256")
+    return problems
+
+
+def _relative(artifact: Artifact) -> str | None:
+    location = artifact.location or ""
+    if location.startswith(_STORE_PREFIX):
+        parts = location[len(_STORE_PREFIX) :].split("/", 2)
+        return parts[2] if len(parts) == 3 else None
+    return PureWindowsPath(artifact.name).name if artifact.name else None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_chain(
+    catalog: Catalog, repo: Repository | None, found: Sequence[Source], logs: tuple[int, int] | None
+) -> list[str]:
+    """Problems with a chain before a restore uses it: missing log generations in the range
+    the plan replays, and damaged repository versions. Empty means ready."""
+    problems = _log_problems(found, logs) if logs else []
+    for source in found:
+        if source.version is None or repo is None:
+            continue
+        problems += [f"{source.name}: {p}" for p in _version_problems(repo, source.version)]
+    return problems
+
+
+def _log_problems(found: Sequence[Source], logs: tuple[int, int]) -> list[str]:
+    """Holes in the generations the backups hold within the range to replay. Generations
+    past the backups' last one may come from the logs still on the server: those are
+    checked on the host (`verify-log-sequence`) before replay."""
+    from dr.exchange.rules import LogRange, check_sequence
+
+    first, last = logs
+    ranges = [
+        LogRange(a.log_prefix or "", a.first_gen, a.last_gen, a.log_signature)
+        for s in found
+        for a in s.artifacts
+        if a.kind == "logs" and a.first_gen is not None and a.last_gen is not None
+    ]
+    bounded = [r for r in ranges if r.last >= first and r.first <= last]
+    if first > last or not bounded:
+        return []
+    problems = [f"log {g.describe()} missing" for g in check_sequence(bounded)]
+    if min(r.first for r in bounded) > first:
+        problems.append(f"no backup holds generation {first}, where replay starts")
+    return problems
+
+
+def _version_problems(repo: Repository, version: str) -> list[str]:
+    from dr.store.verify import version_problems
+
+    try:
+        manifest = repo.read_manifest(version)
+    except (StoreError, OSError) as exc:
+        return [f"version {version}: {getattr(exc, 'message', exc)}"]
+    repo.reload_index()
+    return version_problems(repo, manifest, {})
+
+
+def require_fetched(found: Sequence[Source], dest: Path) -> None:
+    problems = fetched(found, dest)
+    if problems:
+        raise IntegrityError(f"not fetched yet: {problems[0]}", details={"problems": problems})
