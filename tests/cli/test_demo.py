@@ -1,0 +1,43 @@
+"""`dr demo` end to end, as a new user runs it: every chapter, in a fresh directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_runs_every_chapter_and_proves_the_restore(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DR_")}
+    env["DR_KDF_PROFILE"] = "fast"
+    env["COLUMNS"] = "160"
+    out = subprocess.run(
+        [sys.executable, "-m", "dr", "demo", "--dir", str(tmp_path / "demo")],
+        capture_output=True, text=True, env=env, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr
+    text = out.stdout + out.stderr  # refusals are error lines, on stderr
+    assert "ok: 5 servers" in text  # the estate validated
+    assert "imported" in text and "runs" in text  # the history imported
+    assert "saved to" in text and "plan.json" in text  # a plan made and saved
+    assert "E3110" in text and "8009–8012" in text  # the refusal names the gap
+    assert "(exit 3, as expected)" in text
+    assert "succeeded" in text  # the dry run finished
+    assert "identical (SHA-256)" in text  # the store gave the bytes back
+    demo = tmp_path / "demo"
+    for name in ("plan.json", "runbook.md", "runbook.html", "ws/catalog.sqlite"):
+        assert (demo / name).is_file(), name
+    html = (demo / "runbook.html").read_text(encoding="utf-8")
+    assert "<svg" in html and "https://" not in html and "http://" not in html
+
+
+def test_demo_refuses_a_directory_it_did_not_make(tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("precious\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "dr", "demo", "--dir", str(tmp_path / "mine")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 2 and "not made by `dr demo`" in out.stderr
+    assert (tmp_path / "mine" / "keep.txt").read_text() == "precious\n"
