@@ -233,6 +233,27 @@ def render(plan: Plan, library: Library, fmt: Format) -> str:
     return template.render(doc=doc, plan=plan, when=when, duration=duration)
 
 
+def fact_lines(value: Any) -> list[str]:
+    """A plan fact as lines a person reads: one line per record, ``key: value`` pairs."""
+    if isinstance(value, dict):
+        return ["; ".join(f"{k}: {_fact_word(v)}" for k, v in sorted(value.items()))]
+    if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+        return [line for item in value for line in fact_lines(item)]
+    return [_fact_word(value)]
+
+
+def _fact_word(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(_fact_word(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_fact_word(v)}" for k, v in sorted(value.items()))
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
 def _environment(fmt: Format) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
@@ -245,6 +266,7 @@ def _environment(fmt: Format) -> jinja2.Environment:
     env.filters["markdown"] = lambda t: Markup(markdown_html(t or ""))
     env.filters["inline"] = lambda t: Markup(_inline(t or ""))
     env.filters["fence"] = fence
+    env.filters["fact_lines"] = fact_lines
     env.filters["mermaid"] = lambda t: str(t).replace('"', "#quot;").replace("\n", " ")
     env.globals["action_label"] = ACTION_LABEL
     return env

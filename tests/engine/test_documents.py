@@ -111,3 +111,12 @@ def test_duration_words() -> None:
         "1 h 30 min",
         "unknown",
     ]
+
+
+def test_plan_facts_read_as_lines_not_python_reprs() -> None:
+    from engine.documents import fact_lines
+
+    chains = [{"base": "run-1", "versions": ["run-1", "run-2"], "live_logs": False}]
+    assert fact_lines(chains) == ["base: run-1; live_logs: no; versions: run-1, run-2"]
+    assert fact_lines(["modern"]) == ["modern"]
+    assert fact_lines(None) == ["none"]
