@@ -62,8 +62,14 @@ def parse_at(value: str | None, option: str = "--at") -> datetime | None:
         ) from None
 
 
-def load_provider(facts: Path | None, inventory: Path | None) -> FactsProvider:
-    """The facts: a recorded file, or the workspace's catalog with its inventory."""
+def load_provider(
+    facts: Path | None,
+    inventory: Path | None,
+    server_logs: list[str] | None = None,
+    listed_at: str | None = None,
+) -> FactsProvider:
+    """The facts: a recorded file, or the workspace's catalog with its inventory (and the
+    logs still on the servers, when the responder listed them)."""
     from dr.model.load import load_inventory, workspace_inventory
 
     inv = load_inventory(inventory) if inventory else workspace_inventory(workspace())
@@ -72,9 +78,32 @@ def load_provider(facts: Path | None, inventory: Path | None) -> FactsProvider:
     from dr.catalog import Catalog
     from dr.planner.catalog_facts import catalog_facts
 
+    live = _server_logs(inv, server_logs or [], listed_at)
     ws = workspace()
     with Catalog.open(ws.catalog_path) as catalog:
-        return catalog_facts(catalog, inv)
+        return catalog_facts(catalog, inv, live)
+
+
+def _server_logs(inv: Any, values: list[str], listed_at: str | None) -> list[Any]:
+    """`SG=FILE` values → LiveLogs facts; the listing time defaults to now."""
+    from dr.errors import ParameterError
+    from dr.planner.live import live_logs
+
+    at = parse_at(listed_at, "--logs-listed-at") or datetime.now(UTC).replace(microsecond=0)
+    found = []
+    for value in values:
+        sg, sep, name = value.rpartition("=")
+        if not sep or not sg:
+            raise ParameterError(
+                f"--server-logs {value!r}: write STORAGE-GROUP=FILE",
+                hint='e.g. --server-logs "EX2003/First Storage Group=e00-listing.txt"',
+            )
+        try:
+            text = Path(name).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise ParameterError(f"--server-logs {name}: cannot read ({exc.strerror})") from None
+        found.append(live_logs(inv, sg, text, at, name))
+    return found
 
 
 def _recorded(path: Path, inv: Any) -> FactsProvider:
@@ -194,6 +223,16 @@ def database(
         False, "--point-of-failure", help="Roll forward as far as the logs go (the default)."
     ),
     offline: bool = typer.Option(False, "--offline", help="Restore an offline file backup (B5)."),
+    server_logs: list[str] = typer.Option(
+        None,
+        "--server-logs",
+        help="STORAGE-GROUP=FILE: a listing of the logs still on the server (dir, "
+        "Get-ChildItem or eseutil /ml output of its log folder); repeatable. Without it "
+        "the restore stops at the last log backup.",
+    ),
+    logs_listed_at: str = typer.Option(
+        None, "--logs-listed-at", help="When the listing was taken (default: now)."
+    ),
     output: Path = OUTPUT,
     as_json: bool = JSON,
     facts: Path = FACTS,
@@ -212,7 +251,11 @@ def database(
         raise ParameterError("give --at or --point-of-failure, not both")
     when = parse_at(at)
     make = plan_offline if offline else plan_database
-    run_planner(lambda: make(load_provider(facts, inventory), db, when), output, as_json)
+    run_planner(
+        lambda: make(load_provider(facts, inventory, server_logs, logs_listed_at), db, when),
+        output,
+        as_json,
+    )
 
 
 @app.command("server")

@@ -1,0 +1,60 @@
+"""The logs still on a server, read from what a responder can produce on the host.
+
+In an incident the responder lists the storage group's log folder (`dir`, `Get-ChildItem`,
+or `eseutil /ml Enn` run there) and hands the text to `dr plan database --server-logs
+SG=FILE`. Every numbered log file of the storage group's prefix found in the text counts;
+the run of generations must be unbroken (a hole is named: those logs are gone, and the
+plan cannot roll forward through them).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from itertools import pairwise
+
+from dr.errors import ParameterError
+from dr.exchange.logs import parse_log_file_name
+from dr.exchange.rules import LogRange
+from dr.model.inventory import Inventory
+from dr.model.refs import resolve_storage_group
+from dr.planner.facts import LiveLogs
+
+_CANDIDATE = re.compile(r"E[0-9A-Fa-f]{2}[0-9A-Fa-f]{5}(?:[0-9A-Fa-f]{3})?\.log", re.IGNORECASE)
+
+
+def generations(text: str, prefix: str, digits: int) -> list[int]:
+    """Generations of ``prefix`` named in ``text`` (any listing format), sorted, unique."""
+    found = set()
+    for token in _CANDIDATE.findall(text):
+        try:
+            pfx, generation, width = parse_log_file_name(token)
+        except ParameterError:
+            continue
+        if pfx == prefix and width == digits:
+            found.add(generation)
+    return sorted(found)
+
+
+def live_logs(inv: Inventory, sg_ref: str, text: str, at: datetime, source: str) -> LiveLogs:
+    """The LiveLogs fact for one storage group from a listing of its log folder."""
+    ref = resolve_storage_group(inv, sg_ref)
+    version = ref.server.exchange_version or 2007
+    digits = 5 if version <= 2003 else 8
+    prefix = ref.storage_group.log_prefix
+    gens = generations(text, prefix, digits)
+    if not gens:
+        raise ParameterError(
+            f"{source}: no {prefix} log file names ({digits} hex digits) for {ref.key}",
+            hint="list the storage group's log folder: dir, Get-ChildItem or eseutil /ml "
+            f"{prefix}, and save the text",
+        )
+    holes = [(a + 1, b - 1) for a, b in pairwise(gens) if b > a + 1]
+    if holes:
+        first, last = holes[0]
+        raise ParameterError(
+            f"{source}: {prefix} generations {first}–{last} are missing from the server's "
+            "log folder: replay cannot pass them",
+            hint="plan with --at before the hole, or find the missing logs",
+        )
+    return LiveLogs(stream=ref.key, logs=LogRange(prefix, gens[0], gens[-1]), at=at)

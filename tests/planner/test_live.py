@@ -1,0 +1,96 @@
+"""The logs still on a server, from a listing a responder makes (`--server-logs`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from dr.errors import ParameterError
+from dr.model.inventory import load_inventory
+from dr.planner.live import generations, live_logs
+
+ROOT = Path(__file__).resolve().parents[2]
+AT = datetime(2024, 5, 19, 22, 10, tzinfo=UTC)
+
+DIR_LISTING = """ Directory of F:\\ExchangeLogs\\DB01
+
+05/19/2024  11:52 PM         1,048,576 E00{a:08X}.log
+05/19/2024  11:58 PM         1,048,576 E00{b:08X}.log
+05/19/2024  11:59 PM         1,048,576 E00.log
+05/19/2024  11:59 PM             8,192 E00.chk
+05/19/2024  11:58 PM         1,048,576 E01{b:08X}.log
+"""
+
+ESEUTIL_ML = """Verifying log files...
+     Base name: E00
+
+      Log file: F:\\ExchangeLogs\\DB01\\E00{a:08X}.log - OK
+      Log file: F:\\ExchangeLogs\\DB01\\E00{b:08X}.log - OK
+
+No damaged log files were found.
+"""
+
+
+@pytest.fixture(scope="module")
+def inv():  # type: ignore[no-untyped-def]
+    return load_inventory(ROOT / "examples" / "estate.yaml")
+
+
+@pytest.mark.parametrize("listing", [DIR_LISTING, ESEUTIL_ML])
+def test_a_listing_gives_the_run_of_generations(inv, listing: str) -> None:  # type: ignore[no-untyped-def]
+    text = listing.format(a=254300, b=254301)
+    live = live_logs(inv, "DB01", text, AT, "listing.txt")
+    assert (live.stream, live.logs.prefix) == ("EX2016/DB01", "E00")
+    assert (live.logs.first, live.logs.last, live.at) == (254300, 254301, AT)
+
+
+def test_other_prefixes_and_widths_do_not_count() -> None:
+    text = "E0100000005.log E0000005.log E0000000007.log E00.log"
+    assert generations(text, "E00", 8) == [7]
+    assert generations(text, "E00", 5) == [5]
+
+
+def test_a_hole_in_the_server_logs_is_named(inv) -> None:  # type: ignore[no-untyped-def]
+    text = "E000003E15C.log E000003E15D.log E000003E160.log"
+    with pytest.raises(ParameterError) as caught:
+        live_logs(inv, "DB01", text, AT, "holed.txt")
+    assert "254302–254303 are missing" in caught.value.message
+
+
+def test_a_listing_without_the_prefix_is_a_clear_error(inv) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ParameterError) as caught:
+        live_logs(inv, "First Storage Group", "nothing here", AT, "empty.txt")
+    assert "no E00 log file names (5 hex digits)" in caught.value.message
+
+
+def test_point_of_failure_plan_replays_the_server_logs(tmp_path: Path) -> None:
+    env = {**os.environ, "DR_WORKSPACE": str(tmp_path / "ws")}
+
+    def dr(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "dr", *args], capture_output=True, text=True, env=env,
+            check=False,
+        )  # fmt: skip
+
+    assert dr("init", "--inventory", str(ROOT / "examples" / "estate.yaml")).returncode == 0
+    assert dr("catalog", "import", str(ROOT / "examples" / "history.json")).returncode == 0
+    without = json.loads(dr("plan", "database", "--db", "DB01", "--json").stdout)
+    assert without["data_loss_window_seconds"] is None
+    listing = tmp_path / "e00.txt"
+    listing.write_text(DIR_LISTING.format(a=254300, b=254301), encoding="utf-8")
+    out = dr("plan", "database", "--db", "DB01", "--server-logs", f"DB01={listing}",
+             "--logs-listed-at", "2024-05-19T22:10Z", "--json")  # fmt: skip
+    plan = json.loads(out.stdout)
+    assert out.returncode == 0, out.stderr
+    assert plan["data_loss_window_seconds"] == 0
+    assert plan["recoverable_point"] == "2024-05-19T22:10:00Z"
+    copy = next(s for s in plan["steps"] if s["kind"] == "copy-live-logs")
+    assert copy["params"]["last_gen"] == 254301
+    bad = dr("plan", "database", "--db", "DB01", "--server-logs", "DB01")
+    assert bad.returncode == 2 and "STORAGE-GROUP=FILE" in bad.stderr
