@@ -2,7 +2,7 @@
 
 A run touches one or more log streams (a storage group on 2000/2003/2007, a database on
 2010+). For each stream the catalog builds the history of earlier recorded backups of that
-stream and asks :func:`dr.exchange.rules.admit` whether the new backup is allowed and how it
+stream and asks :func:`dr.exchange.rules.admit_row` whether the new backup is allowed and how it
 must be recorded (a full of a dismounted database is recorded as a copy). The rules live in
 ``dr.exchange.rules``; this module only gathers the facts and stores the answer.
 """
@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from dr.catalog.model import STREAM_KINDS, NewRun, from_epoch
+from dr.catalog.model import STREAM_KINDS, NewRun
 from dr.errors import CatalogError, RuleViolation
 
 if TYPE_CHECKING:
@@ -92,39 +91,35 @@ class Histories:
     The rules need constant state per stream (:class:`dr.exchange.rules.StreamState`), so
     it is built from the backups since the newest full taken with circular logging off —
     every rule is decided within that window — and then updated run by run: a year of
-    15-minute log backups costs linear time. ``get`` still returns that window as a list
-    for callers that look at the backups themselves.
+    15-minute log backups costs linear time. ``get`` returns that window as
+    :class:`~dr.exchange.rules.StreamBackup` values for callers that look at the backups
+    themselves (a backup's preflight).
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self.cache: dict[str, list[Any]] = {}
         self.states: dict[str, Any] = {}
         self.sets: dict[str, Any] = {}  # set records, read once per transaction
 
     def get(self, storage_group: str) -> list[Any]:
-        if storage_group not in self.cache:
-            self.cache[storage_group] = _load(self.conn, storage_group)
-        return self.cache[storage_group]
+        """The recorded window (as the catalog holds it when called)."""
+        return [row.backup() for row in _load(self.conn, storage_group)]
 
     def state(self, storage_group: str) -> Any:
         found = self.states.get(storage_group)
         if found is None:
-            history = self.cache.get(storage_group) or _load(self.conn, storage_group)
+            history = _load(self.conn, storage_group)
             found = self.states[storage_group] = _rules().StreamState.of(history)
         return found
 
     def add(self, storage_group: str, backup: Any) -> None:
+        """Take a recorded backup (a ``BackupRow``) into the stream's state."""
         self.state(storage_group).record(backup)
-        if storage_group not in self.cache:
-            return
-        if backup.backup_type == "full" and not backup.circular_logging:
-            self.cache[storage_group] = [backup]
-        else:
-            self.cache[storage_group].append(backup)
 
 
 def _load(conn: sqlite3.Connection, storage_group: str) -> list[Any]:
+    """The stream's recorded backups since its newest full with circular logging off, as
+    ``BackupRow`` values (the form :func:`dr.exchange.rules.admit_row` decides fastest)."""
     row = conn.execute(
         "SELECT MAX(at) FROM stream_backups WHERE storage_group = ? AND backup_type = 'full' "
         "AND circular_logging = 0",
@@ -136,31 +131,8 @@ def _load(conn: sqlite3.Connection, storage_group: str) -> list[Any]:
         "WHERE storage_group = ? AND at >= ? ORDER BY at, run_id",
         (storage_group, row[0] if row[0] is not None else -(2**62)),
     ).fetchall()
-    return [_stream_backup(*r) for r in rows]
-
-
-def _stream_backup(
-    backup_type: str,
-    at: int | datetime,
-    prefix: str | None,
-    first: int | None,
-    last: int | None,
-    signature: str | None,
-    circular: bool | int,
-    mounted: bool | int,
-) -> Any:
-    rules = _rules()
-    logs = None
-    if prefix is not None and first is not None and last is not None:
-        logs = rules.LogRange(prefix=prefix, first=first, last=last, signature=signature)
-    when = from_epoch(at) if isinstance(at, int) else at
-    return rules.StreamBackup(
-        backup_type=backup_type,
-        at=when,
-        logs=logs,
-        circular_logging=bool(circular),
-        database_mounted=bool(mounted),
-    )
+    backup_row = _rules().BackupRow
+    return [backup_row(*r[:6], bool(r[6]), bool(r[7])) for r in rows]
 
 
 def admit_run(
@@ -184,29 +156,17 @@ def admit_prepared(
     rules = _rules()
     admitted: dict[str, tuple[str, StreamFacts]] = {}
     recorded = []
-    when: datetime | None = None
     for facts in stream_facts(run.artifacts):
-        when = when or from_epoch(run.ended)
-        new = _stream_backup(
-            run.backup_type,
-            when,
-            facts.log_prefix,
-            facts.first_gen,
-            facts.last_gen,
-            facts.log_signature,
-            facts.circular_logging,
-            facts.database_mounted,
-        )
+        sg = facts.storage_group
+        new = rules.BackupRow(run.backup_type, run.ended, *facts[1:])
         try:
-            result = rules.admit_next(
-                histories.state(facts.storage_group), new, stream=facts.storage_group
-            )
+            kind = rules.admit_row(histories.state(sg), new, stream=sg)
         except RuleViolation as exc:
             raise type(exc)(
                 f"{where(run)}: {exc.message}", hint=exc.hint, details=exc.details
             ) from exc
-        admitted[facts.storage_group] = (result.backup_type, facts)
-        recorded.append((facts.storage_group, result))
+        admitted[sg] = (kind, facts)
+        recorded.append((sg, new if kind == new.backup_type else new._replace(backup_type=kind)))
     for storage_group, backup in recorded:
         histories.add(storage_group, backup)
     return admitted

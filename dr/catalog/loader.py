@@ -219,10 +219,14 @@ class Loader:
             staged.append((run, key, self.next_id))
             self._stage(run, key, rows)
         self.pending.clear()
+        self.write(rows, staged)
+
+    def write(self, rows: _Rows, staged: list[tuple[Prepared, str, int]]) -> None:
+        """Insert one batch's rows."""
         try:
             self.conn.executemany(_INSERT_RUN, rows[0])
         except sqlite3.IntegrityError:
-            self._explain_conflict(staged)
+            self.explain_conflict(staged)
             raise
         self.conn.executemany(_INSERT_STREAM, rows[1])
         self.conn.executemany(_INSERT_ARTIFACT, rows[2])
@@ -247,7 +251,7 @@ class Loader:
             found.update(self.conn.execute(sql, chunk).fetchall())
         return found
 
-    def _explain_conflict(self, staged: list[tuple[Prepared, str, int]]) -> None:
+    def explain_conflict(self, staged: list[tuple[Prepared, str, int]]) -> None:
         """After the unique key refused a run of the batch: name the run that repeats one
         recorded earlier (the rows of the batch before it are in, with the ids they were
         given; the whole transaction is about to be rolled back)."""
@@ -308,6 +312,8 @@ def _run_type(requested: str, admitted: _Admitted) -> str:
     """The run's recorded type: a copy when every stream was admitted as a copy."""
     if not admitted:
         return requested
+    if len(admitted) == 1:  # most runs: one stream
+        return next(iter(admitted.values()))[0]
     kinds = {kind for kind, _ in admitted.values()}
     return kinds.pop() if len(kinds) == 1 else requested
 

@@ -38,3 +38,39 @@ def test_bad_manifest_is_one_line_with_file_line_field_and_exit_2(tmp_path: Path
     assert f"{bad}:3: start:" in out.stderr and "time zone" in out.stderr
     assert "Traceback" not in out.stderr
     assert json.loads(dr(ws, "catalog", "list", "--json").stdout) == []
+
+
+def _big_csv(path: Path, runs: int, bad_line: int | None = None) -> None:
+    """Hourly system-state backups of DC1, one row per run: big enough for two processes."""
+    lines = ["run_id,set,host,type,start,end,kind,name,size,location\n"]
+    for hour in range(runs):
+        day, rest = divmod(hour, 24)
+        start = f"{2020 + day // 336}-{1 + day // 28 % 12:02d}-{1 + day % 28:02d}T{rest:02d}:00:00Z"
+        size = "-1" if hour + 2 == bad_line else "1000"
+        end = start.replace(":00:00Z", ":30:00Z")
+        lines.append(
+            f"r{hour},dc1-system-state,DC1,full,{start},{end},system-state,"
+            f"SystemState.bkf,{size},\\\\BACKUP01\\Archive\\dc1\\{hour:08d}\\SystemState.bkf\n"
+        )
+    path.write_text("".join(lines))
+
+
+def test_a_large_csv_imports_all_or_nothing(tmp_path: Path) -> None:
+    """A bad row near the end of a large file is one line naming file:line and field, with
+    nothing imported; the good file imports whole."""
+    ws = tmp_path / "ws"
+    init(ws)
+    bad = tmp_path / "bad.csv"
+    _big_csv(bad, 40_000, bad_line=39_990)
+    assert bad.stat().st_size > 4 << 20
+    out = dr(ws, "catalog", "import", str(bad))
+    assert out.returncode == 2, out.stderr
+    assert (
+        f"{bad}:39990: artifacts[0].size: must be a whole number" in out.stderr
+        and "Traceback" not in out.stderr
+    )
+    assert json.loads(dr(ws, "catalog", "list", "--json").stdout) == []
+    good = tmp_path / "good.csv"
+    _big_csv(good, 40_000)
+    report = json.loads(dr(ws, "catalog", "import", str(good), "--json").stdout)
+    assert (report["runs_added"], report["artifacts_added"]) == (40_000, 40_000)

@@ -73,7 +73,7 @@ def import_file(
     with transaction(catalog.conn):
         where = _where(file)
         loader = Loader(catalog.conn, where, refuse_repeats=True, bulk=True)
-        _load(raws, loader, sets, resolve, file)
+        _load(raws, loader, sets=sets, resolve=resolve, file=file)
     return ImportReport(
         file=file,
         format=fmt,
@@ -88,6 +88,7 @@ def import_file(
 def _load(
     raws: Iterable[RawRun | Prepared],
     loader: Loader,
+    *,
     sets: dict[str, SetRecord],
     resolve: Resolver,
     file: str,
