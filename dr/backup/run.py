@@ -103,7 +103,7 @@ def run_remote_backup(
         artifacts = build_artifacts(ctx, plan, engine_run, fetched)
         run = _new_run(bset, plan, started, datetime.now(UTC), artifacts, ctx.compression)
         _admit(ctx.catalog, run)
-        manifest = store(ctx, bset, plan, staging, started, progress)
+        manifest = store(ctx, bset, plan, staging, started, progress, run)
     recorded = ctx.catalog.record_run(_with_locations(run, manifest))
     return BackupResult(
         recorded.id, engine_run, manifest["id"], recorded.backup_type,
@@ -444,9 +444,15 @@ def store(
     staging: Path,
     started: datetime,
     progress: Progress | None,
+    run: NewRun | None = None,
 ) -> dict[str, Any]:
-    """Hand the staged files to the store's "back up from a local path" code."""
+    """Hand the staged files to the store's "back up from a local path" code.
+
+    ``run`` (header facts, log ranges, signatures) goes into the manifest, so
+    ``dr store rebuild-catalog`` recreates exactly the row recorded here.
+    """
     from dr.store.backup import BackupOptions, run_backup
+    from dr.store.catalog_link import run_records
 
     opts = BackupOptions(
         set_name=bset.name,
@@ -460,17 +466,14 @@ def store(
         max_changed_percent=bset.delta.max_changed_percent,
         at=started,
         set_definition=bset.model_dump(mode="json"),
+        catalog_run=run_records(run) if run is not None else None,
     )
     return run_backup(ctx.repo, opts, progress)
 
 
 def _with_locations(run: NewRun, manifest: dict[str, Any]) -> NewRun:
-    stored = {e["path"]: e for e in manifest["files"]}
-    where = f"dr-store:{manifest['id']}"
-    artifacts = tuple(
-        replace(a, stored_size=stored[a.name]["stored"], location=f"{where}/{a.name}")
-        if a.name in stored
-        else a
-        for a in run.artifacts
-    )
-    return replace(run, artifacts=artifacts, ended=datetime.now(UTC))
+    """The run as the manifest carries it: ``run`` completed with the stored sizes and
+    locations, and the manifest's times, so a rebuild from the repository is the same row."""
+    from dr.store.catalog_link import new_run
+
+    return new_run(manifest["catalog"])

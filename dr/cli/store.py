@@ -219,17 +219,24 @@ def ls(
 def restore(
     version: str = typer.Argument(..., help="Version id (see `dr store ls`)."),
     to: Path = typer.Option(..., "--to", help="Directory to restore into (created if needed)."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace files of the version already in the directory."
+    ),
     repo: Path | None = RepoOpt,
     key_file: Path | None = KeyOpt,
     json_out: bool = JsonOpt,
 ) -> None:
-    """Restore one version; every file's SHA-256 is checked before it is put in place."""
+    """Restore one version; every file's SHA-256 is checked before it is put in place.
+
+    Paths that would land outside --to are refused. A file of the version already in --to
+    is refused (nothing is written) unless --overwrite.
+    """
     from dr.store.restore import restore_version
 
     with open_repo(repo, key_file) as r:
         manifest = r.read_manifest(version)
         with byte_progress("restoring", manifest["size"], quiet=json_out) as tick:
-            restore_version(r, version, to, tick)
+            restore_version(r, version, to, tick, overwrite=overwrite)
     files = [f["path"] for f in manifest["files"]]
     if json_out:
         emit_json({"version": version, "to": str(to), "files": files, "sha256_checked": True})
@@ -289,35 +296,87 @@ def _print_verify(report: Any) -> None:
 @app.command("prune")
 def prune(
     keep_last: int | None = typer.Option(
-        None, "--keep-last", min=1, help="Keep the last N versions of each set."
+        None, "--keep-last", min=1, help="Override retention: keep the last N versions per set."
     ),
     keep_days: int | None = typer.Option(
-        None, "--keep-days", min=0, help="Keep versions younger than D days."
+        None, "--keep-days", min=0, help="Override retention: keep versions younger than D days."
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would expire; no change."),
+    policy: bool = typer.Option(
+        False,
+        "--policy",
+        help="Evaluate each set's retention policy now instead of the catalog's expiry marks.",
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would go and why; no change."),
     repo: Path | None = RepoOpt,
     key_file: Path | None = KeyOpt,
     json_out: bool = JsonOpt,
 ) -> None:
-    """Expire versions retention no longer keeps, then reclaim space (exclusive lock).
+    """Remove the versions retention expired, then reclaim their space (exclusive lock).
 
-    A kept version always keeps the versions it is built on (its full, differential and
-    incrementals). Without --keep-* nothing expires; space of earlier expiries and of
-    interrupted backups is reclaimed.
+    With a workspace catalog, the versions whose runs `dr retention apply` marked expired go;
+    without one (or with --policy), each set's retention policy is evaluated exactly as
+    `dr retention plan` does. --keep-last / --keep-days replace retention for this prune.
+    A kept version always keeps the versions it is built on. Pruned versions' runs are
+    marked expired in the catalog. Space of interrupted backups is reclaimed too.
     """
     from dr.store.format import utcnow
     from dr.store.prune import prune as run_prune
 
-    with open_repo(repo, key_file) as r:
+    override = keep_last is not None or keep_days is not None
+    with _prune_catalog() as catalog, open_repo(repo, key_file) as r:
+        view, policies = _retention_facts(catalog, use_marks=not (policy or override))
         report = run_prune(
-            r, keep_last=keep_last, keep_days=keep_days, at=utcnow(), dry_run=dry_run
-        )
+            r, at=utcnow(), keep_last=keep_last, keep_days=keep_days,
+            catalog=view, policies=policies, dry_run=dry_run,
+        )  # fmt: skip
+        if catalog is not None and not dry_run and report.expired_runs:
+            _mark_runs_expired(catalog, report.expired_runs)
+    _print_prune(report, dry_run, json_out)
+
+
+@contextmanager
+def _prune_catalog() -> Iterator[Any]:
+    """The workspace catalog when there is one (None otherwise), closed afterwards."""
+    from dr.catalog import Catalog
+    from dr.cli.common import workspace_path
+
+    ws = workspace_path()
+    if not ws.exists() or not ws.catalog_path.exists():
+        yield None
+        return
+    with Catalog.open(ws.catalog_path) as catalog:
+        yield catalog
+
+
+def _retention_facts(catalog: Any, *, use_marks: bool) -> tuple[Any, dict[str, Any]]:
+    """(the catalog's expiry marks or None, each registered set's retention policy)."""
+    from dr.store.prune import CatalogView
+
+    if catalog is None:
+        return None, {}
+    policies = {rec.name: rec.definition.retention for rec in catalog.sets()}
+    if not use_marks:
+        return None, policies
+    rows = catalog.conn.execute("SELECT run_key, expired FROM runs").fetchall()
+    view = CatalogView(
+        expired=frozenset(k for k, e in rows if e), known=frozenset(k for k, _ in rows)
+    )
+    return view, policies
+
+
+def _mark_runs_expired(catalog: Any, keys: list[str]) -> None:
+    marks = ",".join("?" * len(keys))
+    rows = catalog.conn.execute(f"SELECT id FROM runs WHERE run_key IN ({marks})", keys)
+    catalog.mark_expired(run_ids=[row[0] for row in rows.fetchall()])
+
+
+def _print_prune(report: Any, dry_run: bool, json_out: bool) -> None:
     if json_out:
-        emit_json(report.to_dict())
+        emit_json({**report.to_dict(), "dry_run": dry_run})
         return
     for d in report.decisions:
-        verdict = "keep  " if d.keep else "expire"
-        console.print(f"{verdict} {d.id}  {'; '.join(d.reasons) or 'outside every rule'}")
+        verdict = "keep  " if d.keep else ("would expire" if dry_run else "expire")
+        console.print(f"{verdict} {d.id}  {'; '.join(d.reasons)}")
     if not dry_run:
         console.print(
             f"Expired {len(report.expired)} version(s); deleted {report.packs_deleted} and "

@@ -18,8 +18,8 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,6 +37,7 @@ from dr.store.chunking import (
 from dr.store.format import (
     BLOB_CHUNK,
     COMPRESSION_LEVELS,
+    MANIFEST_DIR,
     iso,
     new_version_id,
     parse_iso,
@@ -70,6 +71,10 @@ class BackupOptions:
     at: datetime | None = None  # the run's start (tests pin it for differential days)
     storage_group: str | None = None  # the "SERVER/SG" key Exchange files belong to
     set_definition: dict[str, Any] | None = None  # kept in manifests for rebuild-catalog
+    # The caller's complete catalog record (``catalog_link.run_records``): header facts, log
+    # ranges and signatures the store cannot derive. Its sizes / digests / locations are
+    # completed from what was stored, and the manifest carries it for rebuild-catalog.
+    catalog_run: dict[str, Any] | None = None
 
 
 @dataclass
@@ -81,6 +86,8 @@ class _Context:
     decision: ChainDecision
     progress: Progress
     lock_path: Path
+    clock: float = 0.0  # time.monotonic() at the start: ended = started + elapsed
+    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 def run_backup(
@@ -95,7 +102,7 @@ def run_backup(
     with locked(repo.root, exclusive=False, operation="backup") as lock_path:
         history = set_history(repo, opts.set_name)
         check_settings(opts, history)
-        decision = decide_run_type(history, opts, started)
+        decision = decide_run_type(history, opts, started, repo.read_manifest)
         ctx = _Context(
             repo,
             opts,
@@ -104,6 +111,8 @@ def run_backup(
             decision,
             _refreshing(progress, lock_path),
             lock_path,
+            time.monotonic(),
+            history,
         )
         try:
             entries = [store_file(ctx, path, rel) for rel, path in files]
@@ -147,7 +156,7 @@ def plan_run(
     started = opts.at or utcnow()
     history = set_history(repo, opts.set_name)
     check_settings(opts, history)
-    decision = decide_run_type(history, opts, started)
+    decision = decide_run_type(history, opts, started, repo.read_manifest)
     if catalog is not None:
         from dr.store.catalog_link import admit, new_run
 
@@ -182,27 +191,77 @@ def _walk(folder: str, prefix: str) -> Iterator[tuple[str, Path]]:
 def set_history(repo: Repository, set_name: str) -> list[dict[str, Any]]:
     """The set's versions from its last full on, oldest first (damaged ones are skipped).
 
-    Manifests are read newest first and reading stops at the set's last full, so a run's
-    cost does not grow with the repository's age. Version ids start with the start time
-    to the second; versions of that same second are all read, since their order is only
-    known from the manifests.
+    Every manifest carries the heads (id, type, start) of its chain, so only the set's
+    newest manifest is read: the earlier versions come as heads (``"head": True``), and
+    the run reads one in full only when a differential builds on it. A run's cost therefore
+    grows neither with the repository's age nor with the chain's length. Manifests written
+    before chain heads existed are read the old way.
     """
+    newest = _newest_of_set(repo, set_name)
+    if newest is None:
+        return []
+    if "chain" not in newest:
+        return _history_by_reading(repo, set_name)
+    heads = [{**h, "set": set_name, "head": True} for h in newest["chain"][:-1]]
+    return [*heads, newest]
+
+
+def _newest_of_set(repo: Repository, set_name: str) -> dict[str, Any] | None:
+    """The set's newest readable manifest; versions of the same second are all compared."""
+    found: list[dict[str, Any]] = []
+    second: str | None = None
+    for vid in reversed(repo.version_ids()):
+        if second is not None and not vid.startswith(second):
+            break
+        m = _read_or_none(repo, vid)
+        if m is not None and m["set"] == set_name:
+            found.append(m)
+            second = second or vid.split("-", 1)[0]
+    return max(found, key=lambda m: (m["started"], m["id"])) if found else None
+
+
+def _history_by_reading(repo: Repository, set_name: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     stop_second: str | None = None
     for vid in reversed(repo.version_ids()):
         if stop_second is not None and not vid.startswith(stop_second):
             break
-        try:
-            m = repo.read_manifest(vid)
-        except DrError:
-            continue
-        if m["set"] == set_name:
+        m = _read_or_none(repo, vid)
+        if m is not None and m["set"] == set_name:
             found.append(m)
             if m["backup_type"] == "full" and stop_second is None:
                 stop_second = vid.split("-", 1)[0]
     found.sort(key=lambda m: (m["started"], m["id"]))
     fulls = [i for i, m in enumerate(found) if m["backup_type"] == "full"]
     return found[fulls[-1] :] if fulls else found
+
+
+_CACHE: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def _read_or_none(repo: Repository, vid: str) -> dict[str, Any] | None:
+    """A manifest, or None when damaged. Manifests never change once written, so the last
+    two read are kept: planning a run and running it read the same ones."""
+    key = (str(repo.root), vid)
+    if key in _CACHE and (repo.root / MANIFEST_DIR / vid).exists():
+        return _CACHE[key]
+    try:
+        manifest = repo.read_manifest(vid)
+    except DrError:
+        return None
+    while len(_CACHE) >= 2:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = manifest
+    return manifest
+
+
+def chain_heads(history: list[dict[str, Any]], manifest: dict[str, Any]) -> list[dict[str, str]]:
+    """The heads of the version's chain, its full first and itself last."""
+    earlier = [] if manifest["backup_type"] == "full" else history
+    return [
+        {"id": m["id"], "backup_type": m["backup_type"], "started": m["started"]}
+        for m in [*earlier, manifest]
+    ]
 
 
 def check_settings(opts: BackupOptions, history: list[dict[str, Any]]) -> None:
@@ -268,7 +327,6 @@ def store_cdc_file(ctx: _Context, path: Path, rel: str, size: int) -> dict[str, 
         ctx.sink.put(blob_id, BLOB_CHUNK, data, rel)
         chunks.append([blob_id.hex(), len(data)])
         ctx.progress(len(data))
-    refresh(ctx.lock_path)
     return {
         "path": rel,
         "size": size,
@@ -293,7 +351,7 @@ def build_manifest(
     opts, decision = ctx.opts, ctx.decision
     for entry in entries:
         entry["stored"] = ctx.sink.added_by.get(entry["path"], 0)
-    ended = utcnow()
+    ended = started + timedelta(seconds=time.monotonic() - ctx.clock)  # `at` pins both ends
     manifest: dict[str, Any] = {
         "format": "dr-manifest",
         "version": 1,
@@ -320,6 +378,7 @@ def build_manifest(
         "size": sum(e["size"] for e in entries),
         "stored": ctx.sink.added,
     }
+    manifest["chain"] = chain_heads(ctx.history, manifest)
     manifest["catalog"] = catalog_records(ctx, manifest)
     return manifest
 
@@ -380,8 +439,24 @@ def catalog_records(ctx: _Context, manifest: dict[str, Any]) -> dict[str, Any]:
         )
         for e in manifest["files"]
     ]
+    if opts.catalog_run is not None:
+        return _given_records(opts, manifest, {a["name"]: a for a in artifacts})
     kind = recorded_type(opts, ctx.decision)
     run = _run_record(opts, kind, manifest["started"], manifest["ended"])
+    return {"run": run, "artifacts": artifacts, "set": opts.set_definition}
+
+
+def _given_records(
+    opts: BackupOptions, manifest: dict[str, Any], stored: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The caller's run record, its artifacts completed with what the store wrote."""
+    given = opts.catalog_run or {}
+    run = {**given["run"], "started": manifest["started"], "ended": manifest["ended"]}
+    keys = ("size", "stored_size", "sha256", "location")
+    artifacts = [
+        {**a, **{k: stored[a["name"]][k] for k in keys}} if a["name"] in stored else dict(a)
+        for a in given["artifacts"]
+    ]
     return {"run": run, "artifacts": artifacts, "set": opts.set_definition}
 
 

@@ -9,11 +9,12 @@ If recording fails after that, the version is safe in the repository and
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dr.errors import ParameterError
-from dr.store.format import parse_iso
+from dr.store.format import iso, parse_iso
 
 if TYPE_CHECKING:
     from dr.catalog import Catalog, NewArtifact, NewRun
@@ -35,6 +36,19 @@ def artifact_fields(rel: str, kind: str, storage_group: str | None) -> dict[str,
             return fields
         fields.update(log_prefix=prefix, first_gen=generation, last_gen=generation)
     return fields
+
+
+def run_records(run: NewRun) -> dict[str, Any]:
+    """A NewRun as the manifest carries it: every catalog field, so a rebuild loses nothing.
+
+    The remote backup path knows facts the store cannot derive from files (database header
+    state, Log Required, signatures, mailbox, item counts); they travel in this record.
+    """
+    fields = asdict(run)
+    artifacts = [{k: v for k, v in a.items() if k != "line"} for a in fields.pop("artifacts")]
+    fields.pop("line", None)
+    fields["started"], fields["ended"] = iso(run.started), iso(run.ended)
+    return {"run": fields, "artifacts": artifacts}
 
 
 def new_run(records: dict[str, Any], *, ended: datetime | None = None) -> NewRun:

@@ -9,6 +9,7 @@ says why (the catalog's Exchange rules refuse such runs before they reach the st
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -33,9 +34,16 @@ class ChainDecision:
 
 
 def decide_run_type(
-    history: list[dict[str, Any]], opts: BackupOptions, at: datetime
+    history: list[dict[str, Any]],
+    opts: BackupOptions,
+    at: datetime,
+    load: Callable[[str], dict[str, Any]] | None = None,
 ) -> ChainDecision:
-    """The run's type and bases; ``history`` = the set's versions, oldest first."""
+    """The run's type and bases; ``history`` = the set's versions, oldest first.
+
+    Earlier versions may be heads only (``"head": True``: id, type, start); ``load`` reads
+    the manifest of one a differential builds on.
+    """
     fulls = [m for m in history if m["backup_type"] == "full"]
     if not history or not fulls:
         reason = "first version of the set" if not history else "no full to build on"
@@ -52,7 +60,17 @@ def decide_run_type(
         wanted = "differential" if differential_due(history, opts, at) else "incremental"
     if wanted == "incremental":
         return _incremental(history[-1])
-    return _differential(history, fulls[-1])
+    return _differential(history, _full_manifest(fulls[-1], load), load)
+
+
+def _full_manifest(
+    m: dict[str, Any], load: Callable[[str], dict[str, Any]] | None
+) -> dict[str, Any]:
+    if not m.get("head"):
+        return m
+    if load is None:
+        raise ValueError(f"version {m['id']} is a head only and nothing can read it")
+    return load(m["id"])
 
 
 def chain_depth(history: list[dict[str, Any]]) -> int:
@@ -77,14 +95,24 @@ def _incremental(prev: dict[str, Any]) -> ChainDecision:
     )
 
 
-def _differential(history: list[dict[str, Any]], full: dict[str, Any]) -> ChainDecision:
+def _differential(
+    history: list[dict[str, Any]],
+    full: dict[str, Any],
+    load: Callable[[str], dict[str, Any]] | None,
+) -> ChainDecision:
     """Each block file is a delta of the version where its current chain started."""
-    by_id = {m["id"]: m for m in history}
+    known = {m["id"] for m in history}
+    owners: dict[str, dict[str, Any]] = {full["id"]: full}
+    by_path: dict[str, dict[str, dict[str, Any]]] = {}
     files: dict[str, dict[str, Any]] = {}
     for entry in history[-1]["files"]:
         start = entry.get("chain", {}).get("full", full["id"])
-        owner = by_id.get(start, full)
-        match = next((f for f in owner["files"] if f["path"] == entry["path"]), None)
+        if start not in owners:
+            found = next((m for m in history if m["id"] == start), None) if start in known else None
+            owners[start] = _full_manifest(found, load) if found is not None else full
+        owner = owners[start]
+        paths = by_path.setdefault(owner["id"], {f["path"]: f for f in owner["files"]})
+        match = paths.get(entry["path"])
         if match is not None:
             files[entry["path"]] = dict(
                 match, version=owner["id"], version_started=owner["started"]

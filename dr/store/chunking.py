@@ -10,9 +10,12 @@ insertion does not change every later block.
 from __future__ import annotations
 
 import fnmatch
+import functools
+import os
 import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import pyfastcdc
 
@@ -82,18 +85,59 @@ def auto_block_size(size: int, head: bytes) -> int:
     return block
 
 
-def cdc_chunks(path: Path, seed: int) -> Iterator[memoryview]:
-    """FastCDC 2020 chunks (256 KiB / 1 MiB / 4 MiB), gear table keyed by the repository."""
-    chunker = pyfastcdc.FastCDC(
+CDC_WINDOW = 64 * MIB  # bytes of a file held at once while chunking (plus one carried chunk)
+
+
+def cdc_chunks(path: Path, seed: int, window: int = CDC_WINDOW) -> Iterator[memoryview]:
+    """FastCDC 2020 chunks (256 KiB / 1 MiB / 4 MiB), gear table keyed by the repository.
+
+    The file is read in windows of ``window`` bytes, so memory stays bounded whatever the
+    file's size. A chunk's cut point depends only on the bytes from its own start to at most
+    ``CDC_MAX`` further, so every chunk a window cuts is final except its last one, which
+    may have been stopped by the window's end: its bytes are carried into the next window
+    and cut again. The chunks are the ones whole-file chunking gives, byte for byte.
+    """
+    if window <= CDC_MAX:
+        raise ValueError(f"a chunking window must exceed the largest chunk ({CDC_MAX} bytes)")
+    with open(path, "rb", buffering=0) as fh:
+        carry = fh.read(CDC_MIN + 1)
+        if len(carry) <= CDC_MIN:  # a single chunk: no chunker, no second buffer
+            if carry:
+                yield memoryview(carry)
+            return
+        left = os.fstat(fh.fileno()).st_size - len(carry)  # sizes the buffer only
+        chunker = _chunker(seed)
+        while True:
+            buf = bytearray(len(carry) + min(window, left + 1))
+            buf[: len(carry)] = carry
+            end = len(carry) + _fill(fh, memoryview(buf)[len(carry) :])
+            view = memoryview(buf)[:end]
+            if end < len(buf):  # the file ends in this window: every chunk is final
+                yield from (c.data for c in chunker.cut_buf(view))
+                return
+            left = max(0, left - (end - len(carry)))
+            chunks = list(chunker.cut_buf(view))
+            yield from (c.data for c in chunks[:-1])
+            carry = bytes(chunks[-1].data)
+
+
+@functools.lru_cache(maxsize=8)
+def _chunker(seed: int) -> pyfastcdc.FastCDC:
+    """One chunker per repository seed (building its gear table is not free)."""
+    return pyfastcdc.FastCDC(
         CDC_AVG, min_size=CDC_MIN, max_size=CDC_MAX, normalized_chunking=2, seed=seed
     )
-    size = path.stat().st_size
-    if size <= CDC_MIN:  # a single chunk: skip the mmap and the chunker
-        if size:
-            yield memoryview(path.read_bytes())
-        return
-    for chunk in chunker.cut_file(str(path)):
-        yield chunk.data
+
+
+def _fill(fh: BinaryIO, target: memoryview) -> int:
+    """Read into ``target`` until it is full or the file ends; the bytes read."""
+    got = 0
+    while got < len(target):
+        n = fh.readinto(target[got:])
+        if not n:
+            break
+        got += n
+    return got
 
 
 def check_compiled() -> bool:

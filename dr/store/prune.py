@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from dr.errors import IntegrityError, ParameterError
+from dr.errors import IntegrityError
+from dr.model.sets import RetentionPolicy
 from dr.store.blockmap import MapFormatError, load_map, map_blob_ids, used_supers
 from dr.store.crypto import AuthenticationFailed
 from dr.store.format import COMPRESSION_LEVELS, INDEX_DIR, MANIFEST_DIR, parse_iso, remove_durably
@@ -40,6 +41,7 @@ class PruneReport:
     packs_repacked: int = 0
     bytes_freed: int = 0
     decisions: list[Decision] = field(default_factory=list)
+    expired_runs: list[str] = field(default_factory=list)  # catalog run keys of expired
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,21 +55,62 @@ class PruneReport:
         }
 
 
+@dataclass(frozen=True)
+class CatalogView:
+    """What the workspace catalog says about the repository's runs, by run key.
+
+    ``expired``: runs `dr retention apply` marked expired; ``known``: every run it holds.
+    """
+
+    expired: frozenset[str]
+    known: frozenset[str]
+
+
+def run_key(manifest: dict[str, Any]) -> str:
+    """The catalog's key of the run a version recorded (set, host, start, type)."""
+    from dr.store.catalog_link import new_run
+
+    return new_run(manifest["catalog"]).key
+
+
 def plan_expiry(
     manifests: list[dict[str, Any]],
     *,
-    keep_last: int | None,
-    keep_days: int | None,
+    keep_last: int | None = None,
+    keep_days: int | None = None,
     at: datetime,
+    catalog: CatalogView | None = None,
+    policies: dict[str, RetentionPolicy] | None = None,
 ) -> list[Decision]:
-    """Keep the last N versions and those inside the window, per set, plus what they need."""
-    if keep_last is None and keep_days is None:
-        raise ParameterError("say what to keep: --keep-last N and/or --keep-days D")
+    """Which versions expire, and why: one decision per version, in the order given.
+
+    The source, first that applies: explicit ``--keep-last/--keep-days``; else the catalog's
+    expiry marks (what `dr retention apply` decided); else each set's RetentionPolicy
+    evaluated by ``dr.retention.plan_retention`` (the same call `dr retention plan` makes).
+    Whatever the source, a kept version keeps every version it is built on.
+    """
+    why_not: dict[str, list[str]] = {}
+    if keep_last is not None or keep_days is not None:
+        reasons = _by_count_and_age(manifests, keep_last, keep_days, at)
+    elif catalog is not None:
+        reasons = _by_catalog(manifests, catalog, why_not)
+    else:
+        reasons = _by_policy(manifests, policies or {}, at, why_not)
+    _close_needs(manifests, reasons)
+    return [
+        Decision(m["id"], True, tuple(reasons[m["id"]]))
+        if reasons[m["id"]]
+        else Decision(m["id"], False, tuple(why_not.get(m["id"]) or ["outside every rule"]))
+        for m in manifests
+    ]
+
+
+def _by_count_and_age(
+    manifests: list[dict[str, Any]], keep_last: int | None, keep_days: int | None, at: datetime
+) -> dict[str, list[str]]:
+    """Keep the last N versions and those inside the window, per set (explicit override)."""
     reasons: dict[str, list[str]] = {m["id"]: [] for m in manifests}
-    by_set: dict[str, list[dict[str, Any]]] = {}
-    for m in sorted(manifests, key=lambda m: (m["started"], m["id"])):
-        by_set.setdefault(m["set"], []).append(m)
-    for versions in by_set.values():
+    for versions in _by_set(manifests).values():
         for n, m in enumerate(reversed(versions)):
             if keep_last is not None and n < keep_last:
                 reasons[m["id"]].append(f"one of the last {keep_last}")
@@ -75,8 +118,67 @@ def plan_expiry(
                 reasons[m["id"]].append(f"inside the {keep_days}-day window")
         if not any(reasons[m["id"]] for m in versions):
             reasons[versions[-1]["id"]].append("the newest version of a set is always kept")
-    _close_needs(manifests, reasons)
-    return [Decision(m["id"], bool(reasons[m["id"]]), tuple(reasons[m["id"]])) for m in manifests]
+    return reasons
+
+
+def _by_set(manifests: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    by_set: dict[str, list[dict[str, Any]]] = {}
+    for m in sorted(manifests, key=lambda m: (m["started"], m["id"])):
+        by_set.setdefault(m["set"], []).append(m)
+    return by_set
+
+
+def _by_catalog(
+    manifests: list[dict[str, Any]], catalog: CatalogView, why_not: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """Expire exactly the versions whose catalog run retention marked expired."""
+    reasons: dict[str, list[str]] = {}
+    for m in manifests:
+        key = run_key(m)
+        if key in catalog.expired:
+            reasons[m["id"]] = []
+            why_not[m["id"]] = ["its catalog run is expired (dr retention apply)"]
+        elif key in catalog.known:
+            reasons[m["id"]] = ["its catalog run is kept by retention"]
+        else:
+            reasons[m["id"]] = ["not in the catalog: kept (dr store rebuild-catalog records it)"]
+    return reasons
+
+
+def _by_policy(
+    manifests: list[dict[str, Any]],
+    policies: dict[str, RetentionPolicy],
+    at: datetime,
+    why_not: dict[str, list[str]],
+) -> dict[str, list[str]]:
+    """Each set's RetentionPolicy through ``plan_retention``, over the store's versions."""
+    from dr.retention import Version, plan_retention
+
+    reasons: dict[str, list[str]] = {}
+    for set_name, versions in _by_set(manifests).items():
+        policy = policies.get(set_name) or _manifest_policy(versions[-1])
+        if policy is None:
+            for m in versions:
+                reasons[m["id"]] = ["the set's retention policy is unknown: kept"]
+            continue
+        book = [
+            Version(m["id"], set_name, m["backup_type"], parse_iso(m["started"]),
+                    tuple(m.get("needs", [])))
+            for m in versions
+        ]  # fmt: skip
+        for d in plan_retention(book, policy, at):
+            reasons[d.id] = list(d.reasons) if d.keep else []
+            if not d.keep:
+                why_not[d.id] = list(d.reasons)
+    return reasons
+
+
+def _manifest_policy(manifest: dict[str, Any]) -> RetentionPolicy | None:
+    """The retention policy of the set definition the newest version carries, if any."""
+    from dr.model.sets import BackupSet
+
+    definition = manifest.get("catalog", {}).get("set")
+    return BackupSet.model_validate(definition).retention if definition else None
 
 
 def _close_needs(manifests: list[dict[str, Any]], reasons: dict[str, list[str]]) -> None:
@@ -209,17 +311,28 @@ def _copy_used(
 def prune(
     repo: Repository,
     *,
-    keep_last: int | None,
-    keep_days: int | None,
     at: datetime,
+    keep_last: int | None = None,
+    keep_days: int | None = None,
+    catalog: CatalogView | None = None,
+    policies: dict[str, RetentionPolicy] | None = None,
     dry_run: bool = False,
 ) -> PruneReport:
+    """Expire what retention expired (see ``plan_expiry``), then reclaim space: two passes,
+    each under the exclusive lock, so a crash between them only delays the reclaim."""
     report = PruneReport()
     manifests = [m for _, m, _ in repo.manifests() if m is not None]
-    if keep_last is not None or keep_days is not None:
-        report.decisions = plan_expiry(manifests, keep_last=keep_last, keep_days=keep_days, at=at)
+    report.decisions = plan_expiry(
+        manifests, keep_last=keep_last, keep_days=keep_days, at=at,
+        catalog=catalog, policies=policies,
+    )  # fmt: skip
+    report.expired_runs = [run_key(m) for m in manifests if m["id"] in _expiring(report)]
     if dry_run:
         return report
     expire(repo, report.decisions, report)
     reclaim(repo, report)
     return report
+
+
+def _expiring(report: PruneReport) -> set[str]:
+    return {d.id for d in report.decisions if not d.keep}

@@ -35,6 +35,7 @@ from dr.store.format import (
     INDEX_DIR,
     LOCK_DIR,
     MANIFEST_DIR,
+    TMP_SUFFIX,
     dumps,
     fsync_dir,
     iso,
@@ -265,21 +266,62 @@ class BlobSink:
 def init_repository(
     root: Path, passphrase: str, *, key_file: Path | None = None, pack_size: int = 0
 ) -> tuple[Repository, Path]:
-    """Create an empty repository and its key file (the key file first: no keyless repo)."""
+    """Create an empty repository and its key file (the key file before the config: no
+    keyless repository). An interrupted init is recognised and finished by running it again
+    (with an explicit ``key_file`` the retry keeps the key the first attempt wrote)."""
     if (root / CONFIG_NAME).exists():
         raise StoreError(f"{root} already holds a dr repository")
-    if root.exists() and any(root.iterdir()):
+    resume = root.exists() and any(root.iterdir())
+    if resume and not is_partial_init(root):
         raise StoreError(f"{root} is not empty", hint="choose a new or empty directory")
-    repo_id = secrets.token_hex(16)
-    keys = MasterKeys.generate()
-    kpath = key_file or keyfile.key_path(repo_id)
-    keyfile.write_key_file(kpath, keyfile.wrap(keys, repo_id, passphrase))
-    for sub in (DATA_DIR, INDEX_DIR, MANIFEST_DIR, LOCK_DIR):
+    for sub in REPO_DIRS:  # first: a crash from here on is recognised as our partial init
         (root / sub).mkdir(parents=True, exist_ok=True)
+    _clear_temp_config(root)
+    repo_id, keys, kpath = _init_keys(key_file, passphrase, resume=resume)
     config = _new_config(repo_id, keys, pack_size or DEFAULT_PACK_SIZE)
     write_atomic(root / CONFIG_NAME, json.dumps(config, indent=2).encode())
     fsync_dir(root)
     return Repository(root, config, keys, kpath), kpath
+
+
+def _init_keys(
+    key_file: Path | None, passphrase: str, *, resume: bool
+) -> tuple[str, MasterKeys, Path]:
+    """A new master key, written to its key file before anything else.
+
+    A retried init whose explicit ``key_file`` an interrupted init already wrote takes that
+    key (it opens with the same passphrase), so the retry finishes the same repository.
+    """
+    if resume and key_file is not None and key_file.exists():
+        doc = keyfile.read_key_file(key_file)
+        return str(doc["repository"]), keyfile.unwrap(doc, passphrase, source=key_file), key_file
+    repo_id = secrets.token_hex(16)
+    keys = MasterKeys.generate()
+    kpath = key_file or keyfile.key_path(repo_id)
+    keyfile.write_key_file(kpath, keyfile.wrap(keys, repo_id, passphrase))
+    return repo_id, keys, kpath
+
+
+REPO_DIRS = (DATA_DIR, INDEX_DIR, MANIFEST_DIR, LOCK_DIR)
+
+
+def is_partial_init(root: Path) -> bool:
+    """True when ``root`` holds only what an interrupted ``init`` leaves: the empty
+    repository folders and a temporary config, no config. Anything else is someone's data."""
+    for entry in root.iterdir():
+        if entry.name in REPO_DIRS and entry.is_dir() and not any(entry.iterdir()):
+            continue
+        if entry.name.startswith(f".{CONFIG_NAME}.") and entry.name.endswith(TMP_SUFFIX):
+            continue
+        return False
+    return True
+
+
+def _clear_temp_config(root: Path) -> None:
+    """Remove a temporary config an interrupted init left (the retry writes a new one)."""
+    for entry in root.iterdir():
+        if entry.name.startswith(f".{CONFIG_NAME}.") and entry.name.endswith(TMP_SUFFIX):
+            entry.unlink()
 
 
 def _new_config(repo_id: str, keys: MasterKeys, pack_size: int) -> dict[str, Any]:

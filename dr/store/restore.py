@@ -9,9 +9,9 @@ the cost does not grow with the chain's length.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-import secrets
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,6 +25,7 @@ from dr.store.repository import Repository
 
 Progress = Callable[[int], None]
 PREFETCH = 4  # super-blocks decrypted ahead of the writer (about 4 MiB)
+WRITERS = 4  # threads creating content-defined files: file creation waits on the journal
 
 
 def checked_path(rel: str) -> PurePosixPath:
@@ -49,12 +50,19 @@ def safe_target(root: Path, rel: str) -> Path:
 
 
 def restore_version(
-    repo: Repository, version_id: str, dest: Path, progress: Progress | None = None
+    repo: Repository,
+    version_id: str,
+    dest: Path,
+    progress: Progress | None = None,
+    *,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Restore ``version_id`` under ``dest``; returns the manifest.
 
     Every path is checked before anything is written; each directory is checked once more
-    after it exists, so a symbolic link already in ``dest`` cannot lead outside it.
+    after it exists, so a symbolic link already in ``dest`` cannot lead outside it. A file of
+    the version already in ``dest`` is refused unless ``overwrite``: a restore never
+    silently replaces data.
     """
     tick = progress or (lambda n: None)
     with locked(repo.root, exclusive=False, operation="restore"):
@@ -62,13 +70,51 @@ def restore_version(
         dest.mkdir(parents=True, exist_ok=True)
         root = dest.resolve()
         targets = [(root / checked_path(f["path"]), f) for f in manifest["files"]]
+        if not overwrite:
+            refuse_existing(dest, targets)
         repo.reload_index()
         maps = preflight(repo, manifest)
         checked_dirs: set[Path] = set()
         for target, entry in targets:
             _ensure_dir(root, target.parent, checked_dirs, entry["path"])
-            restore_file(repo, version_id, target, entry, maps.get(entry["path"]), tick)
+        write_files(repo, version_id, targets, maps, tick)
     return manifest
+
+
+def write_files(
+    repo: Repository,
+    version_id: str,
+    targets: list[tuple[Path, dict[str, Any]]],
+    maps: dict[str, BlockMap],
+    tick: Progress,
+) -> None:
+    """Block-mode files one by one (each already reads ahead on two threads); the others
+    on WRITERS threads, since creating many small files is mostly waiting on the file
+    system, and decryption and decompression run outside the interpreter lock."""
+    chunked = [(t, e) for t, e in targets if e["path"] not in maps]
+    for target, entry in targets:
+        if entry["path"] in maps:
+            restore_file(repo, version_id, target, entry, maps[entry["path"]], tick)
+    if len(chunked) < 2 * WRITERS:
+        for target, entry in chunked:
+            restore_file(repo, version_id, target, entry, None, tick)
+        return
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        done = pool.map(
+            lambda te: restore_file(repo, version_id, te[0], te[1], None, tick), chunked
+        )
+        for _ in done:  # re-raises the first failure
+            pass
+
+
+def refuse_existing(dest: Path, targets: list[tuple[Path, dict[str, Any]]]) -> None:
+    """Refuse before writing anything when a file of the version is already there."""
+    for target, entry in targets:
+        if os.path.lexists(target):
+            raise ParameterError(
+                f"{dest}: {entry['path']} already exists; refusing to overwrite it",
+                hint="restore into an empty directory, or pass --overwrite to replace the files",
+            )
 
 
 def _ensure_dir(root: Path, folder: Path, checked: set[Path], rel: str) -> None:
@@ -138,22 +184,29 @@ def restore_file(
     block_map: BlockMap | None,
     tick: Progress,
 ) -> None:
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.dr-partial")
+    """Write under a temporary name, check the SHA-256, then rename into place.
+
+    Content-defined files are hashed while written (one open per file); block-mode files
+    are written out of order, so they are read back once to hash them.
+    """
+    tmp = f"{target.parent}/.{target.name}.dr-partial"
     try:
         with open(tmp, "wb") as fh:
             if block_map is None:
                 digest = _write_chunks(repo, fh, entry, tick)
             else:
                 _write_blocks(repo, fh, block_map, tick)
-                digest = file_sha256(tmp)  # blocks were written out of order: read back
+                digest = file_sha256(Path(tmp))
         if digest != entry["sha256"]:
             raise IntegrityError(
                 f"version {version_id}: {entry['path']} restored with a wrong SHA-256; removed",
                 hint="run `dr store verify --read-data`",
             )
         os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def _write_chunks(repo: Repository, fh: Any, entry: dict[str, Any], tick: Progress) -> str:

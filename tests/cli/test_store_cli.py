@@ -199,3 +199,53 @@ def test_set_from_the_inventory_is_used_and_recorded(
         kinds = {a.name: a.kind for a in catalog.artifacts(run_id=runs[0].id)}
     assert runs[0].host == "DC1"
     assert kinds["sub/SystemState.bkf"] == "system-state"
+
+
+def test_retention_apply_then_prune_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from dr.catalog import Catalog
+    from dr.model.sets import BackupSet
+    from dr.store.backup import BackupOptions, run_backup
+    from dr.store.catalog_link import record
+    from dr.store.repository import open_repository
+    from dr.workspace import init as init_workspace
+
+    ws = init_workspace(tmp_path / "ws")
+    policy = {"keep_days": 2, "keep_weekly_days": 0, "keep_monthly_days": 0, "min_fulls": 1}
+    definition = {"name": "files", "host": "H", "type": "files", "retention": policy}
+    assert dr(capsys, "store", "init", str(tmp_path / "repo"))[0] == 0  # recorded in ws
+    repo = open_repository(tmp_path / "repo", PASS)
+    src, t0, ids = tmp_path / "src", datetime(2026, 3, 2, tzinfo=UTC), []
+    src.mkdir()
+    with Catalog.open(ws.catalog_path) as catalog:
+        catalog.register_set(BackupSet.model_validate(definition))
+        for day in range(5):
+            (src / "a.txt").write_text(f"day {day}\n")
+            opts = BackupOptions("files", src, host="H", backup_type="full", at=t0 + timedelta(day))
+            m = run_backup(repo, opts)
+            record(catalog, m["catalog"])
+            ids.append(m["id"])
+    repo.close()
+    at = (t0 + timedelta(days=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert dr(capsys, "retention", "apply", "--at", at)[0] == 0
+
+    code, out, _ = dr(capsys, "store", "prune", "--dry-run", "--json")
+    dry = json.loads(out)
+    assert code == 0 and dry["dry_run"] and dry["expired"] == []
+    gone = {d["id"] for d in dry["decisions"] if not d["keep"]}
+    assert gone == set(ids[:4])  # fulls older than the 2-day window
+    assert all(
+        "catalog run is expired" in d["reasons"][0] for d in dry["decisions"] if not d["keep"]
+    )
+
+    code, out, _ = dr(capsys, "store", "prune", "--json")
+    assert code == 0 and set(json.loads(out)["expired"]) == gone
+    code, out, _ = dr(capsys, "store", "ls", "--json")
+    assert [row["id"] for row in json.loads(out)] == ids[4:]
+    code, _, _ = dr(capsys, "store", "restore", ids[4], "--to", str(tmp_path / "out"))
+    assert code == 0 and (tmp_path / "out" / "a.txt").read_text() == "day 4\n"
+    code, _, err = dr(capsys, "store", "restore", ids[4], "--to", str(tmp_path / "out"))
+    assert code != 0 and "a.txt already exists" in err

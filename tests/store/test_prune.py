@@ -60,13 +60,10 @@ def test_expired_full_chain_is_removed_and_space_reclaimed(
     assert tree_digest(tmp_path / "out") == tree_digest(src)
 
 
-def test_nothing_to_keep_is_refused_not_guessed() -> None:
-    import pytest
-
-    from dr.errors import ParameterError
-
-    with pytest.raises(ParameterError):
-        plan_expiry([], keep_last=None, keep_days=None, at=T0)
+def test_no_rule_and_no_known_policy_keeps_everything() -> None:
+    m = {"id": "v1", "set": "s", "started": "2026-01-01T00:00:00.000000Z", "needs": []}
+    [decision] = plan_expiry([{**m, "backup_type": "full", "catalog": {}}], at=T0)
+    assert decision.keep and "policy is unknown" in decision.reasons[0]
 
 
 history = st.lists(
