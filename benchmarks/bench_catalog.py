@@ -117,9 +117,7 @@ def main() -> None:
             "import (csv, rules on)", lambda: cat.import_file(manifest, None, "csv")
         )
         rate = report.artifacts_added / seconds
-        worker_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print(f"  {report.artifacts_added} artifacts, {rate:,.0f} artifacts/s")
-        print(f"  peak RSS of the import worker (if one ran): {worker_mib:.0f} MiB")
         rows, _ = timed(
             "list one set", lambda: listing(cat.conn, "db050" if args.databases > 50 else "db000")
         )
