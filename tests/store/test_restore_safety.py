@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,7 @@ def test_cli_restore_refusal_is_one_line_with_the_overwrite_hint(
     restore_version(repo, vid, out)
     args = ["store", "restore", vid, "--to", str(out), "--repo", str(repo.root)]
     proc = subprocess.run(
-        [".venv/bin/dr", *args], capture_output=True, text=True, cwd=Path(__file__).parents[2]
+        [sys.executable, "-m", "dr", *args], capture_output=True, text=True, check=False
     )
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "already exists" in proc.stderr and "--overwrite" in proc.stderr
