@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from dr.errors import KeyMismatch, ParameterError, StoreError
 from dr.store.crypto import AAD_PREFIX, MASTER_LEN, MasterKeys
@@ -49,15 +49,14 @@ class KdfParams:
     salt: bytes
 
     def derive(self, passphrase: str) -> bytes:
-        return hash_secret_raw(
-            passphrase.encode("utf-8"),
-            self.salt,
-            time_cost=self.time_cost,
+        kdf = Argon2id(
+            salt=self.salt,
+            length=32,
+            iterations=self.time_cost,
+            lanes=self.parallelism,
             memory_cost=self.memory_kib,
-            parallelism=self.parallelism,
-            hash_len=32,
-            type=Type.ID,
         )
+        return kdf.derive(passphrase.encode("utf-8"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
