@@ -10,6 +10,7 @@ planner store, so two spellings of one database never become two histories.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from dr.errors import NotFoundError, ParameterError
 from dr.model.inventory import Database, Inventory, Server, StorageGroup
@@ -38,6 +39,9 @@ class DatabaseRef:
     @property
     def storage_group_key(self) -> str:
         return f"{self.server.name}/{self.storage_group.name}"
+
+
+_Ref = TypeVar("_Ref", DatabaseRef, StorageGroupRef)
 
 
 def _same(a: str, b: str) -> bool:
@@ -109,32 +113,24 @@ def storage_group_candidates(inv: Inventory, ref: str) -> list[StorageGroupRef]:
 
 def resolve_database(inv: Inventory, ref: str) -> DatabaseRef:
     """The one database ``ref`` names; NotFoundError if none, ParameterError if several."""
-    found = database_candidates(inv, ref)
-    if not found:
-        raise NotFoundError(
-            f"no database {ref!r} in the inventory",
-            hint="write SERVER/SG/DB; `dr inventory show` lists them",
-        )
-    if len(found) > 1:
-        raise ParameterError(
-            f"database {ref!r} is ambiguous: " + ", ".join(d.key for d in found),
-            hint="write it in full as SERVER/SG/DB",
-        )
-    return found[0]
+    return _one(database_candidates(inv, ref), ref, "database", "SERVER/SG/DB")
 
 
 def resolve_storage_group(inv: Inventory, ref: str) -> StorageGroupRef:
     """The one storage group ``ref`` names; NotFoundError if none, ParameterError if several."""
-    found = storage_group_candidates(inv, ref)
+    return _one(storage_group_candidates(inv, ref), ref, "storage group", "SERVER/SG")
+
+
+def _one(found: list[_Ref], ref: str, what: str, form: str) -> _Ref:
     if not found:
         raise NotFoundError(
-            f"no storage group {ref!r} in the inventory",
-            hint="write SERVER/SG; `dr inventory show` lists them",
+            f"no {what} {ref!r} in the inventory",
+            hint=f"write {form}; `dr inventory show` lists them",
         )
     if len(found) > 1:
         raise ParameterError(
-            f"storage group {ref!r} is ambiguous: " + ", ".join(g.key for g in found),
-            hint="write it in full as SERVER/SG",
+            f"{what} {ref!r} is ambiguous: " + ", ".join(f.key for f in found),
+            hint=f"write it in full as {form}",
         )
     return found[0]
 
