@@ -24,7 +24,7 @@ KIND, SG, PREFIX, FIRST, LAST, SIGNATURE, MOUNTED, CIRCULAR = 0, 1, 12, 13, 14, 
 
 
 class StreamFacts(NamedTuple):
-    """What one run says about one log stream."""
+    """What one run says about one log stream (built as a plain tuple in this order)."""
 
     storage_group: str
     log_prefix: str | None
@@ -82,7 +82,8 @@ def _merge(storage_group: str, items: Sequence[tuple[Any, ...]]) -> StreamFacts:
         circular = circular or bool(a[CIRCULAR])
         if a[KIND] == "database" and not a[MOUNTED]:
             mounted = False
-    return StreamFacts(storage_group, prefix, first, last, signature, circular, mounted)
+    # a plain tuple in StreamFacts order: no Python-level constructor per run
+    return (storage_group, prefix, first, last, signature, circular, mounted)  # type: ignore[return-value]
 
 
 class Histories:
@@ -137,8 +138,8 @@ def _load(conn: sqlite3.Connection, storage_group: str) -> list[Any]:
 
 def admit_run(
     histories: Histories, run: NewRun, where: Callable[[NewRun], str]
-) -> dict[str, tuple[str, StreamFacts]]:
-    """Admit every stream of ``run``; returns, per stream, the type to record and its facts.
+) -> tuple[tuple[str, str, StreamFacts], ...]:
+    """Admit every stream of ``run``; returns (storage group, type to record, facts) for each.
 
     A refusal is re-raised as the same :class:`RuleViolation` class, prefixed with
     ``where(run)`` (the manifest file and line) so the user knows which record to fix.
@@ -151,22 +152,40 @@ def admit_run(
 
 def admit_prepared(
     histories: Histories, run: Prepared, where: Callable[[Prepared], str]
-) -> dict[str, tuple[str, StreamFacts]]:
+) -> tuple[tuple[str, str, StreamFacts], ...]:
     """:func:`admit_run` for a run in the loader's :class:`~dr.catalog.loader.Prepared` form."""
-    rules = _rules()
-    admitted: dict[str, tuple[str, StreamFacts]] = {}
-    recorded = []
-    for facts in stream_facts(run.artifacts):
-        sg = facts.storage_group
-        new = rules.BackupRow(run.backup_type, run.ended, *facts[1:])
-        try:
-            kind = rules.admit_row(histories.state(sg), new, stream=sg)
-        except RuleViolation as exc:
-            raise type(exc)(
-                f"{where(run)}: {exc.message}", hint=exc.hint, details=exc.details
-            ) from exc
-        admitted[sg] = (kind, facts)
-        recorded.append((sg, new if kind == new.backup_type else new._replace(backup_type=kind)))
-    for storage_group, backup in recorded:
-        histories.add(storage_group, backup)
+    artifacts = run.artifacts
+    if len(artifacts) == 1:  # most runs of an import: one log backup of one stream
+        a = artifacts[0]
+        if a[KIND] not in STREAM_KINDS or not a[SG]:
+            return ()
+        facts = _merge(a[SG], artifacts)
+        state = histories.states.get(facts[0]) or histories.state(facts[0])
+        return (_admit(state, run, facts, where),)
+    found = [(histories.state(f[0]), f) for f in stream_facts(artifacts)]
+    admitted = tuple(_admit(state, run, facts, where, record=False) for state, facts in found)
+    for (state, _), (_, kind, facts) in zip(found, admitted, strict=True):
+        state.record(_rules().BackupRow(kind, run.ended, *facts[1:]))
     return admitted
+
+
+def _admit(
+    state: Any,
+    run: Prepared,
+    facts: StreamFacts,
+    where: Callable[[Prepared], str],
+    record: bool = True,
+) -> tuple[str, str, StreamFacts]:
+    """One stream's answer: (storage group, type to record, facts); ``record``: take the
+    backup into the stream's state at once (a run of several streams records them only
+    when all were admitted)."""
+    rules = _RULES or _rules()
+    sg = facts[0]
+    new = rules.BackupRow(run.backup_type, run.ended, *facts[1:])
+    try:
+        kind = rules.admit_row(state, new, stream=sg)
+    except RuleViolation as exc:
+        raise type(exc)(f"{where(run)}: {exc.message}", hint=exc.hint, details=exc.details) from exc
+    if record:
+        state.record(new if kind == new.backup_type else new._replace(backup_type=kind))
+    return sg, kind, facts

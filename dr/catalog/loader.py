@@ -6,29 +6,40 @@ fields, times as epoch seconds and each artifact as a plain row in :data:`ART_FI
 They are gathered into batches; for a batch the catalog is asked once which runs it already
 holds (those are skipped: importing a file twice changes nothing; an import into an empty
 catalog has nothing to ask about), every other run passes the Exchange rules in order
-(:mod:`dr.catalog.admission`), and the rows are written with ``executemany``. Run ids are
-handed out here (the transaction holds the write lock), so artifacts can be written in the
+(:mod:`dr.catalog.admission`) and is handed to a writer as a :data:`Staged` tuple: its id,
+key, compression, recorded type, the run and what the rules admitted. Run ids are handed out
+here (the writer's transaction holds the write lock), so artifacts can be written in the
 same batch as their run. Memory is one batch plus constant state per stream.
+
+The writer (:class:`InlineWriter` here, or :class:`dr.catalog.writer.ProcessWriter`, which
+writes in a second process while this one reads and checks) turns staged runs into rows
+(:func:`build_rows`) and inserts them several rows per statement.
 
 Python's sqlite3 module adapts ``None`` through its adapter protocol on every bind, which
 costs more than the insert of a small row; rows therefore carry :data:`NULL` where a value
-is missing and the statements turn it back into SQL NULL (``NULLIF``). No real value can be
-:data:`NULL`: it is the smallest 64-bit integer, and every whole-number field is ≥ 0.
+is missing in a column that may be empty, and the statements turn it back into SQL NULL
+(``NULLIF``). No real value can be :data:`NULL`: it is the smallest 64-bit integer, and
+every whole-number field is ≥ 0. Columns that must never be empty get ``None`` as it is, so
+SQLite's NOT NULL constraint refuses it.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from itertools import chain
+from typing import Any, NamedTuple, Protocol
 
 from dr.catalog import admission, sets
 from dr.catalog.model import NewArtifact, NewRun, SetRecord, from_epoch, to_epoch
 from dr.catalog.schema import create_secondary_indexes, drop_secondary_indexes
-from dr.errors import ManifestError
+from dr.errors import CatalogError, ManifestError
 
 BATCH = 4000
 _KEY_QUERY_CHUNK = 500
+#: Rows per INSERT statement: one statement per row spends most of its time starting and
+#: resetting the statement; 32 rows share that (a smaller statement takes the remainder).
+ROWS_PER_STATEMENT = 32
 
 #: The order of an artifact row in a :class:`Prepared` run. The first 18 are stored as they
 #: are; ``mounted`` and ``circular_logging`` only feed the Exchange rules.
@@ -64,24 +75,41 @@ NULL = -(2**63)
 _UNNULL = {None: NULL}.get
 
 
-def _insert(table: str, columns: str) -> str:
-    names = [c.strip() for c in columns.split(",")]
-    marks = ",".join(f"NULLIF(?,{NULL})" for _ in names)
-    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"
+class _Table(NamedTuple):
+    """An INSERT for ``rows`` rows at a time; ``nullable`` columns go through NULLIF."""
+
+    name: str
+    columns: tuple[str, ...]
+    nullable: frozenset[str]
+
+    def insert(self, rows: int) -> str:
+        marks = ",".join(f"NULLIF(?,{NULL})" if c in self.nullable else "?" for c in self.columns)
+        values = ",".join([f"({marks})"] * rows)
+        return f"INSERT INTO {self.name} ({', '.join(self.columns)}) VALUES {values}"
 
 
-_INSERT_RUN = _insert(
+RUNS = _Table(
     "runs",
-    "id, set_name, host, backup_type, started, ended, status, error, source, compression, run_key",
-)
-_INSERT_ARTIFACT = _insert(
-    "artifacts", "run_id, host, backup_type, " + ", ".join(ART_FIELDS[:_STORED_FIELDS])
-)
-_INSERT_STREAM = _insert(
+    (
+        "id", "set_name", "host", "backup_type", "started", "ended", "status", "error",
+        "source", "compression", "run_key",
+    ),
+    frozenset({"error"}),
+)  # fmt: skip
+STREAMS = _Table(
     "stream_backups",
-    "run_id, storage_group, backup_type, at, log_prefix, first_gen, last_gen, log_signature, "
-    "circular_logging, database_mounted",
+    (
+        "run_id", "storage_group", "backup_type", "at", "log_prefix", "first_gen", "last_gen",
+        "log_signature", "circular_logging", "database_mounted",
+    ),
+    frozenset({"log_prefix", "first_gen", "last_gen", "log_signature"}),
+)  # fmt: skip
+ARTIFACTS = _Table(
+    "artifacts",
+    ("run_id", "host", "backup_type", *ART_FIELDS[:_STORED_FIELDS]),
+    frozenset(ART_FIELDS[:_STORED_FIELDS]) - {"kind", "name", "size", "stored_size"},
 )
+TABLES = (RUNS, STREAMS, ARTIFACTS)
 
 
 class Prepared(NamedTuple):
@@ -103,6 +131,12 @@ class Prepared(NamedTuple):
     def key(self) -> str:
         """What makes a run the same run when a manifest is imported again."""
         return f"{self.set_name}|{self.host.upper()}|{self.started}|{self.backup_type}"
+
+
+#: A run ready to write: (id, key, compression, recorded type, the run, admitted streams as
+#: (storage group, recorded type, StreamFacts) tuples). Plain tuples: they cross a pipe.
+Staged = tuple[int, str, str, str, Prepared, tuple[tuple[str, str, Any], ...]]
+Rows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
 
 
 def prepare(run: NewRun) -> Prepared:
@@ -132,9 +166,149 @@ def artifact_row(a: NewArtifact) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+class Repeated(Exception):
+    """The runs' unique key refused a staged run (its :class:`Prepared` fields as a tuple):
+    the same run was recorded earlier in this transaction (as ``existing``)."""
+
+    def __init__(self, run: tuple[Any, ...], existing: int) -> None:
+        super().__init__(run)
+        self.run = run
+        self.existing = existing
+
+
+class Writer(Protocol):
+    """Where a loader's staged runs go; everything happens in one transaction."""
+
+    def start(self) -> int:
+        """The first free run id (the write lock is held from here on)."""
+        ...
+
+    def write(self, staged: list[Staged]) -> None: ...
+
+    def finish(self) -> None:
+        """Everything is written (indexes back); the caller commits."""
+        ...
+
+
+def build_rows(staged: Sequence[Staged]) -> Rows:
+    """The runs, stream_backups and artifacts rows of a batch of staged runs (the run and
+    the facts may be plain tuples: a batch that crossed a pipe)."""
+    runs: list[tuple[Any, ...]] = []
+    streams: list[tuple[Any, ...]] = []
+    artifacts: list[tuple[Any, ...]] = []
+    unnull = _UNNULL
+    for run_id, key, compression, run_type, run, admitted in staged:
+        set_name, host, requested, started, ended, status, error, source, _, arts, _ = run
+        runs.append(
+            (run_id, set_name, host, run_type, started, ended, status, unnull(error, error),
+             source, compression, key)
+        )  # fmt: skip
+        if len(admitted) == 1:
+            (sg, kind, f), recorded = admitted[0], None
+            streams.append(
+                (run_id, sg, kind, ended, unnull(f[1], f[1]), unnull(f[2], f[2]),
+                 unnull(f[3], f[3]), unnull(f[4], f[4]), int(f[5]), int(f[6]))
+            )  # fmt: skip
+        else:
+            recorded = {}
+            for sg, kind, f in admitted:
+                recorded[sg] = kind
+                streams.append(
+                    (run_id, sg, kind, ended, unnull(f[1], f[1]), unnull(f[2], f[2]),
+                     unnull(f[3], f[3]), unnull(f[4], f[4]), int(f[5]), int(f[6]))
+                )  # fmt: skip
+            sg = kind = None
+        for a in arts:
+            if recorded is None:
+                typed = kind if a[1] == sg else requested
+            else:
+                typed = recorded.get(a[1], requested)
+            artifacts.append(
+                (run_id, host, typed, a[0], unnull(a[1], a[1]), unnull(a[2], a[2]), a[3],
+                 a[4], a[5], *map(unnull, a[6:18], a[6:18]))
+            )  # fmt: skip
+    return runs, streams, artifacts
+
+
+def insert_rows(conn: sqlite3.Connection, rows: Rows) -> None:
+    """Insert a batch's rows, :data:`ROWS_PER_STATEMENT` at a time (runs first)."""
+    for table, table_rows in zip(TABLES, rows, strict=True):
+        whole = len(table_rows) - len(table_rows) % ROWS_PER_STATEMENT
+        if whole:
+            conn.executemany(_statement(table, ROWS_PER_STATEMENT), _grouped(table_rows, whole))
+        if whole < len(table_rows):
+            conn.executemany(_statement(table, 1), table_rows[whole:])
+
+
+_STATEMENTS: dict[tuple[str, int], str] = {}
+
+
+def _statement(table: _Table, rows: int) -> str:
+    found = _STATEMENTS.get((table.name, rows))
+    if found is None:
+        found = _STATEMENTS[(table.name, rows)] = table.insert(rows)
+    return found
+
+
+def _grouped(rows: list[tuple[Any, ...]], whole: int) -> Iterator[tuple[Any, ...]]:
+    step, flat = ROWS_PER_STATEMENT, chain.from_iterable
+    for i in range(0, whole, step):
+        yield tuple(flat(rows[i : i + step]))
+
+
+def find_repeat(conn: sqlite3.Connection, staged: Sequence[Staged]) -> Repeated | None:
+    """After the unique key refused a batch: the staged run that repeats one recorded
+    earlier (the rows of the batch before it are in, with the ids they were given)."""
+    found: dict[str, int] = {}
+    keys = [s[1] for s in staged]
+    for i in range(0, len(keys), _KEY_QUERY_CHUNK):
+        chunk = keys[i : i + _KEY_QUERY_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT run_key, id FROM runs WHERE run_key IN ({marks})"
+        found.update(conn.execute(sql, chunk).fetchall())
+    for run_id, key, _, _, run, _ in staged:
+        if found.get(key, run_id) != run_id:
+            return Repeated(tuple(run), found[key])
+    return None
+
+
+class InlineWriter:
+    """Writes on the loader's own connection, inside the caller's transaction.
+
+    ``bulk``: a load into an empty catalog drops the secondary indexes and builds them again
+    at the end (building an index once from sorted data is much cheaper than updating it a
+    million times). ``explain``: a refused unique key is explained as :class:`Repeated`.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, bulk: bool = False, explain: bool = False):
+        self.conn = conn
+        self.bulk = bulk
+        self.explain = explain
+        self.rebuild_indexes = False
+
+    def start(self) -> int:
+        first_id = int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0])
+        self.rebuild_indexes = self.bulk and first_id == 0
+        if self.rebuild_indexes:
+            drop_secondary_indexes(self.conn)
+        return first_id + 1
+
+    def write(self, staged: list[Staged]) -> None:
+        try:
+            insert_rows(self.conn, build_rows(staged))
+        except sqlite3.IntegrityError:
+            repeated = find_repeat(self.conn, staged) if self.explain else None
+            if repeated is not None:
+                raise repeated from None
+            raise
+
+    def finish(self) -> None:
+        if self.rebuild_indexes:
+            create_secondary_indexes(self.conn)
+            self.rebuild_indexes = False
+
+
 Where = Callable[[Prepared], str]
-_Admitted = dict[str, tuple[str, Any]]
-_Rows = tuple[list[Any], list[Any], list[Any]]
 
 
 class _SetInfo:
@@ -156,10 +330,11 @@ class _SetInfo:
 
 
 class Loader:
-    """Batched writer of runs; call :meth:`add` per run and :meth:`finish` at the end.
+    """Batched recorder of runs; call :meth:`add` per run and :meth:`finish` at the end.
 
     ``refuse_repeats``: a run given twice to this loader is an error (a manifest that lists
-    a run twice, or splits a CSV run's rows) rather than a silent skip.
+    a run twice, or splits a CSV run's rows) rather than a silent skip. ``bulk``: see
+    :class:`InlineWriter`. ``writer``: where the rows go (default: this connection).
     """
 
     def __init__(
@@ -168,28 +343,27 @@ class Loader:
         where: Where,
         refuse_repeats: bool = False,
         bulk: bool = False,
+        writer: Writer | None = None,
     ) -> None:
         self.conn = conn
         self.where = where
         self.refuse_repeats = refuse_repeats
+        self.writer: Writer = writer or InlineWriter(conn, bulk, explain=refuse_repeats)
+        self.plain = getattr(self.writer, "plain", False)
         self.histories = admission.Histories(conn)
-        self.first_id = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0]) + 1
-        self.next_id = self.first_id
+        self.first_id = self.next_id = 0  # 0: not started; the writer says (first flush)
         self.pending: list[Prepared] = []
         self.added = self.skipped = self.artifacts = 0
         self.converted: list[str] = []
         self.last_id: int | None = None
         self.set_info: dict[str, _SetInfo] = {}
-        self.rebuild_indexes = bulk and self.first_id == 1
-        if self.rebuild_indexes:
-            drop_secondary_indexes(conn)
 
     def finish(self) -> None:
-        """Write what is pending and put back any index a bulk load dropped."""
+        """Write what is pending; the writer puts back any index a bulk load dropped."""
         self.flush()
-        if self.rebuild_indexes:
-            create_secondary_indexes(self.conn)
-            self.rebuild_indexes = False
+        if not self.first_id:
+            self.first_id = self.next_id = self.writer.start()
+        self._written(self.writer.finish)
 
     def add(self, run: NewRun) -> None:
         self.add_prepared(prepare(run))
@@ -207,29 +381,34 @@ class Loader:
     def flush(self) -> None:
         if not self.pending:
             return
+        if not self.first_id:
+            self.first_id = self.next_id = self.writer.start()
         keys = [run.key for run in self.pending]
         existing = self._existing(keys)
-        rows: _Rows = ([], [], [])
-        staged: list[tuple[Prepared, str, int]] = []
+        staged: list[Staged] = []
         for run, key in zip(self.pending, keys, strict=True):
             if key in existing:
                 self._repeat(run, existing[key])
                 continue
             existing[key] = self.next_id
-            staged.append((run, key, self.next_id))
-            self._stage(run, key, rows)
+            staged.append(self._stage(run, key))
         self.pending.clear()
-        self.write(rows, staged)
+        if staged:
+            self._written(self.writer.write, staged)
 
-    def write(self, rows: _Rows, staged: list[tuple[Prepared, str, int]]) -> None:
-        """Insert one batch's rows."""
+    def _written(self, step: Callable[..., None], *args: Any) -> None:
+        """A writer's step; a repeated run it reports (maybe batches later, from another
+        process) is named as the manifest's line that repeats an earlier one."""
         try:
-            self.conn.executemany(_INSERT_RUN, rows[0])
-        except sqlite3.IntegrityError:
-            self.explain_conflict(staged)
-            raise
-        self.conn.executemany(_INSERT_STREAM, rows[1])
-        self.conn.executemany(_INSERT_ARTIFACT, rows[2])
+            step(*args)
+        except Repeated as repeated:
+            run = Prepared(*repeated.run)
+            self._repeat(run, repeated.existing)
+            raise CatalogError(
+                f"{self.where(run)}: run {run.key} conflicts with run {repeated.existing}, "
+                "recorded in this same transaction; nothing was recorded",
+                hint="report this as a bug; the catalog is unchanged",
+            ) from None
 
     def _trusts_unique_key(self) -> bool:
         """An import into an empty catalog refuses repeats, and every run it could repeat is
@@ -240,9 +419,6 @@ class Loader:
         """Ids of the runs among ``keys`` already in the catalog."""
         if self.next_id == 1 or self._trusts_unique_key():
             return {}
-        return self._query_keys(keys)
-
-    def _query_keys(self, keys: list[str]) -> dict[str, int]:
         found: dict[str, int] = {}
         for i in range(0, len(keys), _KEY_QUERY_CHUNK):
             chunk = keys[i : i + _KEY_QUERY_CHUNK]
@@ -250,17 +426,6 @@ class Loader:
             sql = f"SELECT run_key, id FROM runs WHERE run_key IN ({marks})"
             found.update(self.conn.execute(sql, chunk).fetchall())
         return found
-
-    def explain_conflict(self, staged: list[tuple[Prepared, str, int]]) -> None:
-        """After the unique key refused a run of the batch: name the run that repeats one
-        recorded earlier (the rows of the batch before it are in, with the ids they were
-        given; the whole transaction is about to be rolled back)."""
-        if not self._trusts_unique_key():
-            return
-        found = self._query_keys([key for _, key, _ in staged])
-        for run, key, run_id in staged:
-            if found.get(key, run_id) != run_id:
-                self._repeat(run, found[key])
 
     def _repeat(self, run: Prepared, run_id: int) -> None:
         if self.refuse_repeats and run_id >= self.first_id:
@@ -272,26 +437,23 @@ class Loader:
             )
         self.skipped += 1
 
-    def _stage(self, run: Prepared, key: str, rows: _Rows) -> None:
+    def _stage(self, run: Prepared, key: str) -> Staged:
         info = self._set(run)
-        admitted: _Admitted = {}
+        admitted: tuple[tuple[str, str, Any], ...] = ()
         if run.status != "failed":
             admitted = admission.admit_prepared(self.histories, run, self.where)
+            for sg, kind, _ in admitted:
+                if kind != run.backup_type:
+                    self.converted.append(sg)
         run_id = self.last_id = self.next_id
         self.next_id += 1
-        compression = run.compression or info.compression_at(run.started)
-        run_type = _run_type(run.backup_type, admitted)
-        rows[0].append(
-            (run_id, run.set_name, run.host, run_type, run.started, run.ended, run.status,
-             _UNNULL(run.error, run.error), run.source, compression, key)
-        )  # fmt: skip
-        for sg, (kind, f) in admitted.items():
-            rows[1].append(_stream_row(run_id, sg, kind, run.ended, f))
-            if kind != run.backup_type:
-                self.converted.append(sg)
-        rows[2].extend(_artifact_rows(run_id, run, admitted))
         self.added += 1
         self.artifacts += len(run.artifacts)
+        compression = run.compression or info.compression_at(run.started)
+        run_type = _run_type(run.backup_type, admitted)
+        if self.plain:  # for a pipe: a plain tuple unpickles without a Python call
+            return (run_id, key, compression, run_type, tuple(run), admitted)
+        return (run_id, key, compression, run_type, run, admitted)
 
     def _set(self, run: Prepared) -> _SetInfo:
         found = self.set_info.get(run.set_name)
@@ -308,37 +470,11 @@ class Loader:
         return found
 
 
-def _run_type(requested: str, admitted: _Admitted) -> str:
+def _run_type(requested: str, admitted: tuple[tuple[str, str, Any], ...]) -> str:
     """The run's recorded type: a copy when every stream was admitted as a copy."""
     if not admitted:
         return requested
     if len(admitted) == 1:  # most runs: one stream
-        return next(iter(admitted.values()))[0]
-    kinds = {kind for kind, _ in admitted.values()}
+        return admitted[0][1]
+    kinds = {kind for _, kind, _ in admitted}
     return kinds.pop() if len(kinds) == 1 else requested
-
-
-def _artifact_rows(run_id: int, run: Prepared, admitted: _Admitted) -> list[tuple[Any, ...]]:
-    """Each artifact's row, recorded as the type its stream was admitted as (if any)."""
-    found = []
-    for a in run.artifacts:
-        recorded = admitted[a[SG]][0] if a[SG] in admitted else run.backup_type
-        row = (run_id, run.host, recorded, *a[:_STORED_FIELDS])
-        found.append(tuple(map(_UNNULL, row, row)))
-    return found
-
-
-def _stream_row(run_id: int, sg: str, kind: str, ended: int, f: Any) -> tuple[Any, ...]:
-    row = (
-        run_id,
-        sg,
-        kind,
-        ended,
-        f.log_prefix,
-        f.first_gen,
-        f.last_gen,
-        f.log_signature,
-        int(f.circular_logging),
-        int(f.database_mounted),
-    )
-    return tuple(map(_UNNULL, row, row))

@@ -1,12 +1,14 @@
 """Importing backup runs made by other tools (FEATURES A12): JSON, CSV, wbadmin.
 
-An import is all or nothing and runs in one transaction. The file is read run by run
-(memory does not grow with it); each record is checked (shape, times, the inventory's hosts,
-storage groups and databases, the set) and, while no record has been bad, recorded in
-batches under the Exchange backup rules. A bad record stops the recording but not the
-reading, so every problem is reported with its file:line and field; then the transaction
-is rolled back and nothing of the file remains. Runs already in the catalog (same set,
-host, start and type) are skipped, so importing a file twice changes nothing.
+An import is all or nothing and runs in one transaction (for a large manifest on a machine
+with two cores, written by a child process while this one reads: :mod:`dr.catalog.writer`).
+The file is read run by run (memory does not grow with it); each record is checked (shape,
+times, the inventory's hosts, storage groups and databases, the set) and, while no record
+has been bad, recorded in batches under the Exchange backup rules. A bad record stops the
+recording but not the reading, so every problem is reported with its file:line and field;
+then the transaction is rolled back and nothing of the file remains. Runs already in the
+catalog (same set, host, start and type) are skipped, so importing a file twice changes
+nothing.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dr.catalog import writer
 from dr.catalog.importers import csv_manifest, json_manifest, wbadmin
 from dr.catalog.importers.records import RawRun, fail, to_new_run
 from dr.catalog.importers.resolve import Resolver
 from dr.catalog.importers.source import Progress, Source
 from dr.catalog.loader import Loader, Prepared
 from dr.catalog.model import ImportReport, SetRecord
-from dr.catalog.store import transaction
+from dr.catalog.store import cycle_collection_paused, transaction
 from dr.errors import ManifestError, ParameterError, Problem
 
 if TYPE_CHECKING:
@@ -70,10 +73,15 @@ def import_file(
     sets = {s.name: s for s in catalog.sets()}
     resolve = Resolver(inventory)
     raws = _read(catalog, fmt, source, file, host, set_name, sets, resolve)
-    with transaction(catalog.conn):
-        where = _where(file)
-        loader = Loader(catalog.conn, where, refuse_repeats=True, bulk=True)
-        _load(raws, loader, sets=sets, resolve=resolve, file=file)
+    where = _where(file)
+    if writer.wanted(catalog.path, source.size):
+        with writer.ProcessWriter(catalog.path) as child, cycle_collection_paused():
+            loader = Loader(catalog.conn, where, refuse_repeats=True, writer=child)
+            _load(raws, loader, sets=sets, resolve=resolve, file=file)
+    else:
+        with transaction(catalog.conn), cycle_collection_paused():
+            loader = Loader(catalog.conn, where, refuse_repeats=True, bulk=True)
+            _load(raws, loader, sets=sets, resolve=resolve, file=file)
     return ImportReport(
         file=file,
         format=fmt,

@@ -35,6 +35,8 @@ Convert = Callable[[str], Any]
 _KINDS = frozenset(ARTIFACT_KINDS)
 _MEMO_LIMIT = 4096
 _BAD = object()
+_new = tuple.__new__  # a named tuple without its Python-level constructor
+_parse = datetime.fromisoformat
 _POS = {name: i for i, name in enumerate(ART_FIELDS)}
 _KIND, _SG, _DB, _NAME = _POS["kind"], _POS["storage_group"], _POS["database"], _POS["name"]
 _SIZE, _STORED = _POS["size"], _POS["stored_size"]
@@ -56,18 +58,6 @@ class _Bad(Exception):
     """A cell or run the fast path does not vouch for; the full checks take over."""
 
 
-def _whole(minimum: int) -> Convert:
-    def convert(cell: str) -> int | None:
-        if not cell:
-            return None
-        value = int(cell)
-        if value < minimum:
-            raise _Bad
-        return value
-
-    return convert
-
-
 def _memo(name: str, slow: Callable[[str], Any]) -> Convert:
     """A cell checked by the full checks once per distinct value."""
     seen: dict[str, Any] = {}
@@ -87,13 +77,6 @@ def _memo(name: str, slow: Callable[[str], Any]) -> Convert:
     return convert
 
 
-def converter(name: str, slow: Callable[[str], Any]) -> Convert:
-    """The fast check of one artifact column (``slow`` is the CSV cell conversion)."""
-    if name in _MINIMUM:
-        return _whole(_MINIMUM[name])
-    return _memo(name, slow)
-
-
 class FastRows:
     """``fast(rows) -> Prepared | None`` for the rows of one run (first line first)."""
 
@@ -111,12 +94,12 @@ class FastRows:
         self.static_cells = _getter([i for i, _ in static])
         self.static_names = [name for _, name in static]
         self.kind = layout.kind
-        columns = [(i, name, converter(name, slow(name))) for i, name, _ in layout.artifact_columns]
-        self.numbers = [
-            (i, _POS[name], convert) for i, name, convert in columns if name in _MINIMUM
-        ]
-        self.texts = [(_POS[name], convert) for i, name, convert in columns if name not in _MINIMUM]
-        self.text_cells = _getter([i for i, name, _ in columns if name not in _MINIMUM])
+        columns = [(i, name) for i, name, _ in layout.artifact_columns]
+        # whole numbers: int() and the minimum, here; the rest checked once per distinct value
+        self.numbers = [(i, _POS[name], _MINIMUM[name]) for i, name in columns if name in _MINIMUM]
+        texts = [(i, name) for i, name in columns if name not in _MINIMUM]
+        self.texts = [(_POS[name], _memo(name, slow(name))) for _, name in texts]
+        self.text_cells = _getter([i for i, _ in texts])
         self.sets = sets
         self.resolve = resolve
         self.runs: dict[tuple[str, ...], tuple[Any, ...] | None] = {}
@@ -134,22 +117,24 @@ class FastRows:
         for _, row in rows[1:]:
             if self.run_cells(row) != cells:
                 raise _Bad
-        fields = self._static(self.static_cells(first))
-        start, end = _moment(cells[self.start]), _moment(cells[self.end])
-        if end < start:
-            raise _Bad
+        key = self.static_cells(first)
+        fields = self.runs.get(key) or self._static(key)
+        start, end = _parse(cells[self.start]), _parse(cells[self.end])
+        if start.tzinfo is None or end.tzinfo is None or end < start:
+            raise _Bad  # no zone: the full checks say so
         host = fields[1]
         kind, templates = self.kind, self.templates.setdefault(host, {})
-        artifacts = (
-            ()
-            if kind is None
-            else tuple(self._artifact(row, host, templates) for _, row in rows if row[kind])
-        )
+        if kind is None:
+            artifacts: tuple[tuple[Any, ...], ...] = ()
+        elif len(rows) == 1:
+            artifacts = (self._artifact(first, host, templates),) if first[kind] else ()
+        else:
+            artifacts = tuple(self._artifact(row, host, templates) for _, row in rows if row[kind])
         set_name, _, backup_type, status, error, source, compression = fields
-        return Prepared(
+        return _new(Prepared, (
             set_name, host, backup_type, int(start.timestamp()), int(end.timestamp()),
             status, error, source, compression, artifacts, line,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def _static(self, key: tuple[str, ...]) -> tuple[Any, ...]:
         """set, host, type, status, error, source, compression; checked once per combination."""
@@ -184,11 +169,28 @@ class FastRows:
         if values is None:
             values = self._template(key, host, templates)
         values = values.copy()
-        for i, position, convert in self.numbers:
-            values[position] = convert(row[i])
+        for i, position, minimum in self.numbers:
+            cell = row[i]
+            if cell:
+                number = int(cell)
+                if number < minimum:
+                    raise _Bad
+                values[position] = number
         if values[_SIZE] is None:
             raise _Bad
-        _check_numbers(values)
+        # records._range_problems, as a yes or no: both ends of a range or neither, in order
+        low, high = values[_FIRST], values[_LAST]
+        if low is None:
+            if high is not None or values[_KIND] == "logs":
+                raise _Bad
+        elif high is None or high < low:
+            raise _Bad
+        low, high = values[_REQ_FIRST], values[_REQ_LAST]
+        if low is None:
+            if high is not None:
+                raise _Bad
+        elif high is None or high < low:
+            raise _Bad
         if values[_STORED] is None:
             values[_STORED] = values[_SIZE]
         return tuple(values)
@@ -224,22 +226,3 @@ def _getter(indices: list[int]) -> Callable[[Row], tuple[str, ...]]:
         only = indices[0]
         return lambda row: (row[only],)
     return itemgetter(*indices) if indices else lambda row: ()
-
-
-def _moment(cell: str) -> datetime:
-    """A time as the full check reads it, or _Bad (no zone, or written unusually)."""
-    parsed = datetime.fromisoformat(cell)
-    if parsed.tzinfo is None:
-        raise _Bad
-    return parsed
-
-
-def _check_numbers(values: list[Any]) -> None:
-    """The parts of records._range_problems that look at numbers, as a yes or no."""
-    for lo, hi in ((_FIRST, _LAST), (_REQ_FIRST, _REQ_LAST)):
-        if (values[lo] is None) != (values[hi] is None):
-            raise _Bad
-        if values[lo] is not None and values[hi] < values[lo]:
-            raise _Bad
-    if values[_KIND] == "logs" and values[_FIRST] is None:
-        raise _Bad
