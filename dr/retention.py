@@ -63,17 +63,15 @@ class _Book:
 
     def __init__(self, versions: Sequence[Version]) -> None:
         self.versions = versions
-        self.index_of: dict[str, int] = {}
-        self.seconds: list[float] = []
-        for i, version in enumerate(versions):
-            if version.id in self.index_of:
-                raise ParameterError(
-                    f"version id {version.id!r} appears twice in the retention input"
-                )
+        self.index_of = {version.id: i for i, version in enumerate(versions)}
+        if len(self.index_of) < len(versions):
+            seen: set[str] = set()
+            twice = next(v.id for v in versions if v.id in seen or seen.add(v.id))  # type: ignore[func-returns-value]
+            raise ParameterError(f"version id {twice!r} appears twice in the retention input")
+        for version in versions:
             if version.at.tzinfo is None:
                 _check_time(version.at, f"the time of version {version.id}")
-            self.index_of[version.id] = i
-            self.seconds.append(version.at.timestamp())
+        self.seconds: list[float] = [version.at.timestamp() for version in versions]
         self.keep = [False] * len(versions)
         self.reasons: list[list[str]] = [[] for _ in versions]
 
@@ -113,7 +111,8 @@ def plan_retention(
     _close_over_needs(book, added, dependents)
     for j, users in dependents.items():
         _explain_needed(book, j, users)
-    return [Decision(v.id, book.keep[i], tuple(book.reasons[i])) for i, v in enumerate(versions)]
+    new, keep, reasons = tuple.__new__, book.keep, book.reasons
+    return [new(Decision, (v[0], keep[i], tuple(reasons[i]))) for i, v in enumerate(versions)]
 
 
 def _check_time(value: datetime, what: str) -> None:

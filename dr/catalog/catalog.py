@@ -212,20 +212,33 @@ class Catalog:
 
 
 def mark_expired_in(conn: sqlite3.Connection, artifact_ids: list[int], run_ids: list[int]) -> int:
-    """Mark rows expired inside the caller's transaction; runs left with nothing live too."""
+    """Mark rows expired inside the caller's transaction; runs left with nothing live too,
+    and every stream backup of a touched run that has no live artifact left."""
     changed = 0
+    touched = set(run_ids)
     if artifact_ids:
         cur = conn.executemany(
             "UPDATE artifacts SET expired = 1 WHERE id = ? AND expired = 0",
             [(i,) for i in artifact_ids],
         )
         changed += cur.rowcount
+        for i in range(0, len(artifact_ids), 500):
+            chunk = artifact_ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT DISTINCT run_id FROM artifacts WHERE id IN ({marks})"
+            touched.update(row[0] for row in conn.execute(sql, chunk))
     if run_ids:
         cur = conn.executemany(
             "UPDATE artifacts SET expired = 1 WHERE run_id = ? AND expired = 0",
             [(i,) for i in run_ids],
         )
         changed += cur.rowcount
+    conn.executemany(
+        "UPDATE stream_backups SET expired = 1 WHERE run_id = ? AND expired = 0 AND NOT EXISTS "
+        "(SELECT 1 FROM artifacts a WHERE a.run_id = stream_backups.run_id "
+        "AND a.storage_group = stream_backups.storage_group AND a.expired = 0)",
+        [(i,) for i in sorted(touched)],
+    )
     conn.execute(
         "UPDATE runs SET expired = 1 WHERE expired = 0 AND NOT EXISTS "
         "(SELECT 1 FROM artifacts a WHERE a.run_id = runs.id AND a.expired = 0) "

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import groupby
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from dr.catalog.catalog import Catalog, mark_expired_in
 from dr.catalog.listing import MARKERS
 from dr.catalog.model import SetRecord, from_epoch, to_epoch
-from dr.catalog.store import transaction
+from dr.catalog.store import cycle_collection_paused, transaction
 from dr.errors import CatalogError
 
 #: Why a kept version is kept, in the order a summary counts it (the first that applies).
@@ -78,8 +79,7 @@ def keep_reason(reasons: tuple[str, ...]) -> str:
 _STREAM_SQL = """
 SELECT s.run_id, s.storage_group, s.backup_type, s.at
 FROM runs r JOIN stream_backups s ON s.run_id = r.id
-WHERE r.set_name = ? AND EXISTS (SELECT 1 FROM artifacts a WHERE a.run_id = s.run_id
-      AND a.storage_group = s.storage_group AND a.expired = 0)
+WHERE r.set_name = ? AND s.expired = 0
 ORDER BY s.storage_group, s.at, s.run_id
 """
 _ITEM_SQL = """
@@ -92,7 +92,8 @@ GROUP BY r.id, a.name ORDER BY a.name, r.ended, r.id
 
 def plan(catalog: Catalog, at: datetime, set_name: str | None = None) -> list[SetPlan]:
     records = [catalog.set(set_name)] if set_name else catalog.sets()
-    return [_plan_set(catalog.conn, record, at) for record in records]
+    with cycle_collection_paused():
+        return [_plan_set(catalog.conn, record, at) for record in records]
 
 
 def _plan_set(conn: sqlite3.Connection, record: SetRecord, at: datetime) -> SetPlan:
@@ -109,6 +110,7 @@ def _day(day: int) -> str:
     return from_epoch(day * 86400).strftime("%Y/%m/%d")
 
 
+_SECOND = itemgetter(1)
 _CLOCK = [f"{minute // 60:02d}:{minute % 60:02d}" for minute in range(1440)]
 _SHOWN = {kind: f"{marker} " if marker else "" for kind, marker in MARKERS.items()}
 
@@ -124,8 +126,8 @@ def stream_versions(
 ) -> list[Any]:
     """Per log stream, one version per run; what each needs from the Exchange rules."""
     versions: list[Any] = []
-    rows = conn.execute(_STREAM_SQL, (set_name,))
-    for sg, group in groupby(rows, key=lambda row: row[1]):
+    rows = conn.execute(_STREAM_SQL, (set_name,)).fetchall()
+    for sg, group in groupby(rows, key=_SECOND):
         versions += _chain(list(group), sg, sg, refs, stream=True)
     return versions
 
@@ -135,8 +137,8 @@ def item_versions(
 ) -> list[Any]:
     """In-file delta chains per item: [I] needs the previous version, [D] the last full."""
     versions: list[Any] = []
-    rows = conn.execute(_ITEM_SQL, (set_name,))
-    for item, group in groupby(rows, key=lambda row: row[1]):
+    rows = conn.execute(_ITEM_SQL, (set_name,)).fetchall()
+    for item, group in groupby(rows, key=_SECOND):
         versions += _chain(list(group), item, f"{set_name}/{item}", refs, stream=False)
     return versions
 
@@ -151,11 +153,12 @@ def _chain(
     ids = [version_label(at, kind, item, run_id) for run_id, _, kind, at in rows]
     needs = needs_by_type([row[2] for row in rows])
     versions = []
-    moment = datetime.fromtimestamp
+    # named tuples built with tuple.__new__: no Python-level constructor call per version
+    new, moment, utc = tuple.__new__, datetime.fromtimestamp, UTC
     for (run_id, _, kind, at), vid, need in zip(rows, ids, needs, strict=True):
-        refs[vid] = VersionRef(run_id, item, stream, kind, at)
+        refs[vid] = new(VersionRef, (run_id, item, stream, kind, at))
         wanted = tuple([ids[n] for n in need]) if need else ()
-        versions.append(Version(vid, chain, kind, moment(at, UTC), wanted))
+        versions.append(new(Version, (vid, chain, kind, moment(at, utc), wanted)))
     return versions
 
 
