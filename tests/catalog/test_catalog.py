@@ -72,6 +72,46 @@ def test_upgrade_from_v1_keeps_rows(tmp_path: Path) -> None:
         )
 
 
+def _stream_flags(cat: Catalog) -> list[tuple[int, str, int, int]]:
+    """Each stream backup's flag beside what it means: no live artifact of the stream left."""
+    return cat.conn.execute(
+        "SELECT s.run_id, s.storage_group, s.expired, NOT EXISTS (SELECT 1 FROM artifacts a "
+        "WHERE a.run_id = s.run_id AND a.storage_group = s.storage_group AND a.expired = 0) "
+        "FROM stream_backups s ORDER BY s.run_id, s.storage_group"
+    ).fetchall()
+
+
+def test_upgrade_to_v5_flags_stream_backups_without_live_artifacts(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    with Catalog.open(path) as cat:
+        cat.register_set(BackupSet(name="ex", host="EX2016", type="exchange"))
+        cat.record_run(_run("full", 0, _logs(1, 4), _logs(1, 2, sg="EX2016/DB02")))
+        cat.record_run(_run("incremental", 1, _logs(5, 9)))
+        cat.conn.execute("UPDATE artifacts SET expired = 1 WHERE storage_group = 'EX2016/DB02'")
+        cat.conn.execute("DELETE FROM schema_version WHERE version = 5")
+        cat.conn.execute("ALTER TABLE stream_backups DROP COLUMN expired")
+    with Catalog.open(path) as cat:
+        flags = _stream_flags(cat)
+        assert [(sg, flag) for _, sg, flag, _ in flags] == [
+            ("EX2016/DB01", 0), ("EX2016/DB02", 1), ("EX2016/DB01", 0)
+        ]  # fmt: skip
+        assert all(flag == gone for *_, flag, gone in flags)
+
+
+def test_expiring_artifacts_flags_their_stream_backups(catalog: Catalog) -> None:
+    full = catalog.record_run(_run("full", 0, _logs(1, 4), _logs(1, 2, sg="EX2016/DB02")))
+    catalog.record_run(_run("incremental", 1, _logs(5, 9)))
+    db02 = catalog.conn.execute(
+        "SELECT id FROM artifacts WHERE storage_group = 'EX2016/DB02'"
+    ).fetchall()
+    catalog.mark_expired(artifact_ids=[row[0] for row in db02])
+    assert [flag for _, _, flag, _ in _stream_flags(catalog)] == [0, 1, 0]
+    catalog.mark_expired(run_ids=[full.id])
+    flags = _stream_flags(catalog)
+    assert [flag for _, _, flag, _ in flags] == [1, 1, 0]
+    assert all(flag == gone for *_, flag, gone in flags)
+
+
 def test_newer_catalog_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite"
     Catalog.open(path).close()
