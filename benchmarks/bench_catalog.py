@@ -3,7 +3,9 @@
 Synthetic history: N databases (each its own log stream and set, Exchange 2016 style) x D
 days of hourly log backups and a daily full (database + logs + checkpoint) — with the
 defaults, 100 x 365 days ≈ 985 000 artifacts. The history is written as a CSV manifest and
-imported through the same path as `dr catalog import` (all checks and Exchange rules on).
+imported through the same path as `dr catalog import` (all checks and Exchange rules on;
+on two cores the rows are written by a child process, as `dr catalog import` does; set
+DR_CATALOG_WRITER=inline to measure one process).
 
     .venv/bin/python benchmarks/bench_catalog.py [--databases 100] [--days 365]
 """
@@ -80,6 +82,11 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def child_peak_mib() -> float:
+    """The largest peak of the finished child processes (a large import's writer)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def _cpu() -> tuple[float, float]:
     """CPU seconds of this process and of its finished child processes."""
     now = os.times()
@@ -93,8 +100,10 @@ def timed(label: str, fn):  # type: ignore[no-untyped-def]
     seconds, (own_now, workers_now) = time.perf_counter() - began, _cpu()
     cpu, worker = own_now - own, workers_now - workers
     extra = f" + {worker:6.2f} s CPU in child processes" if worker > 0.005 else ""
+    child = f" (child {child_peak_mib():.0f} MiB)" if worker > 0.005 else ""
     print(
-        f"{label:<28} {seconds:7.2f} s wall {cpu:7.2f} s CPU{extra}  peak RSS {peak_mib():.0f} MiB"
+        f"{label:<28} {seconds:7.2f} s wall {cpu:7.2f} s CPU{extra}  "
+        f"peak RSS {peak_mib():.0f} MiB{child}"
     )
     return result, seconds
 

@@ -49,10 +49,9 @@ MIN_BYTES = 8 << 20
 #: ``DR_CATALOG_WRITER``: ``process`` always writes in a child process, ``inline`` never,
 #: ``auto`` (the default) when the manifest is large and the machine has two cores.
 ENV = "DR_CATALOG_WRITER"
-#: The child's page cache (KiB, negative as SQLite wants it) and the helper threads SQLite
-#: may use to sort while it builds the indexes at the end (the importer is idle by then).
+#: The child's page cache (KiB, negative as SQLite wants it): fewer pages spilled to the
+#: log before the commit.
 _CACHE = -65536
-_SORT_THREADS = 2
 _HINT = "run the import again; the catalog is as it was before it"
 
 
@@ -216,7 +215,6 @@ def serve(path: Path, bulk: bool, inp: IO[bytes], out: IO[bytes]) -> int:
     conn = connect(path)
     try:
         conn.execute(f"PRAGMA cache_size={_CACHE}")
-        conn.execute(f"PRAGMA threads={_SORT_THREADS}")
         conn.execute("BEGIN IMMEDIATE")
         writer = InlineWriter(conn, bulk=bulk, explain=True)
         _send(out, ("ready", writer.start()))
