@@ -1,10 +1,19 @@
 """Restore one version into a directory, checking the SHA-256 of every file it writes.
 
-Before anything is written, every blob the version needs is looked up, so a version whose
-data is missing is refused up front. Each file is written under a temporary name and only
-renamed into place once its SHA-256 matches the manifest: a failed restore never leaves a
-file that looks complete. Block-mode files are rebuilt from their one complete map, so
-the cost does not grow with the chain's length.
+Before anything is written, every path is checked, every file of the version already in
+the directory is refused (unless ``overwrite``) and every blob the version needs is looked
+up, so a version whose data is missing is refused up front.
+
+While files are written the directory holds a marker, ``.dr-restore-incomplete-VERSION``,
+created (and made durable) before the first file and removed only once every file has
+been written and its SHA-256 checked: a directory holding it may hold partial files. A new
+file is created under its own name (no temporary name, no rename: on a small-file restore
+those cost as much as the data). A file of one chunk is hashed before it is created, so a
+wrong one is never written; a larger file is hashed while written and removed when its
+SHA-256 does not match. A file that replaces an existing one (``overwrite``) and a
+block-mode file are written under a temporary name and renamed into place once checked,
+so the old file stays until the new one is known to be right. Block-mode files are
+rebuilt from their one complete map, so the cost does not grow with the chain's length.
 """
 
 from __future__ import annotations
@@ -12,20 +21,54 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dr.errors import IntegrityError, ParameterError
 from dr.store.blockmap import BlockMap, MapFormatError, load_map, map_blob_ids, used_supers
+from dr.store.format import fsync_dir
 from dr.store.lock import locked
 from dr.store.repository import Repository
 
 Progress = Callable[[int], None]
 PREFETCH = 4  # super-blocks decrypted ahead of the writer (about 4 MiB)
-WRITERS = 4  # threads creating content-defined files: file creation waits on the journal
+WRITERS = 2  # threads creating new content-defined files, each in its own folders
+MARKER_PREFIX = ".dr-restore-incomplete-"
+NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC  # never follows a link
+
+
+@dataclass(frozen=True)
+class Target:
+    """One file of the version: where it goes (``path``) and its manifest entry."""
+
+    folder: str  # relative to the target directory, "" for its top
+    name: str
+    path: str
+    entry: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Job:
+    repo: Repository
+    version_id: str
+    root: Path
+    tick: Progress
+
+    @property
+    def marker(self) -> Path:
+        return self.root / f"{MARKER_PREFIX}{self.version_id}"
+
+    def failed(self, target: Target, why: str, hint: str | None = None) -> IntegrityError:
+        return IntegrityError(
+            f"version {self.version_id}: {target.entry['path']} not restored ({why}); "
+            f"{self.root} is marked incomplete ({self.marker.name})",
+            hint=hint or "run `dr store verify --read-data` to list the damaged versions",
+        )
 
 
 def checked_path(rel: str) -> PurePosixPath:
@@ -49,6 +92,15 @@ def safe_target(root: Path, rel: str) -> Path:
     return target
 
 
+def split_checked(rel: str) -> tuple[str, str]:
+    """(folder, name) of a manifest path, with :func:`checked_path`'s rules (string work
+    only: a version may hold hundreds of thousands of paths)."""
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    if rel.startswith("/") or not parts or ".." in parts or ":" in rel or "\\" in rel:
+        raise ParameterError(f"refusing to restore {rel!r}: the path escapes the target directory")
+    return "/".join(parts[:-1]), parts[-1]
+
+
 def restore_version(
     repo: Repository,
     version_id: str,
@@ -62,68 +114,248 @@ def restore_version(
     Every path is checked before anything is written; each directory is checked once more
     after it exists, so a symbolic link already in ``dest`` cannot lead outside it. A file of
     the version already in ``dest`` is refused unless ``overwrite``: a restore never
-    silently replaces data.
+    silently replaces data. ``dest`` holds the marker (module doc) until every file is
+    written and checked; a failure leaves it there.
     """
-    tick = progress or (lambda n: None)
     with locked(repo.root, exclusive=False, operation="restore"):
         manifest = repo.read_manifest(version_id)
         dest.mkdir(parents=True, exist_ok=True)
-        root = dest.resolve()
-        targets = [(root / checked_path(f["path"]), f) for f in manifest["files"]]
-        if not overwrite:
-            refuse_existing(dest, targets)
+        job = _Job(repo, version_id, dest.resolve(), progress or (lambda n: None))
+        targets = plan(job.root, manifest["files"])
+        existing = existing_files(job.root, targets)
+        if existing and not overwrite:
+            refuse(dest, existing[0])
         repo.reload_index()
         maps = preflight(repo, manifest)
-        checked_dirs: set[Path] = set()
-        for target, entry in targets:
-            _ensure_dir(root, target.parent, checked_dirs, entry["path"])
-        write_files(repo, version_id, targets, maps, tick)
+        make_folders(job.root, targets)
+        mark_incomplete(job)
+        write_files(job, targets, maps, {t.path for t in existing})
+        job.marker.unlink(missing_ok=True)
     return manifest
 
 
-def write_files(
-    repo: Repository,
-    version_id: str,
-    targets: list[tuple[Path, dict[str, Any]]],
-    maps: dict[str, BlockMap],
-    tick: Progress,
-) -> None:
-    """Block-mode files one by one (each already reads ahead on two threads); the others
-    on WRITERS threads, since creating many small files is mostly waiting on the file
-    system, and decryption and decompression run outside the interpreter lock."""
-    chunked = [(t, e) for t, e in targets if e["path"] not in maps]
-    for target, entry in targets:
-        if entry["path"] in maps:
-            restore_file(repo, version_id, target, entry, maps[entry["path"]], tick)
-    if len(chunked) < 2 * WRITERS:
-        for target, entry in chunked:
-            restore_file(repo, version_id, target, entry, None, tick)
-        return
-    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-        done = pool.map(
-            lambda te: restore_file(repo, version_id, te[0], te[1], None, tick), chunked
-        )
-        for _ in done:  # re-raises the first failure
-            pass
+def plan(root: Path, files: list[dict[str, Any]]) -> list[Target]:
+    """Every file's place under ``root``; refuses a path that escapes it."""
+    out = []
+    for entry in files:
+        folder, name = split_checked(entry["path"])
+        where = f"{root}/{folder}" if folder else str(root)
+        out.append(Target(folder, name, f"{where}/{name}", entry))
+    return out
 
 
-def refuse_existing(dest: Path, targets: list[tuple[Path, dict[str, Any]]]) -> None:
-    """Refuse before writing anything when a file of the version is already there."""
-    for target, entry in targets:
-        if os.path.lexists(target):
+def existing_files(root: Path, targets: list[Target]) -> list[Target]:
+    """The targets already present (anything by that name), listing each folder once."""
+    present: dict[str, set[str]] = {}
+    for folder in dict.fromkeys(t.folder for t in targets):
+        try:
+            present[folder] = set(os.listdir(root / folder))
+        except (FileNotFoundError, NotADirectoryError):
+            present[folder] = set()
+    return [t for t in targets if t.name in present[t.folder]]
+
+
+def refuse(dest: Path, target: Target) -> None:
+    raise ParameterError(
+        f"{dest}: {target.entry['path']} already exists; refusing to overwrite it",
+        hint="restore into an empty directory, or pass --overwrite to replace the files",
+    )
+
+
+def make_folders(root: Path, targets: list[Target]) -> None:
+    """Create every folder, refusing one that a link leads outside ``root``."""
+    for folder in dict.fromkeys(t.folder for t in targets):
+        path = root / folder
+        path.mkdir(parents=True, exist_ok=True)
+        if not path.resolve().is_relative_to(root):
             raise ParameterError(
-                f"{dest}: {entry['path']} already exists; refusing to overwrite it",
-                hint="restore into an empty directory, or pass --overwrite to replace the files",
+                f"refusing to restore into {folder!r}: a link leads outside the target"
             )
 
 
-def _ensure_dir(root: Path, folder: Path, checked: set[Path], rel: str) -> None:
-    if folder in checked:
+def mark_incomplete(job: _Job) -> None:
+    """Create the marker durably, before the first file: any file written later, even a
+    partial one a crash leaves, sits beside it."""
+    text = (
+        f"dr store restore of version {job.version_id} into this directory has not "
+        "finished (it is running, failed or was killed): files here may be incomplete.\n"
+        "Restore again with --overwrite; this file is removed once every file is checked.\n"
+    )
+    fd = os.open(job.marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_dir(job.root)
+
+
+def write_files(
+    job: _Job, targets: list[Target], maps: dict[str, BlockMap], replacing: set[str]
+) -> None:
+    """Block-mode files and replaced files one by one (block files read ahead on two
+    threads); new content-defined files on WRITERS threads, each thread in its own folders:
+    creating a file locks its folder, so two threads in one folder would wait on each
+    other. Decryption, decompression and hashing run outside the interpreter lock."""
+    fresh: list[Target] = []
+    for t in targets:
+        if t.entry["path"] in maps or t.path in replacing:
+            replace_file(job, t, maps.get(t.entry["path"]))
+        else:
+            fresh.append(t)
+    groups = by_folder(fresh)
+    run_parallel(groups, lambda group: [write_new(job, t) for t in group], WRITERS)
+
+
+def by_folder(targets: list[Target]) -> list[list[Target]]:
+    groups: dict[str, list[Target]] = {}
+    for t in targets:
+        groups.setdefault(t.folder, []).append(t)
+    return list(groups.values())
+
+
+def run_parallel(items: Sequence[Any], work: Callable[[Any], object], threads: int) -> None:
+    """``work(item)`` for every item on up to ``threads`` threads (the caller's included);
+    the first failure stops the others before their next item and is raised."""
+    pending = iter(items)
+    lock = threading.Lock()
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        while not stop.is_set():
+            with lock:
+                item = next(pending, None)
+            if item is None:
+                return
+            try:
+                work(item)
+            except BaseException as exc:  # raised again on the caller's thread
+                failures.append(exc)
+                stop.set()
+
+    helpers = [threading.Thread(target=worker) for _ in range(min(threads, len(items)) - 1)]
+    for helper in helpers:
+        helper.start()
+    worker()
+    try:
+        for helper in helpers:
+            helper.join()
+    except BaseException:  # Ctrl-C while waiting: let the helpers stop after their item
+        stop.set()
+        for helper in helpers:
+            helper.join()
+        raise
+    if failures:
+        raise failures[0]
+
+
+def write_new(job: _Job, target: Target) -> None:
+    """Create a file that does not exist yet, under its own name. One chunk (most small
+    files): hashed before the file exists. More: hashed while written, removed if wrong."""
+    chunks = target.entry["chunks"]
+    if len(chunks) > 1:
+        _write_streamed(job, target)
         return
-    folder.mkdir(parents=True, exist_ok=True)
-    if not folder.resolve().is_relative_to(root):
-        raise ParameterError(f"refusing to restore {rel!r}: a link leads outside the target")
-    checked.add(folder)
+    data = read_chunk(job, target, chunks[0]) if chunks else b""
+    if hashlib.sha256(data).hexdigest() != target.entry["sha256"]:
+        raise job.failed(target, "wrong SHA-256, not written")
+    with _new_file(target) as fd:
+        _write_all(fd, data)
+    job.tick(len(data))
+
+
+def _write_streamed(job: _Job, target: Target) -> None:
+    with _new_file(target) as fd:
+        sha = hashlib.sha256()
+        for chunk in target.entry["chunks"]:
+            data = read_chunk(job, target, chunk)
+            sha.update(data)
+            _write_all(fd, data)
+            job.tick(len(data))
+        if sha.hexdigest() != target.entry["sha256"]:
+            raise job.failed(target, "wrong SHA-256, removed")
+
+
+@contextlib.contextmanager
+def _new_file(target: Target) -> Iterator[int]:
+    """A descriptor of a new file at ``target.path``, closed after the block; the file is
+    removed when the block or the close fails."""
+    try:
+        fd = os.open(target.path, NEW_FILE, 0o666)
+    except FileExistsError as exc:  # appeared after the check (or a case-insensitive share)
+        raise ParameterError(
+            f"{target.path} already exists; refusing to overwrite it",
+            hint="restore into an empty directory, or pass --overwrite to replace the files",
+        ) from exc
+    try:
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target.path)
+        raise
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def read_chunk(job: _Job, target: Target, chunk: list[Any]) -> bytes:
+    """One chunk's plaintext; a damaged one is reported under the file's name."""
+    blob_hex, length = chunk
+    try:
+        data = job.repo.read_blob(bytes.fromhex(blob_hex))
+    except IntegrityError as exc:
+        raise job.failed(target, exc.message, exc.hint) from exc
+    if len(data) != length:
+        raise job.failed(target, "a stored chunk has the wrong length")
+    return data
+
+
+def replace_file(job: _Job, target: Target, block_map: BlockMap | None) -> None:
+    """Write under a temporary name, check the SHA-256, then rename into place.
+
+    Content-defined files are hashed while written; block-mode files are written out of
+    order, so they are read back once to hash them.
+    """
+    tmp = f"{job.root / target.folder}/.{target.name}.dr-partial"
+    try:
+        with open(tmp, "wb") as fh:
+            if block_map is None:
+                digest = _write_chunks(job, target, fh)
+            else:
+                _write_map(job, target, fh, block_map)
+                digest = file_sha256(Path(tmp))
+        if digest != target.entry["sha256"]:
+            raise job.failed(target, "wrong SHA-256, removed")
+        os.replace(tmp, target.path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _write_map(job: _Job, target: Target, fh: Any, block_map: BlockMap) -> None:
+    try:
+        _write_blocks(job.repo, fh, block_map, job.tick)
+    except IntegrityError as exc:  # a damaged super-block, reported under the file's name
+        raise job.failed(target, exc.message, exc.hint) from exc
+
+
+def _write_chunks(job: _Job, target: Target, fh: Any) -> str:
+    """Write the chunks in order, hashing as they go; return the SHA-256."""
+    sha = hashlib.sha256()
+    for chunk in target.entry["chunks"]:
+        data = read_chunk(job, target, chunk)
+        sha.update(data)
+        fh.write(data)
+        job.tick(len(data))
+    return sha.hexdigest()
 
 
 def preflight(repo: Repository, manifest: dict[str, Any]) -> dict[str, BlockMap]:
@@ -174,52 +406,6 @@ def _present(repo: Repository, blob_id: bytes) -> bool:
         return False
     size = repo.pack_file_size(entry.pack)
     return size is not None and size >= entry.offset + entry.length
-
-
-def restore_file(
-    repo: Repository,
-    version_id: str,
-    target: Path,
-    entry: dict[str, Any],
-    block_map: BlockMap | None,
-    tick: Progress,
-) -> None:
-    """Write under a temporary name, check the SHA-256, then rename into place.
-
-    Content-defined files are hashed while written (one open per file); block-mode files
-    are written out of order, so they are read back once to hash them.
-    """
-    tmp = f"{target.parent}/.{target.name}.dr-partial"
-    try:
-        with open(tmp, "wb") as fh:
-            if block_map is None:
-                digest = _write_chunks(repo, fh, entry, tick)
-            else:
-                _write_blocks(repo, fh, block_map, tick)
-                digest = file_sha256(Path(tmp))
-        if digest != entry["sha256"]:
-            raise IntegrityError(
-                f"version {version_id}: {entry['path']} restored with a wrong SHA-256; removed",
-                hint="run `dr store verify --read-data`",
-            )
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _write_chunks(repo: Repository, fh: Any, entry: dict[str, Any], tick: Progress) -> str:
-    """Write the chunks in order, hashing as they go; return the SHA-256."""
-    sha = hashlib.sha256()
-    for blob_hex, length in entry["chunks"]:
-        data = repo.read_blob(bytes.fromhex(blob_hex))
-        if len(data) != length:
-            raise IntegrityError(f"{entry['path']}: a stored chunk has the wrong length")
-        sha.update(data)
-        fh.write(data)
-        tick(length)
-    return sha.hexdigest()
 
 
 def _write_blocks(repo: Repository, fh: Any, block_map: BlockMap, tick: Progress) -> None:

@@ -91,3 +91,32 @@ def test_damaged_manifest_is_named(repo: Repository, tmp_path: Path) -> None:
     assert report.damaged_versions == [a["id"]]
     with pytest.raises(IntegrityError):
         restore_version(repo, a["id"], tmp_path / "out")
+
+
+@pytest.mark.parametrize("read_data", [False, True])
+def test_a_damaged_chunk_shared_by_versions_damages_every_one(
+    repo: Repository, tmp_path: Path, read_data: bool
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "shared.bin").write_bytes(random_bytes(200_000, 5))
+    versions = []
+    for i in range(3):  # each version adds a file; all share shared.bin's chunk
+        (src / f"new{i}.bin").write_bytes(random_bytes(1000, 10 + i))
+        versions.append(run_backup(repo, BackupOptions("s", src))["id"])
+    where = repo.index.blobs[bytes.fromhex(_chunk_of(repo, versions[0], "shared.bin"))]
+    path = pack_path(repo.root, where.pack)
+    if read_data:
+        data = bytearray(path.read_bytes())
+        data[where.offset + where.length // 2] ^= 0x01
+        path.write_bytes(bytes(data))
+    else:
+        path.unlink()
+    repo.close()
+    report = verify(repo, read_data=read_data)
+    assert report.damaged_versions == sorted(versions)
+    assert all(any("shared.bin" in p for p in report.versions[v]) for v in versions)
+
+
+def _chunk_of(repo: Repository, vid: str, rel: str) -> str:
+    return next(f for f in repo.read_manifest(vid)["files"] if f["path"] == rel)["chunks"][0][0]
