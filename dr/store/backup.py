@@ -29,9 +29,11 @@ from dr.store.catalog_link import artifact_fields
 from dr.store.chains import ChainDecision, decide_run_type
 from dr.store.chunking import (
     BLOCK_MIN_FILE,
+    CDC_MIN,
     DEFAULT_BLOCK_PATTERNS,
     cdc_chunks,
     read_head,
+    single_chunk,
     uses_blocks,
 )
 from dr.store.format import (
@@ -311,17 +313,27 @@ def unchanged_entry(
     base_start_ns = _start_ns(base["version_started"])
     if st.st_mtime_ns >= base_start_ns - RACY_NS:
         return None
-    skip = ("version", "version_started", "stored")
-    entry = {k: v for k, v in base.items() if k not in skip}
+    entry = dict(base)
+    for key in _NOT_CARRIED:
+        entry.pop(key, None)
     if entry["mode"] == "block":
         entry["changed_blocks"] = 0
-    return {**entry, "unchanged": True}
+    entry["unchanged"] = True
+    return entry
+
+
+_NOT_CARRIED = ("version", "version_started", "stored")
 
 
 def store_cdc_file(ctx: _Context, path: Path, rel: str, size: int) -> dict[str, Any]:
+    """A file cut into content-defined chunks; one of at most ``CDC_MIN`` bytes (most
+    small files) is read whole, without a chunker."""
+    pieces = single_chunk(path, size) if size <= CDC_MIN else None
+    if pieces is None:
+        pieces = cdc_chunks(path, ctx.repo.keys.chunker_seed)
     sha = hashlib.sha256()
     chunks: list[list[Any]] = []
-    for data in cdc_chunks(path, ctx.repo.keys.chunker_seed):
+    for data in pieces:
         sha.update(data)
         blob_id = ctx.repo.keys.blob_id(data)
         ctx.sink.put(blob_id, BLOB_CHUNK, data, rel)

@@ -81,6 +81,7 @@ class PackWriter:
         record = nonce + self.cipher.encrypt(nonce, header, aad("pack-header", b""))
         self.parts += [record, TRAILER.pack(len(record), PACK_END_MAGIC)]
         data = b"".join(self.parts)
+        self.parts = []  # the joined copy is all that is written: one pack in memory, not two
         name = hashlib.sha256(data).hexdigest()
         write_atomic(pack_path(root, name), data)
         return [BlobEntry(e[0], e[1], name, e[2], e[3], e[4]) for e in self.entries]
@@ -100,7 +101,10 @@ class PackReader:
 
     def read_record(self, entry: BlobEntry) -> bytes:
         """The decrypted record (codec byte + payload) of one blob (safe across threads)."""
-        record = os.pread(self.fh.fileno(), entry.length, entry.offset)
+        return self.open_record(entry, os.pread(self.fh.fileno(), entry.length, entry.offset))
+
+    def open_record(self, entry: BlobEntry, record: bytes) -> bytes:
+        """Decrypt a record already read from this pack (``record``: its bytes)."""
         if len(record) != entry.length:
             raise AuthenticationFailed("pack truncated")
         try:

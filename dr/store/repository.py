@@ -13,7 +13,7 @@ import secrets
 import socket
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,7 @@ import zstandard
 from dr.errors import IntegrityError, KeyMismatch, NotFoundError, StoreError
 from dr.store import keyfile
 from dr.store.chunking import CDC_AVG, CDC_MAX, CDC_MIN
-from dr.store.crypto import AuthenticationFailed, Compressor, MasterKeys, unpack
+from dr.store.crypto import AuthenticationFailed, Compressor, MasterKeys, framed, unpack
 from dr.store.crypto import open_object as _open
 from dr.store.crypto import seal_object as _seal
 from dr.store.format import (
@@ -47,7 +47,20 @@ from dr.store.packs import BlobEntry, PackReader, PackWriter, pack_path
 
 REPO_FORMAT = "dr-repository"
 _READERS_LOCK = threading.Lock()  # restore reads blobs from several threads
-MAX_INFLIGHT = 8  # blobs being compressed at once (about 8 MiB of a full's super-blocks)
+MAX_INFLIGHT = 8  # batches being compressed at once
+BATCH_BYTES = 1 << 20  # blobs handed to a compression thread at a time (one 1 MiB super-block)
+MANIFEST_LEVEL = 1  # zstd level of manifests: mostly hex ids, which level 3 packs no better
+PACKS_IN_FLIGHT = 1  # finished packs waiting to be written while the next one fills
+
+
+@dataclass(frozen=True)
+class _Queued:
+    """A blob waiting for compression."""
+
+    blob_id: bytes
+    blob_type: int
+    data: bytes | memoryview
+    owner: str
 
 
 @dataclass
@@ -100,10 +113,15 @@ class Repository:
             )
         return self.read_entry(entry)
 
-    def read_entry(self, entry: BlobEntry) -> bytes:
+    def read_entry(self, entry: BlobEntry, record: bytes | None = None) -> bytes:
+        """The plaintext of the blob at ``entry`` (``record``: its bytes, when already read)."""
         try:
-            record = self._reader(entry.pack).read_record(entry)
-            data = unpack(record, entry.plain_len)
+            reader = self._reader(entry.pack)
+            if record is None:
+                opened = reader.read_record(entry)
+            else:
+                opened = reader.open_record(entry, record)
+            data = unpack(opened, entry.plain_len)
         except (AuthenticationFailed, zstandard.ZstdError, OSError) as exc:
             raise IntegrityError(
                 f"pack {entry.pack[:16]} in {self.root}: blob {entry.blob_id.hex()[:16]} is "
@@ -115,6 +133,9 @@ class Repository:
         return data
 
     def _reader(self, pack: str) -> PackReader:
+        reader = self._readers.get(pack)  # the common case: no lock for the restore threads
+        if reader is not None:
+            return reader
         with _READERS_LOCK:
             reader = self._readers.get(pack)
             if reader is None:
@@ -160,7 +181,7 @@ class Repository:
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         """The commit point of a backup: a version exists once its manifest does."""
         vid = str(manifest["id"])
-        plain = zstandard.ZstdCompressor(level=3).compress(dumps(manifest))
+        plain = zstandard.ZstdCompressor(level=MANIFEST_LEVEL).compress(dumps(manifest))
         write_atomic(
             self.root / MANIFEST_DIR / vid, _seal(self.keys, "manifest", vid.encode(), plain)
         )
@@ -179,7 +200,11 @@ class BlobSink:
 
     Compression (the expensive part) runs on a small thread pool — zstd releases the GIL —
     while the caller reads and hashes the next data; sealing and pack order stay on the
-    caller's thread, so packs are written in a deterministic order.
+    caller's thread, so packs are written in a deterministic order. Blobs go to the pool in
+    batches of about BATCH_BYTES: one task per small file would cost more in handing work
+    between threads than compressing it does. A full pack is hashed, written and synced on
+    one more thread while the caller fills the next; :meth:`flush` waits for all of them,
+    so packs are still durable before the index file that names them.
     """
 
     def __init__(self, repo: Repository, level: int) -> None:
@@ -187,8 +212,12 @@ class BlobSink:
         self.level = level
         self.local = threading.local()
         self.pool = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1))
-        self.inflight: deque[tuple[bytes, int, int, str, Future[bytes]]] = deque()
+        self.batch: list[_Queued] = []
+        self.batch_bytes = 0
+        self.inflight: deque[tuple[list[_Queued], Future[Sequence[Any]]]] = deque()
         self.writer: PackWriter | None = None
+        self.pack_pool = ThreadPoolExecutor(max_workers=1)  # writes finished packs, in order
+        self.writing: deque[Future[list[BlobEntry]]] = deque()
         self.pending: set[bytes] = set()
         self.written: list[BlobEntry] = []
         self.added = 0
@@ -207,23 +236,34 @@ class BlobSink:
         if self.has(blob_id):
             return
         self.pending.add(blob_id)
-        future = self.pool.submit(self._compress, data)
-        self.inflight.append((blob_id, blob_type, len(data), owner, future))
+        self.batch.append(_Queued(blob_id, blob_type, data, owner))
+        self.batch_bytes += len(data)
+        if self.batch_bytes >= BATCH_BYTES:
+            self._submit()
+
+    def _submit(self) -> None:
+        batch, self.batch, self.batch_bytes = self.batch, [], 0
+        self.inflight.append((batch, self.pool.submit(self._compress, batch)))
         while len(self.inflight) > MAX_INFLIGHT:
             self._complete_one()
 
-    def _compress(self, data: bytes | memoryview) -> bytes:
+    def _compress(self, batch: list[_Queued]) -> Sequence[Any]:
         compressor = getattr(self.local, "compressor", None)
         if compressor is None:
             compressor = self.local.compressor = Compressor(self.level)
-        return compressor.pack(data)
+        return compressor.compress_many([q.data for q in batch])
 
     def _complete_one(self) -> None:
-        blob_id, blob_type, plain_len, owner, future = self.inflight.popleft()
-        self.put_packed(blob_id, blob_type, future.result(), plain_len, owner)
+        """Seal the oldest batch into the pack (framing here: the compression thread then
+        holds the interpreter lock only to start and end a batch)."""
+        batch, future = self.inflight.popleft()
+        for q, frame in zip(batch, future.result(), strict=True):
+            self.put_packed(q.blob_id, q.blob_type, framed(q.data, frame), len(q.data), q.owner)
 
     def drain(self) -> None:
         """Wait for queued blobs; afterwards ``added`` includes them."""
+        if self.batch:
+            self._submit()
         while self.inflight:
             self._complete_one()
 
@@ -237,18 +277,29 @@ class BlobSink:
         self.added += size
         self.added_by[owner] = self.added_by.get(owner, 0) + size
         if self.writer.size >= self.repo.pack_size:
-            self.flush()
+            self._finish_pack()
         return size
 
     def flush(self) -> None:
+        """Write every queued blob and the pack being filled; return once all are durable."""
         self.drain()
+        self._finish_pack()
+        while self.writing:
+            self.written += self.writing.popleft().result()
+
+    def _finish_pack(self) -> None:
+        """Hand the full pack to the pack thread: sealing, hashing, writing and ``fsync``
+        run there while this thread fills the next one (at most PACKS_IN_FLIGHT wait)."""
         if self.writer is not None and len(self.writer):
-            self.written += self.writer.finish(self.repo.root)
+            self.writing.append(self.pack_pool.submit(self.writer.finish, self.repo.root))
+            while len(self.writing) > PACKS_IN_FLIGHT:
+                self.written += self.writing.popleft().result()
         self.writer = None
 
     def close(self) -> None:
-        """Stop the compression threads (queued work is dropped after an error)."""
+        """Stop the threads (queued work is dropped after an error)."""
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pack_pool.shutdown(wait=True, cancel_futures=True)
 
     def finish(self) -> str | None:
         """Write the last pack, then the index file covering this sink's packs."""

@@ -5,14 +5,16 @@ from __future__ import annotations
 from array import array
 from datetime import UTC, datetime
 from pathlib import Path
+from random import Random
 
 import pytest
+import zstandard
 
 from dr.errors import ParameterError
 from dr.store.backup import BackupOptions
 from dr.store.blockmap import BlockMap, MapFormatError
 from dr.store.chains import decide_run_type, differential_due
-from dr.store.crypto import MasterKeys
+from dr.store.crypto import CODEC_RAW, CODEC_ZSTD, Compressor, MasterKeys, framed, unpack
 from dr.store.index import decode, encode
 from dr.store.keyfile import wrap
 from dr.store.packs import BlobEntry
@@ -97,3 +99,21 @@ def test_a_differential_shortens_the_chain() -> None:
     ]
     assert chain_depth(history) == 2
     assert chain_depth(history[:3]) == 2 and chain_depth(history[:1]) == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "codec"),
+    [
+        (b"", CODEC_RAW),
+        (b"x", CODEC_RAW),
+        (bytes(5000), CODEC_ZSTD),
+        (Random(3).randbytes(5000), CODEC_RAW),
+    ],
+)
+def test_framed_blobs_unpack_to_their_data(data: bytes, codec: int) -> None:
+    """Stored raw unless zstd makes it smaller; the batch call frames views the same way."""
+    frames = Compressor(3).compress_many([data, memoryview(data), b"x"])
+    assert bytes(frames[0]) == bytes(frames[1]) == zstandard.ZstdCompressor(level=3).compress(data)
+    stored = framed(data, frames[0])
+    assert stored[0] == codec
+    assert unpack(stored, len(data)) == data
