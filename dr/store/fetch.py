@@ -121,9 +121,20 @@ def fetch(repo: Repository, found: Sequence[Source], dest: Path) -> list[str]:
                 hint="pass --repo for that repository",
             )
         assert source.version is not None
-        restore_version(repo, source.version, dest / source.name)
-        lines.append(f"{source.name}: version {source.version} restored into {dest / source.name}")
+        target = dest / source.name
+        # an earlier fetch of this version was interrupted (the step is being run again):
+        # finish it, replacing what it left by checked files
+        unfinished = _marker(target, source.version).exists()
+        restore_version(repo, source.version, target, overwrite=unfinished)
+        done = " (finished an interrupted fetch)" if unfinished else ""
+        lines.append(f"{source.name}: version {source.version} restored into {target}{done}")
     return lines
+
+
+def _marker(target: Path, version: str) -> Path:
+    from dr.store.restore import MARKER_PREFIX
+
+    return target / f"{MARKER_PREFIX}{version}"
 
 
 def _not_ours(outside: Sequence[Source], dest: Path) -> str:
@@ -138,6 +149,10 @@ def fetched(found: Sequence[Source], dest: Path) -> list[str]:
     """Problems with what is already in ``dest`` (empty: everything fetched and intact)."""
     problems: list[str] = []
     for source in found:
+        if source.version is not None and _marker(dest / source.name, source.version).exists():
+            problems.append(
+                f"{source.name}: an earlier fetch into {dest / source.name} did not finish"
+            )
         for artifact in source.artifacts:
             rel = _relative(artifact)
             if rel is None or artifact.sha256 is None:

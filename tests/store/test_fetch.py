@@ -72,6 +72,31 @@ def test_fetch_restores_the_run_and_check_proves_it(
     assert code == 6 and "notes.txt does not match its SHA-256" in err
 
 
+def test_an_interrupted_fetch_is_seen_by_the_check_and_finished_by_the_next(
+    stored: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dr.store.restore import MARKER_PREFIX
+
+    run, src = stored
+    dest = tmp_path / "staging"
+    code, out, _ = dr(capsys, "store", "fetch", run, "--to", str(dest))
+    assert code == 0
+    version = out.split(" version ", 1)[1].split()[0]
+    # what a fetch killed half-way leaves: its marker and a partial file
+    marker = dest / run / f"{MARKER_PREFIX}{version}"
+    marker.write_text("interrupted\n")
+    edb = dest / run / "db" / "priv1.edb"
+    edb.write_bytes(edb.read_bytes()[:1000])
+    code, _, err = dr(capsys, "store", "fetch", run, "--to", str(dest), "--check")
+    assert code == 6 and "did not finish" in err
+    code, out, err = dr(capsys, "store", "fetch", run, "--to", str(dest))
+    assert code == 0, err
+    assert "finished an interrupted fetch" in out
+    assert not marker.exists()
+    assert digests(dest / run) == digests(src)
+    assert dr(capsys, "store", "fetch", run, "--to", str(dest), "--check")[0] == 0
+
+
 def test_a_run_taken_by_another_tool_is_named_with_its_location(
     stored: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
