@@ -265,6 +265,54 @@ def test_killing_the_importer_rolls_the_child_back(tmp_path: Path) -> None:
     assert cat.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
+def test_an_error_inside_the_writer_is_reported_and_rolls_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = _rows(days=200)
+    rows[-5][9] = "refused.bkf"  # a late system-state backup the catalog will not take
+    manifest = _manifest(tmp_path / "h.csv", rows)
+    cat = _catalog(tmp_path / "c.sqlite")
+    cat.conn.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON artifacts WHEN NEW.name = 'refused.bkf' "
+        "BEGIN SELECT RAISE(ABORT, 'no space left on device (simulated)'); END"
+    )
+    with pytest.raises(CatalogError, match=r"could not be written \(no space left") as caught:
+        _import(cat, manifest, "process", monkeypatch)
+    assert "nothing was imported" in str(caught.value)
+    assert cat.counts()["runs"] == 0
+    assert _writers() == []
+
+
+def test_ctrl_c_stops_both_processes_and_rolls_back(tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path / "h.csv", _rows(days=800, databases=3))
+    _catalog(tmp_path / "c.sqlite", databases=3).close()
+    script = (
+        "import sys; from pathlib import Path; from dr.catalog import Catalog\n"
+        "try:\n"
+        "    Catalog.open(Path(sys.argv[1])).import_file(Path(sys.argv[2]), None, 'csv')\n"
+        "except KeyboardInterrupt:\n"
+        "    sys.exit(130)\n"
+    )
+    env = {**os.environ, writer.ENV: "process"}
+    importer = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "c.sqlite"), str(manifest)],
+        env=env,
+        start_new_session=True,  # its own process group, as a terminal gives it
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _received(importer.pid) < 4 << 20:
+        time.sleep(0.01)
+    assert importer.poll() is None, "the import finished before it could be interrupted"
+    os.killpg(importer.pid, signal.SIGINT)  # what Ctrl-C sends: the whole group
+    assert importer.wait(timeout=60) == 130
+    deadline = time.monotonic() + 30
+    while _writers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _writers() == []
+    cat = Catalog.open(tmp_path / "c.sqlite")
+    assert cat.counts()["runs"] == 0
+
+
 def test_the_writer_setting_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(writer.ENV, "threads")
     with pytest.raises(CatalogError, match="DR_CATALOG_WRITER='threads'"):
