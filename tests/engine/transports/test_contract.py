@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
@@ -45,13 +46,22 @@ class Host:
         return self.transport.run(Command(script, shell=self.shell, stdin=stdin), timeout)  # type: ignore[arg-type]
 
 
-def _alive(pid: int) -> bool:
-    """True if the process exists and is not a zombie waiting to be reaped."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+def _alive(pid: int, within: float = 5.0) -> bool:
+    """True if the process exists and is not a zombie waiting to be reaped, ``within``
+    seconds from now: a killed process of a killed group dies asynchronously (the kernel
+    delivers SIGKILL, the process exits, its new parent reaps it), so a loaded machine may
+    still show it for a moment after the kill returned."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            return False
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.01)
 
 
 def local_host(tmp_path: Path) -> Host:
