@@ -66,8 +66,12 @@ class _Book:
         self.index_of = {version.id: i for i, version in enumerate(versions)}
         if len(self.index_of) < len(versions):
             seen: set[str] = set()
-            twice = next(v.id for v in versions if v.id in seen or seen.add(v.id))  # type: ignore[func-returns-value]
-            raise ParameterError(f"version id {twice!r} appears twice in the retention input")
+            for version in versions:
+                if version.id in seen:
+                    raise ParameterError(
+                        f"version id {version.id!r} appears twice in the retention input"
+                    )
+                seen.add(version.id)
         for version in versions:
             if version.at.tzinfo is None:
                 _check_time(version.at, f"the time of version {version.id}")

@@ -113,10 +113,6 @@ class Histories:
             found = self.states[storage_group] = _rules().StreamState.of(history)
         return found
 
-    def add(self, storage_group: str, backup: Any) -> None:
-        """Take a recorded backup (a ``BackupRow``) into the stream's state."""
-        self.state(storage_group).record(backup)
-
 
 def _load(conn: sqlite3.Connection, storage_group: str) -> list[Any]:
     """The stream's recorded backups since its newest full with circular logging off, as
@@ -154,17 +150,15 @@ def admit_prepared(
     histories: Histories, run: Prepared, where: Callable[[Prepared], str]
 ) -> tuple[tuple[str, str, StreamFacts], ...]:
     """:func:`admit_run` for a run in the loader's :class:`~dr.catalog.loader.Prepared` form."""
-    artifacts = run.artifacts
-    if len(artifacts) == 1:  # most runs of an import: one log backup of one stream
-        a = artifacts[0]
-        if a[KIND] not in STREAM_KINDS or not a[SG]:
-            return ()
-        facts = _merge(a[SG], artifacts)
-        state = histories.states.get(facts[0]) or histories.state(facts[0])
-        return (_admit(state, run, facts, where),)
-    found = [(histories.state(f[0]), f) for f in stream_facts(artifacts)]
-    admitted = tuple(_admit(state, run, facts, where, record=False) for state, facts in found)
-    for (state, _), (_, kind, facts) in zip(found, admitted, strict=True):
+    found = stream_facts(run.artifacts)
+    if len(found) == 1:  # most runs: one stream, recorded at once
+        return (_admit(histories.state(found[0][0]), run, found[0], where),)
+    states = [histories.state(facts[0]) for facts in found]
+    admitted = tuple(
+        _admit(state, run, facts, where, record=False)
+        for state, facts in zip(states, found, strict=True)
+    )
+    for state, (_, kind, facts) in zip(states, admitted, strict=True):  # all admitted
         state.record(_rules().BackupRow(kind, run.ended, *facts[1:]))
     return admitted
 

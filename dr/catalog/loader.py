@@ -133,9 +133,10 @@ class Prepared(NamedTuple):
         return f"{self.set_name}|{self.host.upper()}|{self.started}|{self.backup_type}"
 
 
-#: A run ready to write: (id, key, compression, recorded type, the run, admitted streams as
-#: (storage group, recorded type, StreamFacts) tuples). Plain tuples: they cross a pipe.
-Staged = tuple[int, str, str, str, Prepared, tuple[tuple[str, str, Any], ...]]
+#: A run ready to write: (id, key, compression, recorded type, the run's Prepared fields,
+#: admitted streams as (storage group, recorded type, StreamFacts) tuples). Plain tuples:
+#: they may cross a pipe.
+Staged = tuple[int, str, str, str, tuple[Any, ...], tuple[tuple[str, str, Any], ...]]
 Rows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
 
 
@@ -191,8 +192,7 @@ class Writer(Protocol):
 
 
 def build_rows(staged: Sequence[Staged]) -> Rows:
-    """The runs, stream_backups and artifacts rows of a batch of staged runs (the run and
-    the facts may be plain tuples: a batch that crossed a pipe)."""
+    """The runs, stream_backups and artifacts rows of a batch of staged runs."""
     runs: list[tuple[Any, ...]] = []
     streams: list[tuple[Any, ...]] = []
     artifacts: list[tuple[Any, ...]] = []
@@ -203,26 +203,14 @@ def build_rows(staged: Sequence[Staged]) -> Rows:
             (run_id, set_name, host, run_type, started, ended, status, unnull(error, error),
              source, compression, key)
         )  # fmt: skip
-        if len(admitted) == 1:
-            (sg, kind, f), recorded = admitted[0], None
+        for sg, kind, f in admitted:
             streams.append(
                 (run_id, sg, kind, ended, unnull(f[1], f[1]), unnull(f[2], f[2]),
                  unnull(f[3], f[3]), unnull(f[4], f[4]), int(f[5]), int(f[6]))
             )  # fmt: skip
-        else:
-            recorded = {}
-            for sg, kind, f in admitted:
-                recorded[sg] = kind
-                streams.append(
-                    (run_id, sg, kind, ended, unnull(f[1], f[1]), unnull(f[2], f[2]),
-                     unnull(f[3], f[3]), unnull(f[4], f[4]), int(f[5]), int(f[6]))
-                )  # fmt: skip
-            sg = kind = None
+        recorded = {sg: kind for sg, kind, _ in admitted}  # an artifact's stream's type
         for a in arts:
-            if recorded is None:
-                typed = kind if a[1] == sg else requested
-            else:
-                typed = recorded.get(a[1], requested)
+            typed = recorded.get(a[1], requested)
             artifacts.append(
                 (run_id, host, typed, a[0], unnull(a[1], a[1]), unnull(a[2], a[2]), a[3],
                  a[4], a[5], *map(unnull, a[6:18], a[6:18]))
@@ -256,19 +244,24 @@ def _grouped(rows: list[tuple[Any, ...]], whole: int) -> Iterator[tuple[Any, ...
         yield tuple(flat(rows[i : i + step]))
 
 
-def find_repeat(conn: sqlite3.Connection, staged: Sequence[Staged]) -> Repeated | None:
-    """After the unique key refused a batch: the staged run that repeats one recorded
-    earlier (the rows of the batch before it are in, with the ids they were given)."""
+def recorded_ids(conn: sqlite3.Connection, keys: list[str]) -> dict[str, int]:
+    """Ids of the runs among ``keys`` (run keys) the connection sees recorded."""
     found: dict[str, int] = {}
-    keys = [s[1] for s in staged]
     for i in range(0, len(keys), _KEY_QUERY_CHUNK):
         chunk = keys[i : i + _KEY_QUERY_CHUNK]
         marks = ",".join("?" * len(chunk))
         sql = f"SELECT run_key, id FROM runs WHERE run_key IN ({marks})"
         found.update(conn.execute(sql, chunk).fetchall())
+    return found
+
+
+def find_repeat(conn: sqlite3.Connection, staged: Sequence[Staged]) -> Repeated | None:
+    """After the unique key refused a batch: the staged run that repeats one recorded
+    earlier (the rows of the batch before it are in, with the ids they were given)."""
+    found = recorded_ids(conn, [s[1] for s in staged])
     for run_id, key, _, _, run, _ in staged:
         if found.get(key, run_id) != run_id:
-            return Repeated(tuple(run), found[key])
+            return Repeated(run, found[key])
     return None
 
 
@@ -349,7 +342,6 @@ class Loader:
         self.where = where
         self.refuse_repeats = refuse_repeats
         self.writer: Writer = writer or InlineWriter(conn, bulk, explain=refuse_repeats)
-        self.plain = getattr(self.writer, "plain", False)
         self.histories = admission.Histories(conn)
         self.first_id = self.next_id = 0  # 0: not started; the writer says (first flush)
         self.pending: list[Prepared] = []
@@ -419,13 +411,7 @@ class Loader:
         """Ids of the runs among ``keys`` already in the catalog."""
         if self.next_id == 1 or self._trusts_unique_key():
             return {}
-        found: dict[str, int] = {}
-        for i in range(0, len(keys), _KEY_QUERY_CHUNK):
-            chunk = keys[i : i + _KEY_QUERY_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT run_key, id FROM runs WHERE run_key IN ({marks})"
-            found.update(self.conn.execute(sql, chunk).fetchall())
-        return found
+        return recorded_ids(self.conn, keys)
 
     def _repeat(self, run: Prepared, run_id: int) -> None:
         if self.refuse_repeats and run_id >= self.first_id:
@@ -451,9 +437,8 @@ class Loader:
         self.artifacts += len(run.artifacts)
         compression = run.compression or info.compression_at(run.started)
         run_type = _run_type(run.backup_type, admitted)
-        if self.plain:  # for a pipe: a plain tuple unpickles without a Python call
-            return (run_id, key, compression, run_type, tuple(run), admitted)
-        return (run_id, key, compression, run_type, run, admitted)
+        # a plain tuple: a batch may cross a pipe, and a tuple unpickles without a call
+        return (run_id, key, compression, run_type, tuple(run), admitted)
 
     def _set(self, run: Prepared) -> _SetInfo:
         found = self.set_info.get(run.set_name)

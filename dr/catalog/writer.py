@@ -94,8 +94,6 @@ class ProcessWriter:
     child process. Use as a context manager; leaving it without :meth:`finish` rolls the
     child's transaction back."""
 
-    plain = True  # staged runs as plain tuples (cheaper to unpickle)
-
     def __init__(self, path: Path, bulk: bool = True) -> None:
         self.path = path
         self.bulk = bulk
