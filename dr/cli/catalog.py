@@ -49,6 +49,10 @@ def import_(
     skipped, so importing a file twice changes nothing. Runs of Exchange sets must obey the
     Exchange backup rules (a full first, no circular logging, no missing log generation).
     The manifest formats are described in docs/catalog.md.
+
+    A large manifest (8 MiB or more) on a machine with two cores is written by a second
+    process while this one checks; still one transaction. DR_CATALOG_WRITER=inline keeps
+    it in one process (process: always two; auto: the default).
     """
     from dr.catalog import Catalog
 
