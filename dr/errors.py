@@ -13,15 +13,18 @@ The tree (code, exit code)::
     │   ├── ManifestError                2200  2   an import manifest is invalid (file:line field)
     │   ├── ParameterError               2300  2   a command-line value is invalid
     │   ├── PolicyError                  2400  2   a change a policy forbids (e.g. encryption)
-    │   └── ToolOutputError              2500  2   tool output (eseutil, wbadmin) cannot be parsed
+    │   ├── ToolOutputError              2500  2   tool output (eseutil, wbadmin) cannot be parsed
+    │   └── ESEHeaderError               2700  2   an ESE file header is unreadable (field, offset)
     ├── NotFoundError                    2600  2   a named thing does not exist
     ├── NotRecoverable                   3000  3   the restore cannot be done as asked (planner)
     │   ├── LogGap                       3110  3   log generations missing before the target
+    │   │   └── ForeignLog               3115  3   a log that cannot be replayed before the target
     │   ├── NoFullBefore                 3120  3   no full backup at or before the target
     │   ├── ArtifactExpired              3130  3   what the target needs was expired by retention
     │   ├── MissingSecret                3140  3   a needed secret has no recorded location
     │   ├── NameMismatch                 3150  3   recovery forest names differ from the source
-    │   └── VersionMismatch              3160  3   Exchange version differs from the source
+    │   ├── VersionMismatch              3160  3   Exchange version differs from the source
+    │   └── WrongDatabase                3170  3   mail-level items go only into their database
     ├── RuleViolation                    4000  4   a backup run breaks an Exchange backup rule
     │   ├── CircularLoggingViolation     4100  4   incremental / differential with circular logging
     │   ├── ChainViolation               4200  4   no full base, copy used as a base, ...
@@ -32,7 +35,12 @@ The tree (code, exit code)::
     │   ├── RepositoryLocked             6100  6   another process holds the repository lock
     │   ├── KeyMismatch                  6200  6   wrong passphrase, key file or repository
     │   └── IntegrityError               6300  6   damaged or missing data in the repository
-    └── RunError                         7000  7   a run cannot start or continue
+    ├── RunError                         7000  7   a run cannot start or continue
+    ├── LabError                         7700  2   the built-in lab cannot do what was asked
+    │   └── TruthMismatch                7710  3   a lab database differs from the ground truth
+    └── EvidenceError                    7500  7   evidence cannot be made, read or kept
+        ├── EvidenceKeyMissing           7510  7   no evidence signing key (dr evidence keygen)
+        └── EvidenceInvalid              7520  7   a record fails verification
 
 The engine has its own tree rooted in ``engine.errors.EngineError`` (it never imports dr);
 the CLI maps both.
@@ -151,6 +159,12 @@ class ToolOutputError(InputError):
     code = 2500
 
 
+class ESEHeaderError(InputError):
+    """An ESE database, log or checkpoint header cannot be read (details: field, offset)."""
+
+    code = 2700
+
+
 class NotFoundError(DrError):
     code = 2600
     exit_code = 2
@@ -165,6 +179,15 @@ class LogGap(NotRecoverable):
     """Generations are missing between the chosen chain and the target (details: the gap)."""
 
     code = 3110
+
+
+class ForeignLog(LogGap):
+    """A log before the target cannot be replayed (details: generation, source, reason).
+
+    Another log signature, a mismatched generation or damage: ESE stops there. A log backup
+    taken after circular logging was on, with no full since, is refused the same way (A8)."""
+
+    code = 3115
 
 
 class NoFullBefore(NotRecoverable):
@@ -185,6 +208,12 @@ class NameMismatch(NotRecoverable):
 
 class VersionMismatch(NotRecoverable):
     code = 3160
+
+
+class WrongDatabase(NotRecoverable):
+    """Mail-level items would go into another database than the one they came from (A11)."""
+
+    code = 3170
 
 
 class RuleViolation(DrError):
@@ -233,6 +262,39 @@ class IntegrityError(StoreError):
 class RunError(DrError):
     code = 7000
     exit_code = 7
+
+
+class LabError(DrError):
+    """The built-in lab cannot do what was asked: no lab, an unknown host, database or fault."""
+
+    code = 7700
+    exit_code = 2
+
+
+class TruthMismatch(LabError):
+    """A database on a lab host differs from the lab's ground truth (details: what differs)."""
+
+    code = 7710
+    exit_code = 3
+
+
+class EvidenceError(DrError):
+    """Evidence cannot be made, read or kept (a run not finished, an unreadable file)."""
+
+    code = 7500
+    exit_code = 7
+
+
+class EvidenceKeyMissing(EvidenceError):
+    """No evidence signing key: create one with `dr evidence keygen`."""
+
+    code = 7510
+
+
+class EvidenceInvalid(EvidenceError):
+    """A record, its signatures or the evidence log fail verification."""
+
+    code = 7520
 
 
 def all_error_classes() -> list[type[DrError]]:
