@@ -19,6 +19,9 @@ from typing import BinaryIO
 
 import pyfastcdc
 
+from dr.errors import ESEHeaderError
+from dr.exchange.ese import DatabaseHeader, read_header
+
 KIB = 1024
 MIB = 1024 * KIB
 
@@ -51,9 +54,21 @@ ESE_LEGACY_PAGE = 4 * KIB  # Exchange 2000 / 2003 headers leave the field at 0
 
 
 def ese_page_size(head: bytes) -> int | None:
-    """The page size an ESE database header declares, or None if ``head`` is not ESE."""
+    """The page size an ESE database header declares, or None if ``head`` is not ESE.
+
+    A header that reads cleanly (magic, file type, checksum: ``dr.exchange.ese``) gives its
+    page size. One that carries the magic but does not verify (a header caught mid-write, a
+    damaged page 0) still gets page-sized blocks from the raw field, 4 KiB when that is 0
+    or not a page size.
+    """
     if len(head) < ESE_PAGE_SIZE_OFFSET + 4 or head[4:8] != ESE_SIGNATURE:
         return None
+    try:
+        header = read_header(head)
+    except ESEHeaderError:
+        header = None
+    if isinstance(header, DatabaseHeader):
+        return header.page_size
     (value,) = struct.unpack_from("<I", head, ESE_PAGE_SIZE_OFFSET)
     return value if value in ESE_PAGE_SIZES else ESE_LEGACY_PAGE
 
