@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +10,10 @@ from hypothesis import strategies as st
 from dr.errors import ParameterError
 from dr.exchange.rules import StreamBackup, direct_needs
 from dr.model.sets import RetentionPolicy
+from dr.planner.chain import select_chain
+from dr.planner.facts import BackupVersion
 from dr.retention import Decision, Version, plan_retention
+from tests.planner.histories import admitted_histories
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -179,3 +183,37 @@ def test_retention_never_orphans_a_needed_version(
     for version in versions:
         if NOW + timedelta(days=shift) - version.at <= window:
             assert version.id in keep
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    versions=admitted_histories(hours_apart=20.0),
+    policy=policies,
+    days=st.floats(0, 90),
+)
+def test_every_kept_version_restores_from_kept_versions_only(
+    versions: list[BackupVersion], policy: RetentionPolicy, days: float
+) -> None:
+    """Retention and the planner read one rule: whatever retention keeps, the planner can
+    restore to its point from kept versions alone (the expired ones are marked)."""
+    backups = [StreamBackup(v.backup_type, v.at, v.logs) for v in versions]
+    needs = direct_needs(backups)
+    kept_ids = {
+        d.id
+        for d in plan_retention(
+            [
+                Version(v.id, v.stream, v.backup_type, v.at, tuple(versions[j].id for j in n))
+                for v, n in zip(versions, needs, strict=True)
+            ],
+            policy,
+            versions[-1].at + timedelta(days=days),
+        )
+        if d.keep
+    }
+    marked = [replace(v, expired=v.id not in kept_ids) for v in versions]
+    for v in marked:
+        if v.expired or v.backup_type == "copy":
+            continue
+        chain = select_chain(v.stream, marked, None, v.at)
+        assert chain.point == v.at
+        assert set(chain.version_ids) <= kept_ids

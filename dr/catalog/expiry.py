@@ -3,9 +3,11 @@
 A *version* is what retention keeps or expires as one: for an Exchange set, one run's
 backup of one log stream (its database files, logs and checkpoint together); for every
 other set, one run's copy of one item (SystemState.bkf, a mailbox, the KMS database).
-What a version needs comes from ``dr.exchange.rules.direct_needs`` for log streams, and from
-the vendor's in-file delta chains otherwise: an incremental needs the previous version of
-the item (full, differential or incremental), a differential needs the last full. The
+What a version needs comes from ``dr.exchange.rules.needs_by_range`` for log streams — by
+generations, the rule the planner's chains follow too — and from the vendor's in-file delta
+chains otherwise: an incremental needs the previous version of the item (full, differential
+or incremental), a differential needs the last full. Mail-level backups are items (even
+when they name the database they came from), so they expire like any other. The
 decisions themselves are ``dr.retention.plan_retention``'s; this module only gathers the
 facts and writes the result, in one transaction, after re-checking that nothing a kept
 version needs is about to go.
@@ -27,6 +29,9 @@ from dr.catalog.listing import MARKERS
 from dr.catalog.model import SetRecord, from_epoch, to_epoch
 from dr.catalog.store import cycle_collection_paused, transaction
 from dr.errors import CatalogError
+from dr.exchange.rules import needs_by_range, needs_by_type
+
+_STREAM_KINDS = "('database', 'stm', 'logs', 'checkpoint')"
 
 #: Why a kept version is kept, in the order a summary counts it (the first that applies).
 KEEP_REASONS: tuple[tuple[str, str], ...] = (
@@ -77,7 +82,7 @@ def keep_reason(reasons: tuple[str, ...]) -> str:
 
 
 _STREAM_SQL = """
-SELECT s.run_id, s.storage_group, s.backup_type, s.at
+SELECT s.run_id, s.storage_group, s.backup_type, s.at, s.first_gen, s.last_gen
 FROM runs r JOIN stream_backups s ON s.run_id = r.id
 WHERE r.set_name = ? AND s.expired = 0
 ORDER BY s.storage_group, s.at, s.run_id
@@ -85,7 +90,8 @@ ORDER BY s.storage_group, s.at, s.run_id
 _ITEM_SQL = """
 SELECT r.id, a.name, a.backup_type, r.ended
 FROM runs r JOIN artifacts a ON a.run_id = r.id
-WHERE r.set_name = ? AND r.status != 'failed' AND a.expired = 0 AND a.storage_group IS NULL
+WHERE r.set_name = ? AND r.status != 'failed' AND a.expired = 0
+  AND (a.storage_group IS NULL OR a.kind NOT IN ('database', 'stm', 'logs', 'checkpoint'))
 GROUP BY r.id, a.name ORDER BY a.name, r.ended, r.id
 """
 
@@ -128,7 +134,9 @@ def stream_versions(
     versions: list[Any] = []
     rows = conn.execute(_STREAM_SQL, (set_name,)).fetchall()
     for sg, group in groupby(rows, key=_SECOND):
-        versions += _chain(list(group), sg, sg, refs, stream=True)
+        members = list(group)
+        needs = needs_by_range([(row[2], row[4], row[5]) for row in members])
+        versions += _chain([row[:4] for row in members], sg, sg, refs, stream=True, needs=needs)
     return versions
 
 
@@ -144,14 +152,19 @@ def item_versions(
 
 
 def _chain(
-    rows: list[tuple[Any, ...]], item: str, chain: str, refs: dict[str, VersionRef], stream: bool
+    rows: list[tuple[Any, ...]],
+    item: str,
+    chain: str,
+    refs: dict[str, VersionRef],
+    stream: bool,
+    needs: list[tuple[int, ...]] | None = None,
 ) -> list[Any]:
     """The versions of one chain (rows: run id, item, type, epoch; oldest first)."""
-    from dr.exchange.rules import needs_by_type
     from dr.retention import Version
 
     ids = [version_label(at, kind, item, run_id) for run_id, _, kind, at in rows]
-    needs = needs_by_type([row[2] for row in rows])
+    if needs is None:
+        needs = needs_by_type([row[2] for row in rows])
     versions = []
     # named tuples built with tuple.__new__: no Python-level constructor call per version
     new, moment, utc = tuple.__new__, datetime.fromtimestamp, UTC
@@ -165,7 +178,7 @@ def _chain(
 def _artifact_ids(conn: sqlite3.Connection, refs: list[VersionRef]) -> Iterator[int]:
     for ref in refs:
         column = "storage_group" if ref.stream else "name"
-        only_items = "" if ref.stream else " AND storage_group IS NULL"
+        only_items = "" if ref.stream else f" AND kind NOT IN {_STREAM_KINDS}"
         sql = f"SELECT id FROM artifacts WHERE run_id = ? AND {column} = ?{only_items}"
         for (artifact_id,) in conn.execute(sql + " AND expired = 0", (ref.run_id, ref.item)):
             yield artifact_id

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from dr.errors import InputError, ParameterError
 
@@ -131,3 +131,49 @@ def classify_log_folder_file(name: str) -> LogFile | None:
     except ParameterError:
         return None
     return LogFile(base, "generation", prefix, generation, digits)
+
+
+# --------------------------------------------------------------------------- eseutil /ml
+
+
+@dataclass(frozen=True)
+class Unusable:
+    """The first numbered log of a stream that ``eseutil /ml`` reported bad, and why.
+
+    A log from another stream or epoch carries another log signature; ESE refuses to
+    replay it (JET_errBadLogSignature, -530) and every generation after it with it. A
+    mismatched generation or a damaged file stops replay the same way (KB 248122).
+    """
+
+    generation: int
+    file: str
+    reason: str
+
+
+def first_unusable(check: Any, prefix: str, digits: int) -> Unusable | None:
+    """The lowest generation of ``prefix`` that ``check`` (an ``eseutil /ml`` LogCheck)
+    did not pass: a file without ``- OK``, with ERROR lines, or reported corrupt.
+
+    The current log ``Enn.log`` carries no generation in its name and is not judged here:
+    a torn write in it is repairable (KB 248122).
+    """
+    found: list[Unusable] = []
+    for result in check.files:
+        if not result.ok:
+            why = "; ".join(result.errors) or (
+                "eseutil /ml did not report it OK" if check.status.ok else check.status.text
+            )
+            found += _numbered(result.name, prefix, digits, why)
+    for name in check.corrupted:
+        found += _numbered(name, prefix, digits, f"CORRUPTION DETECTED ({check.status.text})")
+    return min(found, key=lambda u: u.generation) if found else None
+
+
+def _numbered(name: str, prefix: str, digits: int, reason: str) -> list[Unusable]:
+    try:
+        pfx, generation, width = parse_log_file_name(name)
+    except ParameterError:
+        return []
+    if pfx != prefix.upper() or width != digits:
+        return []
+    return [Unusable(generation, _basename(name), reason)]

@@ -130,29 +130,90 @@ def _details(rule: str, stream: str, **extra: object) -> dict[str, object]:
 def direct_needs(history: Sequence[StreamBackup]) -> list[tuple[int, ...]]:
     """For each backup, the indices of the backups it directly needs to be restored.
 
-    incremental → the previous full or incremental (never a copy, never a differential);
-    differential → its full; full / copy → (). One pass, so it scales to long histories.
+    One rule, by generations (:func:`needs_by_range`); retention and the planner's chain
+    both follow it. One pass, so it scales to long histories.
     """
-    return needs_by_type([backup.backup_type for backup in history])
+    return needs_by_range(
+        [
+            (b.backup_type, b.logs.first if b.logs else None, b.logs.last if b.logs else None)
+            for b in history
+        ]
+    )
 
 
-def needs_by_type(types: Sequence[str]) -> list[tuple[int, ...]]:
-    """:func:`direct_needs` from the backup types alone (what the rule looks at)."""
+def needs_by_range(
+    entries: Sequence[tuple[str, int | None, int | None]],
+) -> list[tuple[int, ...]]:
+    """:func:`direct_needs` from (backup type, first generation, last generation) alone.
+
+    * full / copy → nothing;
+    * differential → the last full (it holds every log since then);
+    * incremental → the last full when its logs follow the full's directly; else the latest
+      differential since that full, when its logs follow the differential's and no
+      incremental came after it; else the previous full or incremental. So a restore is the
+      full, the latest differential, and only the incrementals after it (§1.3); a copy is
+      never a base.
+    """
     needs: list[tuple[int, ...]] = []
-    last_full: int | None = None
-    last_chain: int | None = None
-    for index, backup_type in enumerate(types):
+    full: int | None = None
+    chain: int | None = None
+    diff: int | None = None
+    for index, (backup_type, first, last) in enumerate(entries):
         if backup_type == "incremental":
-            needs.append(() if last_chain is None else (last_chain,))
+            needs.append(_incremental_need(entries, first, last, full, diff, chain))
         elif backup_type == "differential":
-            needs.append(() if last_full is None else (last_full,))
+            needs.append(() if full is None else (full,))
         else:
             needs.append(())
         if backup_type == "full":
-            last_full = last_chain = index
+            full = chain = index
+            diff = None
         elif backup_type == "incremental":
-            last_chain = index
+            chain, diff = index, None
+        elif backup_type == "differential" and full is not None:
+            diff = index
     return needs
+
+
+def _incremental_need(
+    entries: Sequence[tuple[str, int | None, int | None]],
+    first: int | None,
+    last: int | None,
+    full: int | None,
+    diff: int | None,
+    chain: int | None,
+) -> tuple[int, ...]:
+    if chain is None:
+        return ()
+    if full is not None and _follows(entries[full][2], first, last):
+        return (full,)
+    if diff is not None and full is not None and _diff_follows(entries, full, diff, first, last):
+        return (diff,)
+    return (chain,)
+
+
+def _diff_follows(
+    entries: Sequence[tuple[str, int | None, int | None]],
+    full: int,
+    diff: int,
+    first: int | None,
+    last: int | None,
+) -> bool:
+    """The differential holds every log since the full, and ``first..last`` follow it."""
+    _, diff_first, diff_last = entries[diff]
+    return _follows(entries[full][2], diff_first, diff_last) and _follows(diff_last, first, last)
+
+
+def _follows(base_last: int | None, first: int | None, last: int | None) -> bool:
+    """Logs ``first..last`` pick up where a base ending at ``base_last`` stopped."""
+    if base_last is None or first is None or last is None:
+        return False
+    return first <= base_last + 1 and last >= base_last
+
+
+def needs_by_type(types: Sequence[str]) -> list[tuple[int, ...]]:
+    """:func:`needs_by_range` when no log ranges are known (backup types alone)."""
+    return needs_by_range([(backup_type, None, None) for backup_type in types])
 
 
 # --------------------------------------------------------------------------- admit
@@ -210,21 +271,23 @@ def _as_backup(entry: Entry | None) -> StreamBackup | None:
 class StreamState:
     """What the rules need to know about a stream's recorded history, in constant space.
 
-    Every rule ``admit`` applies looks at no more than four earlier backups: the newest one
-    (order), the newest full (a differential's base), the newest full or incremental (an
-    incremental's base) and the newest backup taken with circular logging on when no full
-    came after it. Keeping just those lets an import admit a year of 15-minute log backups
-    per stream in linear time, and gives the same answers as passing the whole history.
+    Every rule ``admit`` applies looks at no more than five earlier backups: the newest one
+    (order), the newest full (a differential's base), the newest full or incremental and the
+    newest differential since them (an incremental's bases) and the newest backup taken with
+    circular logging on when no full came after it. Keeping just those lets an import admit
+    a year of 15-minute log backups per stream in linear time, and gives the same answers as
+    passing the whole history.
     Each may be held as a :class:`BackupRow` (an import's) and is read as a
     :class:`StreamBackup` through the properties.
     """
 
-    __slots__ = ("_circular_pending", "_last", "_last_chain", "_last_full")
+    __slots__ = ("_circular_pending", "_last", "_last_chain", "_last_diff", "_last_full")
 
     def __init__(self) -> None:
         self._last: Entry | None = None
         self._last_full: Entry | None = None
         self._last_chain: Entry | None = None
+        self._last_diff: Entry | None = None
         self._circular_pending: Entry | None = None
 
     @classmethod
@@ -247,6 +310,11 @@ class StreamState:
         return _as_backup(self._last_chain)
 
     @property
+    def last_diff(self) -> StreamBackup | None:
+        """The newest differential since the newest full or incremental (None: none)."""
+        return _as_backup(self._last_diff)
+
+    @property
     def circular_pending(self) -> StreamBackup | None:
         return _as_backup(self._circular_pending)
 
@@ -255,8 +323,12 @@ class StreamState:
         self._last = backup
         if backup.backup_type == "full":
             self._last_full = self._last_chain = backup
+            self._last_diff = None
         elif backup.backup_type == "incremental":
             self._last_chain = backup
+            self._last_diff = None
+        elif backup.backup_type == "differential" and self._last_full is not None:
+            self._last_diff = backup
         if backup.circular_logging:
             self._circular_pending = backup
         elif backup.backup_type == "full":
@@ -265,6 +337,19 @@ class StreamState:
     def base(self, backup_type: BackupType) -> StreamBackup | None:
         """The backup a new incremental / differential builds on (copies never count)."""
         return self.last_chain if backup_type == "incremental" else self.last_full
+
+    def bases(self, backup_type: BackupType) -> list[StreamBackup]:
+        """Every backup a new log backup may continue, the one to name in a refusal first.
+
+        A differential continues the last full. An incremental continues the last full or
+        incremental, or the latest differential after it: that differential holds every log
+        since the full, so full + differential + later incrementals is a chain (§1.3).
+        """
+        base = self.base(backup_type)
+        if base is None:
+            return []
+        diff = self.last_diff if backup_type == "incremental" else None
+        return [base] if diff is None else [diff, base]
 
 
 def admit_next(state: StreamState, new: StreamBackup, *, stream: str) -> StreamBackup:
@@ -275,11 +360,18 @@ def admit_next(state: StreamState, new: StreamBackup, *, stream: str) -> StreamB
     if new.backup_type in ("full", "copy"):
         return new
     _check_circular_logging(state.circular_pending, new, stream)
-    base = state.base(new.backup_type)
-    if base is None:
+    bases = state.bases(new.backup_type)
+    if not bases:
         raise _no_full(new, stream)
-    _check_continuity(base, new, stream)
-    return new
+    refusals: list[LogSequenceViolation] = []
+    for base in bases:
+        try:
+            _check_continuity(base, new, stream)
+        except LogSequenceViolation as refusal:
+            refusals.append(refusal)
+        else:
+            return new
+    raise refusals[0]
 
 
 def admit_row(state: StreamState, new: BackupRow, *, stream: str) -> str:

@@ -4,9 +4,11 @@ A store restored into another server while the original exists must go into a se
 forest whose organization name, administrative group legacyExchangeDN, storage group and
 database names match the source, or the store will not mount (seeds/004 "Alternate Server
 Recovery"; research §2.6). The planner checks every one of those before planning and
-names each mismatch. A drill is the same restore plus verification (mount, item counts
-against the catalog, a sample of mailboxes) and a clean-up of the recovery forest, so
-every database is proven restorable at least once every six months.
+names every mismatch at once (for the closest server of each candidate forest); a forest
+or server that does not match is passed over, so it blocks only the restores that would
+need it. A drill is the same restore plus verification (mount, item counts against the
+catalog, a sample of mailboxes) and a clean-up of the recovery forest, so every database
+is proven restorable at least once every six months.
 """
 
 from __future__ import annotations
@@ -105,22 +107,60 @@ def mismatches(
     return found
 
 
-def _refuse(
-    forest: RecoveryForest, server: RecoveryServer, ref: DatabaseRef, found: list[dict[str, Any]]
-) -> Exception:
-    text = "; ".join(f"{m['field']} is {m['found']!r}, expected {m['expected']!r}" for m in found)
+Candidate = tuple[RecoveryForest, RecoveryServer, list[dict[str, Any]]]
+
+
+def _describe(found: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{m['field']} is {m['found']!r}, expected {m['expected']!r}" for m in found)
+
+
+def _refuse(ref: DatabaseRef, candidates: Sequence[Candidate]) -> Exception:
+    """The closest server of each recovery forest and every one of its mismatches, at once."""
+    forest, server, found = candidates[0]
     only_version = all(m["field"] == "Exchange version" for m in found)
     cls = VersionMismatch if only_version else NameMismatch
+    text = " | ".join(
+        f"recovery forest {f.name} (server {s.name}): {_describe(m)}" for f, s, m in candidates
+    )
     return cls(
-        f"recovery forest {forest.name} (server {server.name}) cannot take {ref.key}: {text}",
+        f"no recovery server can take {ref.key}: {text}",
         hint="make the recovery forest's names match the source (docs/scenarios.md, B8)",
         details={
             "forest": forest.name,
             "server": server.name,
             "database": ref.key,
             "mismatches": found,
+            "candidates": [
+                {"forest": f.name, "server": s.name, "mismatches": m} for f, s, m in candidates
+            ],
         },
     )
+
+
+def choose_recovery_server(
+    inv: Inventory, forest_name: str | None, ref: DatabaseRef
+) -> tuple[RecoveryForest, RecoveryServer]:
+    """The recovery server that can take ``ref``: in the named forest, or in any when none is
+    named. A forest or server whose names do not match is passed over (it blocks only the
+    restores that would need it); when none matches, every mismatch of every candidate is
+    named at once (for the closest server of each forest, the closest first)."""
+    if forest_name is not None or len(inv.recovery_forests) < 2:
+        forests = [find_forest(inv, forest_name)]  # none, or an unknown name: NotFoundError
+    else:
+        forests = list(inv.recovery_forests)
+    candidates: list[Candidate] = [
+        (forest, server, mismatches(inv, forest, server, ref))
+        for forest in forests
+        for server in forest.servers
+    ]
+    candidates.sort(key=lambda c: (len(c[2]), [not x for x in _score(c[1], ref)[:3]]))
+    for forest, server, found in candidates:
+        if not found:
+            return forest, server
+    closest = {
+        id(forest): (forest, server, found) for forest, server, found in reversed(candidates)
+    }
+    raise _refuse(ref, sorted(closest.values(), key=candidates.index))
 
 
 def alternate_steps(
@@ -132,11 +172,7 @@ def alternate_steps(
     reporter: PlanReporter | None,
 ) -> tuple[Chain, list[str], str]:
     """Check names, then restore ``ref`` into the recovery forest: (chain, last ids, server)."""
-    forest = find_forest(b.inv, forest_name)
-    server = max(forest.servers, key=lambda s: _score(s, ref))
-    found = mismatches(b.inv, forest, server, ref)
-    if found:
-        raise _refuse(forest, server, ref, found)
+    forest, server = choose_recovery_server(b.inv, forest_name, ref)
     chain = stream_chain(provider, [ref], at, reporter, live=False)
     sg = _sg(server, ref)
     db = next(d for d in sg.databases if d.name.casefold() == ref.database.name.casefold())

@@ -25,11 +25,11 @@ Rules (research/exchange-and-winrm.md §1.3):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-from dr.errors import ArtifactExpired, LogGap, NoFullBefore
+from dr.errors import ArtifactExpired, ForeignLog, LogGap, NoFullBefore
 from dr.exchange.rules import LogRange, gens
 from dr.planner.facts import BackupVersion, LiveLogs, PlanReporter
 
@@ -54,6 +54,17 @@ class LogSource:
     @property
     def last(self) -> int:
         return self.logs.last
+
+
+@dataclass(frozen=True)
+class Barrier:
+    """Generations ``generation``..``last`` are held but cannot be replayed, and why."""
+
+    generation: int
+    last: int
+    source: str
+    at: datetime
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -197,30 +208,103 @@ def log_sources(
 ) -> list[LogSource]:
     """Every run of generations that may follow the base, sorted by first generation."""
     found: list[LogSource] = []
+    circular = _circular_since(base, versions)
     for v in versions:
         if v.backup_type not in ("incremental", "differential") or v.expired or v.logs is None:
             continue
-        if v.at > base.at and _compatible(base, v.logs):
+        if v.at > base.at and _compatible(base, v.logs) and not _after(circular, v):
             kind: SourceKind = "incremental" if v.backup_type == "incremental" else "differential"
             found.append(
                 LogSource(v.id, kind, v.logs, v.at, ((v.logs.last, v.at),), v.log_size_bytes)
             )
     if live is not None and _compatible(base, live.logs):
-        found.append(_live_source(live))
+        usable = _live_source(live)
+        if usable is not None:
+            found.append(usable)
     return sorted(found, key=lambda s: (s.first, s.last, s.id))
 
 
-def _live_source(live: LiveLogs) -> LogSource:
-    points = [(live.logs.last, live.at)]
+def _live_source(live: LiveLogs) -> LogSource | None:
+    """The server's logs as a source: only the generations before the first unusable one,
+    and only the points known for them (the listing time is the close time of the last
+    listed log, not of the last usable one)."""
+    last = live.logs.last if live.unusable_from is None else live.unusable_from - 1
+    if live.unusable_from is not None and last < live.logs.first:
+        return None
+    points = [] if live.unusable_from is not None else [(live.logs.last, live.at)]
     if len(live.ends) == live.logs.last - live.logs.first + 1:
-        points += [(live.logs.first + i, at) for i, at in enumerate(live.ends)]
+        points += [(live.logs.first + i, at) for i, at in enumerate(live.ends)][
+            : last - live.logs.first + 1
+        ]
+    logs = LogRange(live.logs.prefix, live.logs.first, last, live.logs.signature)
     return LogSource(
         f"live:{live.stream}",
         "live",
-        live.logs,
+        logs,
         live.at,
         tuple(sorted(set(points))),
         live.size_bytes,
+    )
+
+
+def barriers(
+    base: BackupVersion, versions: Sequence[BackupVersion], live: LiveLogs | None
+) -> list[Barrier]:
+    """Every run of generations after the base that is held but cannot be replayed: log
+    backups or server logs with another log signature, and the server's logs from the first
+    one ``eseutil /ml`` did not pass. They are never replayed, and never dropped silently."""
+    expected = base.logs.signature if base.logs else None
+    circular = _circular_since(base, versions)
+    found = [
+        Barrier(v.logs.first, v.logs.last, v.id, v.at, _unusable_backup(v, expected, circular))
+        for v in versions
+        if v.backup_type in ("incremental", "differential")
+        and not v.expired
+        and v.logs is not None
+        and v.at > base.at
+        and (not _compatible(base, v.logs) or _after(circular, v))
+    ]
+    if live is not None:
+        found += _live_barriers(base, live, expected)
+    return sorted(found, key=lambda b: (b.generation, b.source))
+
+
+def _live_barriers(base: BackupVersion, live: LiveLogs, expected: str | None) -> list[Barrier]:
+    source = f"the logs on the server (listed {_stamp(live.at)})"
+    if not _compatible(base, live.logs):
+        reason = _foreign(live.logs, expected)
+        return [Barrier(live.logs.first, live.logs.last, source, live.at, reason)]
+    if live.unusable_from is None:
+        return []
+    reason = live.unusable_reason or "eseutil /ml did not pass it"
+    return [Barrier(live.unusable_from, live.logs.last, source, live.at, reason)]
+
+
+def _circular_since(base: BackupVersion, versions: Sequence[BackupVersion]) -> BackupVersion | None:
+    """The first backup from the base on that was taken with circular logging on: the logs
+    after it were deleted, and no log backup after it follows the base (A8: after circular
+    logging is turned off a full must come first). None: circular logging stayed off."""
+    found = [v for v in versions if v.circular_logging and v.at >= base.at and not v.expired]
+    return min(found, key=lambda v: (v.at, v.id)) if found else None
+
+
+def _after(circular: BackupVersion | None, v: BackupVersion) -> bool:
+    return circular is not None and v.at > circular.at
+
+
+def _unusable_backup(v: BackupVersion, expected: str | None, circular: BackupVersion | None) -> str:
+    if v.logs is not None and expected and v.logs.signature and v.logs.signature != expected:
+        return _foreign(v.logs, expected)
+    assert circular is not None
+    return (
+        f"circular logging was on when {circular.id} was taken ({_stamp(circular.at)}), and "
+        "no full backup came after it; log backups build on a full taken since (A8)"
+    )
+
+
+def _foreign(logs: LogRange, expected: str | None) -> str:
+    return (
+        f"log signature {logs.signature!r}, not the stream's {expected!r} (another stream or epoch)"
     )
 
 
@@ -260,12 +344,20 @@ def select_chain(
     good = [p for p in points if base_gen is None or p[0] <= reached]
     point_gen, point = max(good, key=lambda p: (p[1], p[0]))
     beyond = [p for p in points if base_gen is not None and p[0] > reached]
-    if beyond or (not base.circular_logging and _inside_gap(sources, reached, target)):
+    inside = _inside_gap(base, versions, sources, reached, target)
+    blocker = _blocker(barriers(base, versions, live), reached) if base_gen is not None else None
+    if blocker is not None and target is not None and target > point:
+        error = _foreign_refusal(stream, versions, blocker, point, target, database)
+        reporter.refused(stream, error.message)
+        raise error
+    if beyond or (not base.circular_logging and inside):
         assert base_gen is not None
         error = _gap(stream, versions, sources, reached, point, target, database)
         reporter.refused(stream, error.message)
         raise error
-    cover = _cover(base_gen, point_gen, sources) if base_gen is not None else []
+    if blocker is not None:
+        warnings.append(_stops_before(blocker, point))
+    cover = _restore_cover(base_gen, point_gen, sources, point) if base_gen is not None else []
     warnings += _chain_warnings(base, cover, point, target, live)
     chain = Chain(
         stream=stream,
@@ -282,22 +374,40 @@ def select_chain(
     return chain
 
 
-def _inside_gap(sources: Sequence[LogSource], reached: int, target: datetime | None) -> bool:
+def _inside_gap(
+    base: BackupVersion,
+    versions: Sequence[BackupVersion],
+    sources: Sequence[LogSource],
+    reached: int,
+    target: datetime | None,
+) -> bool:
     """True when the target falls in the time a missing stretch of generations covers.
 
-    The last replayable generation was closed at some time; the first generation after the
-    gap that any source holds was closed later. (A base taken with circular logging on has no
-    logs by design; that case is a warning, not a gap.) A target between the two lies in time whose
-    logs exist nowhere: restoring "to it" would silently stop before it, so it is refused
-    with the gap and the points on both sides, and the responder chooses.
+    The last replayable generation was closed at some time (the base's own point counts);
+    the first generation after the gap that anything holds — a log backup, the server's
+    logs, or a later full or copy that closes the gap — was closed later. (A base taken
+    with circular logging on has no logs by design; that case is a warning, not a gap.) A
+    target between the two lies in time whose logs exist nowhere: restoring "to it" would
+    silently stop before it, so it is refused with the gap and the points on both sides,
+    and the responder chooses.
     """
     if target is None:
         return False
     after = [at for s in sources if s.first > reached + 1 for _, at in s.points]
+    after += [v.at for v in _later_images(base, versions) if v.logs.first > reached + 1]  # type: ignore[union-attr]
     if not after:
         return False
-    reached_at = [at for s in sources for gen, at in s.points if gen <= reached]
-    return (not reached_at or max(reached_at) < target) and target < min(after)
+    reached_at = [base.at] + [at for s in sources for gen, at in s.points if gen <= reached]
+    return max(reached_at) < target < min(after)
+
+
+def _later_images(base: BackupVersion, versions: Sequence[BackupVersion]) -> list[BackupVersion]:
+    """Fulls and copies after the base that carry logs: they close a gap, not fill it."""
+    return [
+        v
+        for v in versions
+        if v.backup_type in ("full", "copy") and not v.expired and v.logs and v.at > base.at
+    ]
 
 
 def _points(
@@ -311,6 +421,24 @@ def _points(
             if gen > base_gen and at >= base.at and (target is None or at <= target):
                 points.append((gen, at))
     return points
+
+
+def _until(sources: Sequence[LogSource], point: datetime) -> list[LogSource]:
+    """The sources a restore to ``point`` is made of: log backups taken by then, and the
+    logs still on the server. The latest differential and the incrementals after it (the
+    chain :func:`dr.exchange.rules.direct_needs` describes, which retention keeps), never a
+    later backup that happens to hold the same generations."""
+    return [s for s in sources if s.kind == "live" or s.at <= point]
+
+
+def _restore_cover(
+    base_gen: int, stop: int, sources: Sequence[LogSource], point: datetime
+) -> list[LogSource]:
+    """:func:`_cover` from the sources taken by ``point``; from all when they fall short."""
+    early = _until(sources, point)
+    if reach(base_gen, early) >= stop:
+        return _cover(base_gen, stop, early)
+    return _cover(base_gen, stop, sources)
 
 
 def _cover(base_gen: int, stop: int, sources: Sequence[LogSource]) -> list[LogSource]:
@@ -373,6 +501,68 @@ def _chain_warnings(
             "backup, and the data-loss window is unknown (everything written since then)"
         )
     return warnings
+
+
+def _blocker(found: Sequence[Barrier], reached: int) -> Barrier | None:
+    """The unusable run that holds the first generation replay cannot reach, if any, cut to
+    start at that generation (what comes before it is replayed from usable sources)."""
+    stuck = reached + 1
+    hit = next((b for b in found if b.generation <= stuck <= b.last), None)
+    return None if hit is None else replace(hit, generation=stuck)
+
+
+def _stops_before(blocker: Barrier, point: datetime) -> str:
+    return (
+        f"the recoverable point stops at {_stamp(point)}, before generation "
+        f"{blocker.generation} (0x{blocker.generation:X}) in {blocker.source}, which cannot be "
+        f"replayed: {blocker.reason}"
+    )
+
+
+def _foreign_refusal(
+    stream: str,
+    versions: Sequence[BackupVersion],
+    blocker: Barrier,
+    before: datetime,
+    target: datetime,
+    database: str | None,
+) -> ForeignLog:
+    after = _next_full(versions, before, database)
+    gen = blocker.generation
+    return ForeignLog(
+        f"{database or stream}: the target {_stamp(target)} lies past generation {gen} "
+        f"(0x{gen:X}) in {blocker.source}, which cannot be replayed: {blocker.reason}; "
+        f"nearest recoverable points: {_stamp(before)} before it, {_stamp(after)} after it",
+        hint=f"plan again with --at {_stamp(before)} to accept the loss, or find the stream's "
+        "own logs for that generation (eseutil /ml Enn in the log folder checks them)",
+        details={
+            "stream": stream,
+            "database": database,
+            "first_missing": gen,
+            "last_missing": blocker.last,
+            "foreign_generation": gen,
+            "source": blocker.source,
+            "reason": blocker.reason,
+            "nearest_before": _iso(before),
+            "nearest_after": _iso(after),
+            "target": _iso(target),
+        },
+    )
+
+
+def _next_full(
+    versions: Sequence[BackupVersion], before: datetime, database: str | None
+) -> datetime | None:
+    later = sorted(
+        v.at
+        for v in versions
+        if v.backup_type == "full"
+        and not v.expired
+        and not v.offline
+        and v.at > before
+        and (database is None or v.image(database) is not None)
+    )
+    return later[0] if later else None
 
 
 def _gap(

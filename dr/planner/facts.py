@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -86,6 +86,11 @@ class LiveLogs:
 
     ``ends`` optionally gives the time each generation ``first..last`` was closed; without
     it only ``at`` (when ``last`` was closed) is a known point in time.
+
+    ``unusable_from`` is the first generation in the folder that cannot be replayed (another
+    log signature, a mismatched generation, damage: ``eseutil /ml`` says which, and
+    ``unusable_reason`` says why). Replay stops before it; the generations from it on are
+    listed but never used, and ``at`` is then no known point of the usable ones.
     """
 
     stream: str
@@ -93,6 +98,8 @@ class LiveLogs:
     at: datetime
     ends: tuple[datetime, ...] = ()
     size_bytes: int = 0
+    unusable_from: int | None = None
+    unusable_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +115,31 @@ class HostArtifact:
     mailbox: str | None = None
     item_count: int | None = None
     database: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepFacts:
+    """What the planner needs from the step library: which kinds it has, which are
+    destructive (a second person approves them first, E7).
+
+    The step library (``engine.runbook.Library``, loaded by the caller from ``runbooks/``)
+    is the one source of truth; :meth:`of_library` reads a loaded library, so the planner
+    itself never reads a file.
+    """
+
+    kinds: frozenset[str]
+    destructive: frozenset[str]
+
+    @classmethod
+    def of(cls, flags: Mapping[str, bool]) -> StepFacts:
+        """From ``{kind: destructive}``."""
+        return cls(frozenset(flags), frozenset(k for k, d in flags.items() if d))
+
+    @classmethod
+    def of_library(cls, library: Any) -> StepFacts:
+        """From a loaded ``engine.runbook.Library``: a kind is destructive when any of its
+        variants is (``StepKind.destructive``)."""
+        return cls.of({name: library.kind(name).destructive for name in library.kinds()})
 
 
 class FactsProvider(Protocol):
@@ -133,6 +165,10 @@ class FactsProvider(Protocol):
         """SHA-256 of every fact this provider holds (a plan's ``created_from``)."""
         ...
 
+    def step_facts(self) -> StepFacts | None:
+        """The step library's facts the caller loaded (None: none were given)."""
+        ...
+
 
 class PlanReporter:
     """Observability hooks with no-op defaults; subclass to trace what the planner decides."""
@@ -152,6 +188,7 @@ class MemoryFacts:
     backups: dict[str, list[BackupVersion]] = field(default_factory=dict)
     live: dict[str, LiveLogs] = field(default_factory=dict)
     artifacts: list[HostArtifact] = field(default_factory=list)
+    steps: StepFacts | None = None
     _digest: str | None = None
 
     def inventory(self) -> Inventory:
@@ -166,6 +203,9 @@ class MemoryFacts:
     def host_artifacts(self, host: str, kind: str) -> Sequence[HostArtifact]:
         wanted = host.upper()
         return [a for a in self.artifacts if a.kind == kind and a.host.upper() == wanted]
+
+    def step_facts(self) -> StepFacts | None:
+        return self.steps
 
     def digest(self) -> str:
         if self._digest is None:
@@ -245,6 +285,8 @@ def live_from_dict(data: dict[str, Any]) -> LiveLogs:
         at=parse_time(data["at"]),
         ends=tuple(parse_time(t) for t in data.get("ends", ())),
         size_bytes=int(data.get("size_bytes", 0)),
+        unusable_from=int(data["unusable_from"]) if data.get("unusable_from") else None,
+        unusable_reason=data.get("unusable_reason"),
     )
 
 
@@ -262,8 +304,11 @@ def artifact_from_dict(data: dict[str, Any]) -> HostArtifact:
     )
 
 
-def memory_facts_from_dict(inv: Inventory, data: dict[str, Any]) -> MemoryFacts:
-    """Facts recorded as JSON: ``{"backups": [...], "live_logs": [...], "artifacts": [...]}``."""
+def memory_facts_from_dict(
+    inv: Inventory, data: dict[str, Any], steps: StepFacts | None = None
+) -> MemoryFacts:
+    """Facts recorded as JSON: ``{"backups": [...], "live_logs": [...], "artifacts": [...]}``
+    (``steps``: the step library's facts, which a recorded file does not hold)."""
     backups: dict[str, list[BackupVersion]] = {}
     for raw in data.get("backups", []):
         version = version_from_dict(raw)
@@ -272,4 +317,4 @@ def memory_facts_from_dict(inv: Inventory, data: dict[str, Any]) -> MemoryFacts:
         versions.sort(key=lambda v: (v.at, v.id))
     live = {lv.stream: lv for lv in (live_from_dict(x) for x in data.get("live_logs", []))}
     artifacts = [artifact_from_dict(x) for x in data.get("artifacts", [])]
-    return MemoryFacts(inv, backups, live, artifacts)
+    return MemoryFacts(inv, backups, live, artifacts, steps)

@@ -4,7 +4,9 @@ In an incident the responder lists the storage group's log folder (`dir`, `Get-C
 or `eseutil /ml Enn` run there) and hands the text to `dr plan database --server-logs
 SG=FILE`. Every numbered log file of the storage group's prefix found in the text counts;
 the run of generations must be unbroken (a hole is named: those logs are gone, and the
-plan cannot roll forward through them).
+plan cannot roll forward through them). From ``eseutil /ml`` output the first log it did
+not pass (another log signature, a mismatched generation, damage) is kept as the point the
+usable logs stop at, with eseutil's reason (research §1.5; KB 248122).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import re
 from datetime import datetime
 from itertools import pairwise
 
-from dr.errors import ParameterError
-from dr.exchange.logs import parse_log_file_name
+from dr.errors import ParameterError, ToolOutputError
+from dr.exchange.eseutil import parse_ml
+from dr.exchange.logs import Unusable, first_unusable, parse_log_file_name
 from dr.exchange.rules import LogRange
 from dr.model.inventory import Inventory
 from dr.model.refs import resolve_storage_group
@@ -49,7 +52,9 @@ def live_logs(inv: Inventory, sg_ref: str, text: str, at: datetime, source: str)
             hint="list the storage group's log folder: dir, Get-ChildItem or eseutil /ml "
             f"{prefix}, and save the text",
         )
-    holes = [(a + 1, b - 1) for a, b in pairwise(gens) if b > a + 1]
+    bad = _unusable(text, prefix, digits)
+    usable = [g for g in gens if bad is None or g < bad.generation]
+    holes = [(a + 1, b - 1) for a, b in pairwise(usable) if b > a + 1]
     if holes:
         first, last = holes[0]
         raise ParameterError(
@@ -57,4 +62,28 @@ def live_logs(inv: Inventory, sg_ref: str, text: str, at: datetime, source: str)
             "log folder: replay cannot pass them",
             hint="plan with --at before the hole, or find the missing logs",
         )
-    return LiveLogs(stream=ref.key, logs=LogRange(prefix, gens[0], gens[-1]), at=at)
+    if bad is None:
+        return LiveLogs(stream=ref.key, logs=LogRange(prefix, gens[0], gens[-1]), at=at)
+    return LiveLogs(
+        stream=ref.key,
+        logs=LogRange(prefix, min(gens[0], bad.generation), max(gens[-1], bad.generation)),
+        at=at,
+        unusable_from=bad.generation,
+        unusable_reason=f"eseutil /ml on {bad.file}: {bad.reason}",
+    )
+
+
+def _unusable(text: str, prefix: str, digits: int) -> Unusable | None:
+    """From ``eseutil /ml`` output: the first log it did not pass (a plain listing: None)."""
+    if "Verifying log files" not in text and "Base name:" not in text:
+        return None
+    try:
+        check = parse_ml(text)
+    except ToolOutputError:  # the trailing "Operation ..." line was not saved with it
+        check = parse_ml(f"{text}\n{_NO_STATUS}")
+    return first_unusable(check, prefix, digits)
+
+
+#: Stands in for eseutil's last line when a listing was saved without it: the verdict on each
+#: log is on its own ``Log file:`` line.
+_NO_STATUS = "Operation completed successfully in 0.0 seconds."

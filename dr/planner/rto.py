@@ -14,7 +14,13 @@ One MB is 10^6 bytes. Log replay runs at ``throughput.log_replay_logs_per_s`` (4
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from dr.errors import ParameterError
 from dr.model.inventory import Inventory
+
+if TYPE_CHECKING:
+    from dr.planner.facts import FactsProvider
 
 #: Seconds a step takes regardless of data size (a person's allowance for manual steps).
 FIXED_SECONDS: dict[str, float] = {
@@ -66,8 +72,21 @@ FIXED_SECONDS: dict[str, float] = {
     "cleanup-recovery-forest": 600,
 }
 
-#: Kinds that delete or overwrite what cannot be brought back: approved first (E7).
-DESTRUCTIVE: frozenset[str] = frozenset({"remove-database-files", "authoritative-restore"})
+
+def is_destructive(provider: FactsProvider, kind: str) -> bool:
+    """Whether steps of ``kind`` delete or overwrite what cannot be brought back, so a second
+    person approves them first (E7): the step library's ``destructive`` flag, as the caller
+    loaded it (``FactsProvider.step_facts``). The planner keeps no list of its own."""
+    steps = provider.step_facts()
+    if steps is None:
+        raise ParameterError(
+            "the planner was given no step-library facts, so it cannot tell which steps are "
+            "destructive",
+            hint="load the step library (engine.runbook.Library.load()) and pass "
+            "StepFacts.of_library(library) with the planner's facts",
+        )
+    return kind in steps.destructive
+
 
 MB = 1_000_000
 ORCHESTRATOR = "orchestrator"

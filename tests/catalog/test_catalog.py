@@ -311,3 +311,64 @@ def test_listing_narrows_to_the_newest_versions_and_a_start_time(tmp_path: Path)
         (r.item, r.at) for r in everything if r.at >= T0 + timedelta(days=4)
     ]
     assert recent == newest
+
+
+def test_import_admits_full_differential_then_incrementals_after_incrementals(
+    tmp_path: Path, estate: object
+) -> None:
+    """The differential holds every log since the full (10..20): the incremental after it
+    starts at 21, past the last incremental's 12, and that is no gap — also when the history
+    is already in the catalog (a second import reads it back)."""
+    first = [
+        _json_run("full", 1, 1, 9),
+        _json_run("incremental", 2, 10, 12),
+        _json_run("differential", 3, 10, 20),
+    ]
+    second = [_json_run("incremental", 4, 21, 25), _json_run("incremental", 5, 26, 30)]
+    with Catalog.open(tmp_path / "c.sqlite") as cat:
+        cat.import_file(_manifest(tmp_path, first), estate)  # type: ignore[arg-type]
+        report = cat.import_file(_manifest(tmp_path, second), estate)  # type: ignore[arg-type]
+        assert report.runs_added == 2
+    with Catalog.open(tmp_path / "d.sqlite") as cat:
+        assert cat.import_file(_manifest(tmp_path, first + second), estate).runs_added == 5  # type: ignore[arg-type]
+
+
+def _mail_level_run(day: int) -> dict:  # type: ignore[type-arg]
+    return {
+        "set": "ex2016-mail-level",
+        "host": "EX2016",
+        "type": "full",
+        "start": f"2024-05-{day:02d}T21:45:00Z",
+        "end": f"2024-05-{day:02d}T21:55:00Z",
+        "artifacts": [
+            {
+                "kind": "mailbox-items",
+                "name": "mailbox finance",
+                "size": 4096,
+                "mailbox": "finance",
+                "database": "DB02",  # the database the items came from (A11)
+                "item_count": 100 + day,
+            }
+        ],
+    }
+
+
+def test_mail_level_backups_that_name_their_database_expire_under_retention(
+    tmp_path: Path, estate: object
+) -> None:
+    """A mailbox-items artifact that records its database is still an item, not a stream:
+    retention plans it and expires what the policy lets go (keep_days 30, weekly to 90)."""
+    from dr.catalog import expiry
+
+    path = _manifest(tmp_path, [_mail_level_run(day) for day in range(1, 11)])
+    with Catalog.open(tmp_path / "c.sqlite") as cat:
+        cat.import_file(path, estate)  # type: ignore[arg-type]
+        (item,) = {a.database for a in cat.artifacts(kind="mailbox-items")}
+        assert item == "EX2016/DB02/DB02"
+        at = datetime(2024, 7, 1, tzinfo=UTC)  # 50+ days on: only weekly points stay
+        (plan,) = expiry.plan(cat, at, "ex2016-mail-level")
+        assert len(plan.versions) == 10
+        assert 0 < len(plan.expiring()) < 10
+        changed = expiry.apply(cat, [plan], at)
+        assert changed == len(plan.expiring())
+        assert len(cat.artifacts(kind="mailbox-items")) == 10 - changed

@@ -192,12 +192,12 @@ def test_direct_needs() -> None:
         backup("incremental", 1, 11, 12),  # 1 -> 0
         backup("copy", 2, 1, 14),  # 2
         backup("differential", 3, 11, 15),  # 3 -> 0
-        backup("incremental", 4, 13, 16),  # 4 -> 1 (not the copy, not the differential)
+        backup("incremental", 4, 13, 16),  # 4 -> 3: picks up where the differential ends
         backup("full", 5, 1, 17),  # 5
         backup("differential", 6, 18, 19),  # 6 -> 5
         backup("incremental", 7, 18, 20),  # 7 -> 5
     ]
-    assert direct_needs(history) == [(), (0,), (), (0,), (1,), (), (5,), (5,)]
+    assert direct_needs(history) == [(), (0,), (), (0,), (3,), (), (5,), (5,)]
     assert direct_needs([backup("incremental", 0, 1, 2)]) == [()]
 
 
@@ -261,3 +261,39 @@ def test_check_sequence_flags_exactly_the_missing_generations(
     assert flagged == holes
     gaps = check_sequence(ranges)
     assert all(a.last_missing + 1 < b.first_missing for a, b in itertools.pairwise(gaps))
+
+
+# --------------------------------------------------------------------------- differentials
+
+
+def test_incremental_after_a_differential_continues_it_even_after_incrementals() -> None:
+    # the differential holds every log since the full (21..40), so an incremental that picks
+    # up at 41 is no gap, although the last incremental ended at 30
+    history = [
+        backup("full", 0, 10, 20),
+        backup("incremental", 1, 21, 30),
+        backup("differential", 2, 21, 40),
+    ]
+    new = backup("incremental", 3, 41, 50)
+    assert admit(history, new, stream=STREAM) == new
+    later = backup("incremental", 4, 51, 55)
+    assert admit([*history, new], later, stream=STREAM) == later
+    assert direct_needs([*history, new, later])[3:] == [(2,), (3,)]
+
+
+def test_incremental_after_a_differential_names_the_gap_after_the_differential() -> None:
+    history = [
+        backup("full", 0, 10, 20),
+        backup("incremental", 1, 21, 30),
+        backup("differential", 2, 21, 40),
+    ]
+    with pytest.raises(LogSequenceViolation) as raised:
+        admit(history, backup("incremental", 3, 45, 50), stream=STREAM)
+    assert "generations 41–44" in raised.value.message
+    assert "differential backup" in raised.value.message
+
+
+def test_an_incremental_that_follows_the_full_needs_only_the_full() -> None:
+    # no incremental truncated since the full: the incremental holds every log since it
+    history = [backup("full", 0, 1, 10), backup("differential", 1, 11, 20)]
+    assert direct_needs([*history, backup("incremental", 2, 11, 30)])[2] == (0,)

@@ -11,10 +11,20 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from hypothesis import strategies as st
+
 from dr.exchange.rules import BackupType, LogRange
 from dr.model.inventory import Inventory
 from dr.model.load import load_inventory
-from dr.planner.facts import BackupVersion, DatabaseImage, HostArtifact, LiveLogs, MemoryFacts
+from dr.planner.facts import (
+    BackupVersion,
+    DatabaseImage,
+    HostArtifact,
+    LiveLogs,
+    MemoryFacts,
+    StepFacts,
+)
+from engine.runbook import Library
 
 ESTATE = Path(__file__).with_name("estate.yaml")
 T0 = datetime(2024, 3, 4, 0, 0, tzinfo=UTC)
@@ -104,6 +114,17 @@ def modern_sim(db: str = "DB01", prefix: str = "E00") -> StreamSim:
     return StreamSim(f"EX2016/{db}", prefix, (f"EX2016/{db}/{db}",))
 
 
+_STEPS: StepFacts | None = None
+
+
+def steps() -> StepFacts:
+    """The step library's facts, as the CLI hands them to the planner."""
+    global _STEPS
+    if _STEPS is None:
+        _STEPS = StepFacts.of_library(Library.load())
+    return _STEPS
+
+
 def facts(
     *sims: StreamSim, live: bool = True, artifacts: list[HostArtifact] | None = None
 ) -> MemoryFacts:
@@ -112,6 +133,7 @@ def facts(
         {s.stream: list(s.versions) for s in sims},
         {s.stream: s.live() for s in sims} if live else {},
         list(artifacts or []),
+        steps(),
     )
 
 
@@ -133,4 +155,47 @@ def estate_artifacts(hours: float = 0.5) -> list[HostArtifact]:
         host_artifact("ca-database", "DC1", hours),
         host_artifact("ca-certificates", "DC1", hours),
     ]
+    return found
+
+
+_KINDS = ("full", "copy", "incremental", "incremental", "differential")
+
+
+@st.composite
+def admitted_histories(draw: st.DrawFn, hours_apart: float = 1.0) -> list[BackupVersion]:
+    """Histories the catalog admits: a full or incremental truncates, a differential holds
+    every log since the last full (§1.3), and an incremental after a differential may start
+    where the differential ends (its earlier logs are in the differential). Backup ``n`` is
+    taken at ``at(n * hours_apart)``."""
+    gen, on_disk = 10, 1
+    full_end: int | None = None
+    diff_end: int | None = None
+    found: list[BackupVersion] = []
+    kinds = draw(st.lists(st.sampled_from(_KINDS), min_size=1, max_size=14))
+    for n, kind in enumerate(["full", *kinds]):
+        gen += draw(st.integers(1, 5))
+        first = on_disk
+        if kind == "differential" and full_end is not None:
+            first = full_end + 1
+        if kind == "incremental" and diff_end is not None and draw(st.booleans()):
+            first = max(on_disk, diff_end + 1)
+        images: tuple[DatabaseImage, ...] = ()
+        if kind in ("full", "copy"):
+            images = (DatabaseImage("EX2003/SG/DB", 1, 0, (on_disk, gen)),)
+        found.append(
+            BackupVersion(
+                f"{n}-{kind}",
+                "EX2003/SG",
+                kind,  # type: ignore[arg-type]
+                at(n * hours_apart),
+                LogRange("E00", first, gen, "s"),
+                images,
+            )
+        )
+        if kind in ("full", "incremental"):
+            on_disk, diff_end = gen + 1, None
+        if kind == "full":
+            full_end = gen
+        if kind == "differential":
+            diff_end = gen
     return found

@@ -6,10 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dr.errors import ArtifactExpired, LogGap, NoFullBefore
+from dr.errors import ArtifactExpired, ForeignLog, LogGap, NoFullBefore
+from dr.exchange.rules import LogRange, StreamBackup, admit, direct_needs
 from dr.planner.chain import Chain, select_chain
-from dr.planner.facts import LiveLogs
-from tests.planner.histories import StreamSim, at, legacy_sim
+from dr.planner.facts import BackupVersion, DatabaseImage, LiveLogs
+from tests.planner.histories import StreamSim, admitted_histories, at, legacy_sim
 
 
 def choose(sim: StreamSim, hours: float | None, live: bool = True) -> Chain:
@@ -189,14 +190,57 @@ def test_every_full_expired() -> None:
     assert caught.value.details["expired"] == ["F"]
 
 
-def test_foreign_log_signature_is_never_replayed() -> None:
+def test_foreign_log_signature_is_never_replayed_nor_dropped_silently() -> None:
     sim = legacy_sim()
     sim.backup("full", vid="F")
     sim.logs()
     sim.signature = "other"
-    sim.backup("incremental", vid="I1")
-    chain = choose(sim, 2, live=False)
-    assert chain.version_ids == ["F"]
+    sim.backup("incremental", vid="I1")  # 11..20 with another log signature
+    # a target past the foreign logs is refused, naming the generation and why
+    with pytest.raises(ForeignLog) as caught:
+        choose(sim, 2, live=False)
+    d = caught.value.details
+    assert (d["foreign_generation"], d["source"]) == (11, "I1")
+    assert "'other'" in d["reason"] and "'sig-1'" in d["reason"]
+    assert "generation 11 (0xB)" in caught.value.message
+    assert d["nearest_before"] == at(0).isoformat()
+    assert caught.value.exit_code == 3
+    # to the point of failure the restore stops before it, and the plan says why
+    chain = choose(sim, None, live=False)
+    assert chain.version_ids == ["F"] and chain.point == at(0)
+    assert any("before generation 11 (0xB) in I1" in w for w in chain.warnings)
+    # a target at the last usable point is fine
+    assert choose(sim, 0, live=False).version_ids == ["F"]
+
+
+def _unusable_live(sim: StreamSim, unusable_from: int, ends: bool) -> LiveLogs:
+    live = sim.live()
+    closed = tuple(at(0.1 * (i + 1)) for i in range(live.logs.last - live.logs.first + 1))
+    return LiveLogs(
+        live.stream,
+        live.logs,
+        live.at,
+        closed if ends else (),
+        unusable_from=unusable_from,
+        unusable_reason="eseutil /ml on E000000F.log: ERROR: Mismatched log generation",
+    )
+
+
+def test_an_unusable_log_on_the_server_stops_the_point_before_it() -> None:
+    sim = legacy_sim()
+    sim.backup("full", vid="F")  # 1..10
+    sim.logs(1, 10)  # 11..20 on the server; 15 is foreign
+    live = _unusable_live(sim, 15, ends=True)
+    chain = select_chain(sim.stream, sim.versions, live, None)
+    # never the listing time: generation 14 was closed at 0:24, and that is the point
+    assert chain.stop_gen == 14 and chain.point == at(0.4)
+    assert any("before generation 15 (0xF)" in w and "Mismatched" in w for w in chain.warnings)
+    with pytest.raises(ForeignLog) as caught:
+        select_chain(sim.stream, sim.versions, live, at(0.8))
+    assert caught.value.details["foreign_generation"] == 15
+    # without close times no point after the full is known: the plan claims none
+    blind = select_chain(sim.stream, sim.versions, _unusable_live(sim, 15, ends=False), None)
+    assert blind.point == at(0) and blind.stop_gen == 10
 
 
 def test_live_log_close_times_give_points_between_backups() -> None:
@@ -314,3 +358,119 @@ def test_chosen_chain_is_complete_minimal_and_reaches_the_latest_point(
             chain.stream, chain.base, chain.base_gen, rest, chain.stop_gen, chain.point, target, 0.0
         )
         assert not set(range(1, (chain.stop_gen or 0) + 1)) <= _covered(trial)
+
+
+# --------------------------------------------------------------------------- one rule
+
+
+def _needed(versions: list[BackupVersion], index: int) -> list[str]:
+    """The version and everything it needs (direct_needs, transitively), restore order."""
+    needs = direct_needs([StreamBackup(v.backup_type, v.at, v.logs) for v in versions])
+    chain = [index]
+    while needs[chain[-1]]:
+        chain.append(needs[chain[-1]][0])
+    return [versions[i].id for i in reversed(chain)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(admitted_histories())
+def test_the_planner_restores_exactly_what_retention_keeps_for_a_version(
+    versions: list[BackupVersion],
+) -> None:
+    """One rule: the chain the planner picks to reach a version's point is the version and
+    what it needs by the rule retention keeps (so nothing retention may expire is used)."""
+    history: list[StreamBackup] = []
+    for v in versions:  # the catalog would admit every one of them
+        history.append(admit(history, StreamBackup(v.backup_type, v.at, v.logs), stream="s"))
+    for index, v in enumerate(versions):
+        if v.backup_type == "copy":
+            continue
+        chain = select_chain(v.stream, versions, None, v.at)
+        assert chain.version_ids == _needed(versions, index)
+        assert chain.point == v.at
+
+
+def test_full_differential_and_only_the_incrementals_after_it() -> None:
+    """Full, an incremental, a differential holding every log since the full, then an
+    incremental picking up where the differential ends: the restore is full + differential +
+    that incremental, not the earlier incremental."""
+    shapes = [("full", 1, 10), ("incremental", 11, 20), ("differential", 11, 30)]
+    shapes += [("incremental", 31, 40)]
+    versions = [
+        BackupVersion(
+            kind[0].upper() + str(n),
+            "EX2003/SG",
+            kind,  # type: ignore[arg-type]
+            at(n),
+            LogRange("E00", first, last, "s"),
+            (DatabaseImage("EX2003/SG/DB", 1, 0, (first, last)),) if kind == "full" else (),
+        )
+        for n, (kind, first, last) in enumerate(shapes)
+    ]
+    chain = select_chain("EX2003/SG", versions, None, at(3))
+    assert chain.version_ids == ["F0", "D2", "I3"]
+    assert chain.stop_gen == 40 and chain.point == at(3)
+
+
+def test_target_inside_a_gap_is_refused_when_only_a_later_full_closes_it() -> None:
+    sim = legacy_sim()
+    sim.backup("full", vid="F1")
+    sim.logs()
+    sim.backup("incremental", vid="I1")  # 11..20
+    sim.logs()
+    sim.backup("incremental", vid="I2")  # 21..30, lost
+    sim.logs()
+    sim.backup("full", vid="F2")  # 31..40: a new chain, but 21..30 stay missing
+    sim.drop("I2")
+    for hours in (1.5, 2.5):
+        with pytest.raises(LogGap) as caught:
+            choose(sim, hours, live=False)
+        d = caught.value.details
+        assert (d["first_missing"], d["last_missing"]) == (21, 30)
+        assert d["nearest_before"] == at(1).isoformat()
+        assert d["nearest_after"] == at(3).isoformat()
+    assert choose(sim, 1, live=False).version_ids == ["F1", "I1"]
+    assert choose(sim, 3, live=False).version_ids == ["F2"]
+
+
+def test_log_backups_after_circular_logging_was_on_wait_for_a_new_full() -> None:
+    """Circular logging was on at the copy (learned from the host or the import): the
+    incremental after it is never replayed, although its generations follow on."""
+    sim = legacy_sim()
+    sim.backup("full", vid="F")
+    sim.logs()
+    sim.backup("incremental", vid="I1")  # 11..20
+    sim.logs()
+    sim.circular = True
+    sim.backup("copy", vid="C")  # taken while circular logging was on
+    sim.circular = False
+    sim.on_disk = 21  # nothing visibly lost: only the circular-logging flag tells
+    sim.logs()
+    sim.backup("incremental", vid="I2")  # 21..40
+    with pytest.raises(ForeignLog) as caught:
+        choose(sim, 3, live=False)
+    assert caught.value.details["source"] == "I2"
+    assert "circular logging was on when C was taken" in caught.value.details["reason"]
+    chain = choose(sim, None, live=False)
+    assert chain.version_ids == ["F", "I1"] and chain.point == at(1)
+    assert any("circular logging was on when C" in w for w in chain.warnings)
+    sim.logs()
+    sim.backup("full", vid="F2")
+    sim.logs()
+    sim.backup("incremental", vid="I3")
+    assert choose(sim, 5, live=False).version_ids == ["F2", "I3"]
+
+
+def test_a_foreign_backup_overlapping_usable_logs_is_named_from_the_first_lost_generation() -> None:
+    sim = legacy_sim()
+    sim.backup("full", vid="F")  # 1..10
+    sim.logs()
+    sim.backup("incremental", vid="I1")  # 11..20
+    sim.logs()
+    sim.signature = "other"
+    sim.on_disk = 15
+    sim.backup("incremental", vid="X")  # 15..30, another stream's: 21.. cannot be replayed
+    with pytest.raises(ForeignLog) as caught:
+        choose(sim, 2, live=False)
+    assert caught.value.details["foreign_generation"] == 21
+    assert caught.value.details["source"] == "X"

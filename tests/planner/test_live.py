@@ -94,3 +94,54 @@ def test_point_of_failure_plan_replays_the_server_logs(tmp_path: Path) -> None:
     assert copy["params"]["last_gen"] == 254301
     bad = dr("plan", "database", "--db", "DB01", "--server-logs", "DB01")
     assert bad.returncode == 2 and "STORAGE-GROUP=FILE" in bad.stderr
+
+
+ESEUTIL_ML_FOREIGN = """Verifying log files...
+     Base name: E00
+
+      Log file: F:\\ExchangeLogs\\DB01\\E00{a:08X}.log - OK
+      Log file: F:\\ExchangeLogs\\DB01\\E00{b:08X}.log - OK
+      Log file: F:\\ExchangeLogs\\DB01\\E00{c:08X}.log
+      Log file: F:\\ExchangeLogs\\DB01\\E00{d:08X}.log - OK
+
+Operation terminated with error -530 (JET_errBadLogSignature, Bad signature for a log file) \
+after 0.31 seconds.
+"""
+
+
+def test_eseutil_ml_marks_where_the_usable_logs_stop(inv) -> None:  # type: ignore[no-untyped-def]
+    """A log eseutil /ml did not pass (here another log signature, -530) is kept as the point
+    replay stops at, with eseutil's reason; the logs after it are listed but never used."""
+    text = ESEUTIL_ML_FOREIGN.format(a=254300, b=254301, c=254302, d=254303)
+    live = live_logs(inv, "DB01", text, AT, "ml.txt")
+    assert (live.logs.first, live.logs.last) == (254300, 254303)
+    assert live.unusable_from == 254302
+    assert live.unusable_reason is not None
+    assert "E000003E15E.log" in live.unusable_reason
+    assert "JET_errBadLogSignature" in live.unusable_reason
+
+
+def test_an_eseutil_ml_mismatch_is_named_with_its_error(inv) -> None:  # type: ignore[no-untyped-def]
+    text = (ROOT / "tests" / "exchange" / "fixtures" / "ml_2016_mismatch.txt").read_text()
+    live = live_logs(inv, "EX2016/DB02", text, AT, "ml.txt")
+    assert live.unusable_from == 0x10D7
+    assert "Mismatched log generation" in (live.unusable_reason or "")
+
+
+def test_a_log_of_another_stream_in_the_folder_stops_the_usable_logs(inv) -> None:  # type: ignore[no-untyped-def]
+    """eseutil /ml as the ESE header reader prints it for a folder where one log carries
+    another log signature (-530): the server's logs stop before that generation."""
+    from dr.exchange.ese import LogHeader, LogTime, Signature, ml_text
+
+    made = LogTime(2024, 5, 1, 8, 0, 0)
+    ours, theirs = Signature(1182398, made), Signature(999, made)
+    logs = [
+        (f"E00{g:08X}.log", LogHeader(g, theirs if g == 0x3E15E else ours, made, made, 32768))
+        for g in range(0x3E15C, 0x3E160)
+    ]
+    text = ml_text(r"F:\ExchangeLogs\DB01", "E00", logs, family=2016)
+    assert "Invalid log signature" in text
+    live = live_logs(inv, "DB01", text, AT, "ml.txt")
+    assert live.unusable_from == 0x3E15E
+    assert "Invalid log signature" in (live.unusable_reason or "")
+    assert (live.logs.first, live.logs.last) == (0x3E15C, 0x3E15F)

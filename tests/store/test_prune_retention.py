@@ -95,10 +95,14 @@ def test_prune_marks_pruned_runs_expired_in_the_catalog(repo: Repository, tmp_pa
         catalog.register_set(BackupSet.model_validate(_set(POLICY)))
         for m in manifests:
             record(catalog, m["catalog"])
-        report = prune(repo, at=T0 + timedelta(30), keep_last=1)
-        from dr.cli.store import _mark_runs_expired
+        from dr.store.reconcile import mark_runs_expired
 
-        _mark_runs_expired(catalog, report.expired_runs)
+        prune(
+            repo,
+            at=T0 + timedelta(30),
+            keep_last=1,
+            before_delete=lambda keys: mark_runs_expired(catalog, keys),
+        )
         flags = [e for (e,) in catalog.conn.execute("SELECT expired FROM runs ORDER BY started")]
     assert flags == [1, 1, 0]
 
