@@ -1,0 +1,269 @@
+"""The static checker: one rule at a time, then the shipped step library (issue 16)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dr.lab.ps.check import Finding, check_library, check_script, main
+from engine.runbook import Library, load_directory
+
+SNAPIN_2010 = "Add-PSSnapin Microsoft.Exchange.Management.PowerShell.E2010\n"
+SNAPIN_2016 = "Add-PSSnapin Microsoft.Exchange.Management.PowerShell.SnapIn\n"
+
+
+def problems(script: str, **host: object) -> list[str]:
+    host.setdefault("ps_version", "5.1")
+    host.setdefault("exchange_version", None)
+    host.setdefault("windows", "2016")
+    return [f.problem for f in check_script(script, **host)]  # type: ignore[arg-type]
+
+
+def rules(script: str, **host: object) -> list[str]:
+    host.setdefault("ps_version", "5.1")
+    host.setdefault("exchange_version", None)
+    host.setdefault("windows", "2016")
+    return [f.rule for f in check_script(script, **host)]  # type: ignore[arg-type]
+
+
+# --- rule by rule ------------------------------------------------------------------------
+
+
+def test_a_good_script_has_no_findings_and_variables_count_as_present() -> None:
+    script = (
+        "$dest = 'C:\\drtemp\\x'\n"
+        "if (Test-Path -LiteralPath $dest) { Remove-Item -LiteralPath $dest -Recurse -Force }\n"
+        "New-Item -ItemType Directory -Path $dest -Force | Out-Null\n"
+        "Get-ChildItem -LiteralPath $dest -Filter '*.edb' | ForEach-Object { $_.FullName }\n"
+        "$r = New-Object PSObject -Property @{ A = 1 }\n"
+        "$r | ConvertTo-Json -Compress\n"
+    )
+    assert check_script(script, ps_version="5.1", exchange_version=None, windows="2016") == []
+
+
+def test_a_syntax_error_is_found_with_its_line() -> None:
+    found = check_script(
+        "Get-ChildItem\nif ($x { }\n", ps_version="5.1", exchange_version=None, windows="2016"
+    )
+    assert [f.rule for f in found] == ["syntax"]
+    assert found[0].line == 2
+
+
+def test_unknown_cmdlets_and_parameters() -> None:
+    assert rules("Get-Nothing -X 1") == ["unknown-cmdlet"]
+    found = check_script(
+        "Get-ChildItem -Bogus", ps_version="5.1", exchange_version=None, windows="2016"
+    )
+    assert found == [
+        Finding(
+            "",
+            "",
+            1,
+            "Get-ChildItem -Bogus",
+            "A parameter cannot be found that matches parameter name 'Bogus'.",
+            "unknown-parameter",
+        )
+    ]
+    assert rules("Get-ChildItem -F x") == ["ambiguous-parameter"]
+
+
+def test_functions_the_script_defines_are_not_cmdlets() -> None:
+    assert problems("function Escape-Rdn([string]$v) { $v }\nEscape-Rdn 'a'") == []
+
+
+def test_unresolvable_and_unsatisfied_parameter_sets() -> None:
+    script = SNAPIN_2016 + "$d = Get-MailboxDatabase -Identity $db -Server $server -Status\n"
+    assert problems(script, exchange_version=2016) == [
+        "Parameter set cannot be resolved using the specified named parameters."
+    ]
+    assert problems("Remove-Item -Force") == [
+        "Cannot process command because of one or more missing mandatory parameters: Path."
+    ]
+
+
+def test_cmdlets_and_parameters_too_new_for_the_host() -> None:
+    assert problems("$r | ConvertTo-Json -Compress", ps_version="2.0", windows="2008R2") == [
+        "ConvertTo-Json needs PowerShell 3.0; the host has 2.0"
+    ]
+    assert problems("Get-FileHash -LiteralPath $f", ps_version="3.0", windows="2012") == [
+        "Get-FileHash needs PowerShell 4.0; the host has 3.0"
+    ]
+    join = "Add-Computer -DomainName 'corp' -Credential $c -Restart -Force -ErrorAction Stop"
+    assert problems(join, ps_version="2.0", windows="2008R2") == [
+        "Add-Computer -Restart needs PowerShell 3.0; the host has 2.0",
+        "Add-Computer -Force needs PowerShell 3.0; the host has 2.0",
+    ]
+    assert problems(join, ps_version="3.0", windows="2012") == []
+
+
+def test_exchange_cmdlets_need_the_right_shell_for_the_version() -> None:
+    call = "Get-MailboxDatabase -Server $server -Status\n"
+    assert (
+        problems(SNAPIN_2010 + call, ps_version="2.0", exchange_version=2010, windows="2008R2")
+        == []
+    )
+    found = problems(SNAPIN_2016 + call, ps_version="2.0", exchange_version=2010, windows="2008R2")
+    assert len(found) == 1 and "Exchange 2010 shell" in found[0]
+    assert rules(call, exchange_version=2016) == ["exchange-shell"]  # no snap-in at all
+    assert rules(SNAPIN_2016 + call, ps_version="2.0", exchange_version=2003, windows="2003") == [
+        "exchange-shell"
+    ]
+
+
+def test_bad_tool_switches_in_powershell_and_in_cmd() -> None:
+    script = "$v = 17\n& wbadmin.exe start systemstaterecovery ('-version:' + $v) -quiet\n"
+    assert rules(script, windows="2016") == ["tool-switch"]
+    eseutil = "& (Join-Path $env:ExchangeInstallPath 'Bin\\eseutil.exe') /r 'E00' /zz\n"
+    assert problems(eseutil, exchange_version=2016) == [
+        "eseutil: Usage Error: Invalid option '/zz'."
+    ]
+    setup = (
+        "$setup = 'D:\\Setup.exe'\n"
+        "& $setup /IAcceptExchangeServerLicenseTerms /Mode:RecoverServer\n"
+    )
+    assert rules(setup, exchange_version=2016, exchange_cu=23) == ["tool-switch"]
+    assert rules(setup, exchange_version=2016, exchange_cu=21) == []
+    cmd = '"%ProgramFiles%\\Exchsrvr\\bin\\eseutil.exe" /r E00 /l"F:\\My Logs" /q\r\n'
+    found = check_script(cmd, ps_version=None, exchange_version=2003, windows="2003", shell="cmd")
+    assert [f.problem for f in found] == ["eseutil: Usage Error: Invalid option '/q'."]
+    good = 'robocopy "C:\\a b" "D:\\c" /E /COPY:DAT /R:2 /W:5 & if errorlevel 8 (exit /b 1)'
+    assert (
+        check_script(good, ps_version=None, exchange_version=None, windows="2003", shell="cmd")
+        == []
+    )
+
+
+def test_powershell_sent_to_a_host_without_it() -> None:
+    found = check_script("Get-ChildItem", ps_version=None, exchange_version=None, windows="2000")
+    assert [f.rule for f in found] == ["no-powershell"]
+    assert "Windows 2000" in found[0].problem
+
+
+# --- the step library ---------------------------------------------------------------------
+#
+# Issue 16's findings, each as (step kind, platforms, the construct that causes it, problem).
+# The library as the issue found it (tests/lab/data/issue16-runbooks, see its README) must
+# show every one; the shipped library, being fixed meanwhile, must show each one whose
+# construct it still contains in a script the checker renders for that kind and platform.
+
+ISSUE16_RUNBOOKS = Path(__file__).parent / "data" / "issue16-runbooks"
+PS2 = ("Windows 2003", "Windows 2008", "Windows 2008R2")
+MODERN = ("Exchange 2010", "Exchange 2013", "Exchange 2016", "Exchange 2019")
+EXPECTED = [
+    ("check-circular-logging", MODERN, "-Server", "Parameter set cannot be resolved"),
+    *(
+        (kind, PS2, "ConvertTo-Json", "ConvertTo-Json needs PowerShell 3.0")
+        for kind in (
+            "dismount-database",
+            "mount-database",
+            "allow-file-restore",
+            "create-recovery-database",
+            "collect-backup-files",
+            "check-circular-logging",
+        )
+    ),
+    (
+        "restore-database-backup",
+        ("Exchange 2007", "Exchange 2010", "Exchange 2013 on Windows 2012 "),
+        "Get-FileHash",
+        "Get-FileHash needs PowerShell 4.0",
+    ),
+    (
+        "join-domain",
+        ("Windows 2008", "Windows 2008R2"),
+        "-Restart",
+        "-Restart needs PowerShell 3.0",
+    ),
+    ("join-domain", ("Windows 2008", "Windows 2008R2"), "-Force", "-Force needs PowerShell 3.0"),
+    ("reboot-host", PS2, "Get-CimInstance", "Get-CimInstance needs PowerShell 3.0"),
+    *(
+        (kind, ("Windows 2000",), "", "has no Windows PowerShell")
+        for kind in ("reboot-host", "kms-export", "system-state-backup", "collect-backup-files")
+    ),
+    (
+        "exchange-recover-server",
+        ("Exchange 2016", "Exchange 2019"),
+        "/IAcceptExchangeServerLicenseTerms ",
+        "/IAcceptExchangeServerLicenseTerms is no longer available",
+    ),
+    ("restore-system-state", ("Windows 2016",), "-version:", "is not a version identifier"),
+]
+
+
+def _platform_scripts(library: Library, kind: str) -> dict[str, str]:
+    """Every script the checker renders for ``kind``, by platform label."""
+    from dr.lab.ps.check import PLATFORMS, platform_label, render_placeholder_step
+    from engine.executor import reboot_probe
+    from engine.runbook import select_variant
+
+    out = {}
+    for platform in PLATFORMS:
+        try:
+            variant = select_variant(library.kind(kind), platform)
+            rendered = render_placeholder_step(library.kind(kind), variant, platform)
+        except Exception:  # the kind does not claim the platform
+            continue
+        parts = [rendered.command, rendered.verify, rendered.idempotency]
+        if rendered.reboot is not None:
+            parts.append(reboot_probe(tuple(rendered.reboot.services), "powershell"))
+        text = "\n".join(p.script for p in parts if p is not None and p.shell == "powershell")
+        out[platform_label(platform) + " "] = text
+    return out
+
+
+def _missing(library: Library, findings: list[Finding]) -> tuple[list[str], list[str]]:
+    """(findings not found where their construct is rendered, expectations never rendered)."""
+    missing, unseen = [], []
+    for kind, hosts, construct, problem in EXPECTED:
+        seen = False
+        for label, script in _platform_scripts(library, kind).items():
+            if not script or construct not in script or not any(h in label for h in hosts):
+                continue
+            seen = True
+            if not any(
+                f.step.split("[")[0] == kind and f.host + " " == label and problem in f.problem
+                for f in findings
+            ):
+                missing.append(f"{kind} on {label.strip()}: {problem}")
+        if not seen:
+            unseen.append(f"{kind}: {problem}")
+    return missing, unseen
+
+
+@pytest.fixture(scope="module")
+def issue16_library() -> Library:
+    return Library(load_directory(ISSUE16_RUNBOOKS))
+
+
+@pytest.fixture(scope="module")
+def issue16_findings(issue16_library: Library) -> list[Finding]:
+    return check_library(issue16_library)
+
+
+def test_every_finding_issue_16_names_is_found_in_the_library_it_checked(
+    issue16_library: Library, issue16_findings: list[Finding]
+) -> None:
+    assert _missing(issue16_library, issue16_findings) == ([], [])
+    assert any(
+        f.step == "recover-deleted-items" and f.host == "no platform" and f.rule == "unrenderable"
+        for f in issue16_findings
+    )
+
+
+def test_the_shipped_library_still_shows_each_issue_16_finding_it_still_has() -> None:
+    library = Library.load()
+    findings = check_library(library)
+    assert _missing(library, findings)[0] == []
+
+
+def test_the_command_line_prints_json_and_fails_on_findings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = main(["--json"])
+    printed = json.loads(capsys.readouterr().out)
+    assert status == (1 if printed else 0)
+    assert all(set(item) == {"step", "host", "line", "call", "problem", "rule"} for item in printed)
+    assert main([]) == status
+    assert "findings (" in capsys.readouterr().out
