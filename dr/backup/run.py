@@ -23,7 +23,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +62,9 @@ class BackupContext:
     by: str = "dr backup"
     compression: str | None = None
     staging: Path | None = None
+    clock: Callable[[], datetime] = field(
+        default=lambda: datetime.now(UTC)
+    )  # the lab's is simulated
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ def run_remote_backup(
     from dr.backup.procedure import backup_plan
 
     plan = backup_plan(ctx.inventory, bset, backup_type)  # type: ignore[arg-type]
-    started = datetime.now(UTC)
+    started = ctx.clock()
     preflight(ctx.catalog, ctx.inventory, plan, started)
     host = plan.facts["host"]
     probe(ctx.transports, host)
@@ -101,7 +104,7 @@ def run_remote_backup(
     with _staging(ctx.staging) as staging:
         fetched = fetch_all(ctx, plan, engine_run, staging, progress)
         artifacts = build_artifacts(ctx, plan, engine_run, fetched)
-        run = _new_run(bset, plan, started, datetime.now(UTC), artifacts, ctx.compression)
+        run = _new_run(bset, plan, started, ctx.clock(), artifacts, ctx.compression)
         _admit(ctx.catalog, run)
         manifest = store(ctx, bset, plan, staging, started, progress, run)
     recorded = ctx.catalog.record_run(_with_locations(run, manifest))

@@ -9,7 +9,8 @@ say within the request's ``OperationTimeout`` gets the ``w:TimedOut`` fault (WS-
 What runs a command is a *handler*: ``handler(script, stdin)`` returns a generator that
 yields ``(stream, bytes)`` with ``stream`` in ``{"stdout", "stderr"}`` and returns the
 exit code. ``script`` is the PowerShell text (decoded from ``-EncodedCommand``, and from
-dr's stdin bootstrap for long scripts) or the raw command line for cmd commands. The
+dr's stdin bootstrap for long scripts) or the raw command line for cmd commands; a handler
+with ``shell_aware = True`` is also told which (``handler(script, stdin, "cmd")``). The
 handler starts at the first Receive, by which time the client has sent its stdin. A
 long-running handler should yield ``(stream, b"")`` now and then: that is where a
 terminate signal or a Delete stops it.
@@ -266,13 +267,20 @@ class WinRSServer:
                 return
             record.started = True
         script, stdin = unwrap_bootstrap(record.script, bytes(record.stdin))
-        worker = threading.Thread(target=self._work, args=(record, script, stdin), daemon=True)
+        shell = "cmd" if script == record.command_line else "powershell"
+        worker = threading.Thread(
+            target=self._work, args=(record, script, stdin, shell), daemon=True
+        )
         worker.start()
 
-    def _work(self, record: CommandRecord, script: str, stdin: bytes) -> None:
+    def _work(self, record: CommandRecord, script: str, stdin: bytes, shell: str) -> None:
         code = 1
         try:
-            code = _drive(self.handler(script, stdin), record)
+            if getattr(self.handler, "shell_aware", False):
+                output = self.handler(script, stdin, shell)  # type: ignore[call-arg]
+            else:
+                output = self.handler(script, stdin)
+            code = _drive(output, record)
         except Exception as exc:  # a handler bug must still end the command
             _append(record, "stderr", f"lab handler failed: {exc!r}\r\n".encode())
         finally:

@@ -174,6 +174,10 @@ class Server(Model):
         description="installed components, replayed by disaster-recovery setup",
     )
     service_pack: str | None = None
+    powershell: Literal["1.0", "2.0", "3.0", "4.0", "5.0", "5.1"] | None = Field(
+        default=None,
+        description="PowerShell installed beyond what Windows ships (e.g. WMF 2.0 on 2003 SP2)",
+    )
     drives: list[Drive] = Field(default_factory=list)
     storage_groups: list[StorageGroup] = Field(default_factory=list)
     temp_folder: str | None = Field(default=None, description="backup staging / restore temp")

@@ -182,7 +182,7 @@ def test_two_storage_groups_with_one_log_prefix(tmp_path: Path) -> None:
     problem = assert_at(
         b, "servers[2].storage_groups[1].log_prefix", "E00 ", "duplicate log prefix"
     )
-    assert "line 72" in problem.message
+    assert "line 73" in problem.message
 
 
 def test_database_on_a_missing_drive(tmp_path: Path) -> None:

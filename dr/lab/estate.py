@@ -1,0 +1,311 @@
+"""The lab estate: every Exchange server of an inventory as a folder tree, mail on a
+simulated clock, backups through dr's real backup path, and the ground truth.
+
+``Lab.create(directory, inventory_path)`` lays out ``directory``::
+
+    lab.json            the lab's state: inventory, clock, seed, endpoint ports, faults
+    hosts/<SERVER>/     one tree per Exchange server: its drives as folders (C, E, F, T …)
+    truth/<SERVER>.jsonl every transaction the store applied: the ground truth
+
+:meth:`Lab.advance` moves the clock, delivering, moving and deleting mail in every mounted
+database (seeded, so the same lab is built twice alike) and calling ``on_backup`` when a
+backup is due on the lab's schedule (a full every day at 22:00 UTC, incrementals every
+``incremental_hours``). :meth:`Lab.truth` replays the ground truth to any instant;
+:meth:`Lab.verify` compares a database file on a host with it, message by message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from dr.errors import NotFoundError, ParameterError
+from dr.lab import exstore
+from dr.lab.exhost import ExchangeHost
+from dr.lab.exstore import Message, Txn
+from dr.model.inventory import Inventory, Server
+
+__all__ = ["LAB_USER", "Lab", "Verdict"]
+
+LAB_USER = "lab\\operator"
+STATE = "lab.json"
+START = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
+FOLDERS = ("Inbox", "Archive", "Projects", "Sent Items")
+Backup = Callable[[str, str, datetime], None]  # (server, backup type, at)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A database compared with the ground truth at one instant."""
+
+    database: str
+    at: datetime
+    expected: int
+    found: int
+    missing: tuple[Message, ...] = ()
+    extra: tuple[Message, ...] = ()
+    moved: tuple[tuple[Message, Message], ...] = ()  # (truth, found)
+
+    @property
+    def equal(self) -> bool:
+        return not (self.missing or self.extra or self.moved)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "database": self.database, "at": self.at.isoformat(), "equal": self.equal,
+            "expected": self.expected, "found": self.found,
+            "missing": [m.row() for m in self.missing], "extra": [m.row() for m in self.extra],
+            "moved": [[a.row(), b.row()] for a, b in self.moved],
+        }  # fmt: skip
+
+
+@dataclass
+class Lab:
+    directory: Path
+    inventory: Inventory
+    state: dict[str, Any] = field(default_factory=dict)
+    _hosts: dict[str, ExchangeHost] = field(default_factory=dict)
+
+    # -- making and opening -------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls, directory: Path, inventory_path: Path, *, seed: int = 2026, start: datetime = START
+    ) -> Lab:
+        from dr.model.inventory import load_inventory
+
+        if (directory / STATE).exists():
+            raise ParameterError(
+                f"{directory} already holds a lab",
+                hint="`dr lab down` removes it, or pass another --dir",
+            )
+        inv = load_inventory(inventory_path)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {
+            "inventory": str(inventory_path.resolve()), "seed": seed, "start": start.isoformat(),
+            "now": start.isoformat(), "password": secrets.token_urlsafe(18), "ports": {},
+            "faults": [],
+        }  # fmt: skip
+        lab = cls(directory, inv, state)
+        lab.save()
+        for server in lab.exchange_servers():
+            lab.host(server.name)
+        return lab
+
+    @classmethod
+    def open(cls, directory: Path) -> Lab:
+        from dr.model.inventory import load_inventory
+
+        path = directory / STATE
+        if not path.exists():
+            raise NotFoundError(f"no lab in {directory}", hint="create one with `dr lab up`")
+        state = json.loads(path.read_text(encoding="utf-8"))
+        return cls(directory, load_inventory(Path(state["inventory"])), state)
+
+    def save(self) -> None:
+        tmp = self.directory / (STATE + ".tmp")
+        tmp.write_text(json.dumps(self.state, indent=1, sort_keys=True), encoding="utf-8")
+        tmp.replace(self.directory / STATE)
+
+    # -- the clock and the hosts --------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return datetime.fromisoformat(self.state["now"])
+
+    def set_now(self, at: datetime) -> None:
+        self.state["now"] = at.isoformat()
+        self.save()
+
+    @property
+    def password(self) -> str:
+        return str(self.state["password"])
+
+    def exchange_servers(self) -> list[Server]:
+        return [s for s in self.inventory.servers if s.exchange_version and s.storage_groups]
+
+    def server(self, name: str) -> Server:
+        for server in self.exchange_servers():
+            if server.name.lower() == name.lower():
+                return server
+        raise NotFoundError(
+            f"no Exchange server {name!r} in the lab",
+            hint="the lab has: " + ", ".join(s.name for s in self.exchange_servers()),
+        )
+
+    def host(self, name: str) -> ExchangeHost:
+        server = self.server(name)
+        if server.name not in self._hosts:
+            seed = self.state["seed"] + sum(map(ord, server.name))
+            self._hosts[server.name] = ExchangeHost(
+                self.directory / "hosts" / server.name, server, clock=self.now,
+                truth_dir=self.directory / "truth", seed=seed,
+            )  # fmt: skip
+        return self._hosts[server.name]
+
+    def reload(self) -> None:
+        """Forget the hosts held in memory (another process changed them)."""
+        self._hosts.clear()
+
+    # -- mail and backups ---------------------------------------------------------------------
+
+    def mailboxes(self, server: Server, db_name: str) -> list[str]:
+        from dr.model.refs import resolve_database
+
+        found = []
+        for mailbox in self.inventory.mailboxes:
+            ref = resolve_database(self.inventory, mailbox.database)
+            if ref.server.name == server.name and ref.database.name == db_name:
+                found.append(mailbox.alias)
+        return found or ["administrator"]
+
+    def advance(
+        self,
+        until: datetime,
+        *,
+        on_backup: Backup | None = None,
+        step: timedelta = timedelta(minutes=30),
+        incremental_hours: int = 4,
+        progress: Callable[[datetime], None] | None = None,
+    ) -> int:
+        """Mail until ``until``; backups when due. Returns the transactions applied."""
+        rng = random.Random(f"{self.state['seed']}:{self.now().isoformat()}")
+        applied = 0
+        at = self.now()
+        while at < until:
+            at = min(at + step, until)
+            self.set_now(at)
+            applied += self._mail_tick(rng)
+            kind = _due(at, step, incremental_hours)
+            if kind and on_backup:
+                for server in self.exchange_servers():
+                    on_backup(server.name, kind, at)
+            if progress:
+                progress(at)
+        return applied
+
+    def _mail_tick(self, rng: random.Random) -> int:
+        count = 0
+        for server in self.exchange_servers():
+            host = self.host(server.name)
+            for sg in server.storage_groups:
+                for db in sg.databases:
+                    if db.kind == "public":
+                        continue
+                    count += self._mail(host, rng, server, db.name)
+            host.save()
+        return count
+
+    def _mail(self, host: ExchangeHost, rng: random.Random, server: Server, db: str) -> int:
+        boxes = self.mailboxes(server, db)
+        done = 0
+        for _ in range(rng.randint(1, 3)):
+            box = rng.choice(boxes)
+            subject = f"{rng.choice(['Quarterly', 'Re:', 'Invoice', 'Meeting', 'Fwd:'])} " \
+                      f"{rng.randrange(1000, 9999)}"  # fmt: skip
+            done += host.deliver(db, box, subject) is not None
+        held = self._held(host, db)
+        if held and rng.random() < 0.5:
+            done += host.move(db, rng.choice(held), rng.choice(FOLDERS[1:])) is not None
+        if held and rng.random() < 0.3:
+            done += host.delete(db, rng.choice(held)) is not None
+        return done
+
+    def _held(self, host: ExchangeHost, db: str) -> list[Message]:
+        sg, database = host.find_db(db)
+        if not host.dbs[host.db_key(sg, database)].mounted:
+            return []
+        return sorted(exstore.contents(host.path(database.edb)).values(), key=lambda m: m.key)
+
+    # -- the ground truth ---------------------------------------------------------------------
+
+    def transactions(self, server: str) -> Iterator[Txn]:
+        path = self.directory / "truth" / f"{server}.jsonl"
+        if not path.exists():
+            return
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                yield Txn.from_record(json.loads(line))
+
+    def truth(self, db: str, at: datetime, server: str | None = None) -> dict[str, Message]:
+        """The messages of database ``db`` as they were at ``at``."""
+        host_name, db_name = self._locate(db, server)
+        held: dict[str, Message] = {}
+        for txn in self.transactions(host_name):
+            if txn.db != db_name or txn.at > at:
+                continue
+            if txn.op == "delete":
+                held.pop(txn.message.key, None)
+            else:
+                held[txn.message.key] = txn.message
+        return held
+
+    def _locate(self, db: str, server: str | None) -> tuple[str, str]:
+        for candidate in self.exchange_servers():
+            if server and candidate.name.lower() != server.lower():
+                continue
+            for sg in candidate.storage_groups:
+                for database in sg.databases:
+                    names = {
+                        database.name.lower(),
+                        f"{candidate.name}/{sg.name}/{database.name}".lower(),
+                    }
+                    if db.lower() in names:
+                        return candidate.name, database.name
+        raise NotFoundError(f"no database {db!r} in the lab", hint="`dr lab status` lists them")
+
+    def verify(self, db: str, at: datetime, host: str | None = None) -> Verdict:
+        """The database file on its host (or ``host``) against the truth at ``at``."""
+        server_name, db_name = self._locate(db, None)
+        target = self.host(host or server_name)
+        _, database = target.find_db(db_name)
+        found = exstore.contents(target.path(database.edb))
+        truth = self.truth(db_name, at, server_name)
+        missing = tuple(truth[k] for k in sorted(truth.keys() - found.keys()))
+        extra = tuple(found[k] for k in sorted(found.keys() - truth.keys()))
+        moved = tuple((truth[k], found[k]) for k in sorted(truth.keys() & found.keys())
+                      if truth[k] != found[k])  # fmt: skip
+        return Verdict(db_name, at, len(truth), len(found), missing, extra, moved)
+
+    # -- endpoints ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def serving(self, ports: dict[str, int] | None = None) -> Iterator[dict[str, int]]:
+        """A loopback WinRS endpoint per Exchange host, for as long as the block runs."""
+        from dr.lab.winrs import WinRSServer
+
+        servers = {}
+        try:
+            for server in self.exchange_servers():
+                port = (ports or {}).get(server.name, 0)
+                servers[server.name] = WinRSServer(
+                    self.host(server.name), LAB_USER, self.password, port=port
+                ).start()
+            yield {name: srv.port for name, srv in servers.items()}
+        finally:
+            for srv in servers.values():
+                srv.kill()
+
+    def transport_specs(self, ports: dict[str, int]) -> dict[str, dict[str, Any]]:
+        return {
+            name: {"kind": "winrm", "host": "127.0.0.1", "port": port, "scheme": "http",
+                   "auth": "basic", "allow_plaintext": True, "operation_timeout": 2,
+                   "read_timeout": 15, "username": LAB_USER}
+            for name, port in ports.items()
+        }  # fmt: skip
+
+
+def _due(at: datetime, step: timedelta, incremental_hours: int) -> str | None:
+    """A full at 22:00 UTC each day, an incremental every ``incremental_hours`` otherwise."""
+    minutes = at.hour * 60 + at.minute
+    if minutes == 22 * 60:
+        return "full"
+    if at.minute == 0 and at.hour % incremental_hours == 0 and at.hour != 0:
+        return "incremental"
+    return None

@@ -1,0 +1,181 @@
+"""The Exchange Management Shell cmdlets a lab Exchange host answers (2007 and later).
+
+Parameters arrive bound against the real cmdlets' parameter sets (:mod:`dr.lab.ps.binding`);
+these functions do what the store would. Objects carry the properties the step library
+reads, named as Exchange names them (``Get-MailboxDatabase``: Name, Server, Mounted only
+with ``-Status``, AllowFileRestore, EdbFilePath, LogFolderPath, CircularLoggingEnabled …).
+Sources: the cmdlet pages of Microsoft's Exchange PowerShell reference
+(learn.microsoft.com/powershell/module/exchange/<cmdlet>), copied in
+``dr/lab/data/cmdlets/``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from dr.lab import exstore
+from dr.lab.hostsim import _ToolError
+
+if TYPE_CHECKING:
+    from dr.lab.exhost import ExchangeHost
+
+__all__ = ["CMDLETS"]
+
+
+def _ps() -> Any:
+    from dr.lab.ps import values
+
+    return values
+
+
+def _host(call: Any) -> ExchangeHost:
+    return call.host  # type: ignore[no-any-return]
+
+
+def _identity(value: Any) -> str:
+    values = _ps()
+    if isinstance(value, values.PSObject):
+        return str(value.get("Identity") or value.get("Name"))
+    return str(value)
+
+
+def _targets(call: Any, name: str = "Identity") -> list[str]:
+    found = [_identity(v) for v in call.input] if call.input else []
+    if name in call.params and call.params[name] is not None:
+        found.append(_identity(call.params[name]))
+    return found
+
+
+def _fail(message: str, category: str = "ObjectNotFound") -> Any:
+    values = _ps()
+    return values.PSRuntimeError(message, category=category,
+                                 fqid="ManagementObjectNotFoundException")  # fmt: skip
+
+
+def _database_object(host: ExchangeHost, sg: Any, db: Any, status: bool) -> Any:
+    values = _ps()
+    state = host.dbs[host.db_key(sg, db)]
+    identity = db.name if host.version >= 2010 else f"{host.name}\\{sg.name}\\{db.name}"
+    return values.PSObject.of(
+        "Microsoft.Exchange.Data.Directory.SystemConfiguration.MailboxDatabase",
+        Name=db.name, Identity=identity, Server=host.name,
+        StorageGroup=sg.name if host.version < 2010 else None,
+        Mounted=state.mounted if status else None,
+        AllowFileRestore=state.allow_file_restore,
+        CircularLoggingEnabled=host.streams[sg.name].circular_logging,
+        EdbFilePath=db.edb, LogFolderPath=sg.log_path, LogFilePrefix=sg.log_prefix,
+        Recovery=False, Guid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{host.name}/{db.name}")),
+    )  # fmt: skip
+
+
+def get_mailbox_database(call: Any) -> Iterator[Any]:
+    host = _host(call)
+    status = bool(call.params.get("Status"))
+    names = _targets(call)
+    server = call.params.get("Server")
+    if server is not None and _identity(server).lower() != host.name.lower():
+        return
+    for sg in host.server.storage_groups:
+        for db in sg.databases:
+            if not names:
+                yield _database_object(host, sg, db, status)
+    for name in names:
+        try:
+            sg, db = host.find_db(name)
+        except _ToolError as exc:
+            call.error(str(exc), category="ObjectNotFound", target=name)
+            continue
+        yield _database_object(host, sg, db, status)
+
+
+def _each_db(call: Any, action: str) -> Iterator[tuple[str, Any]]:
+    host = _host(call)
+    for name in _targets(call):
+        try:
+            host.find_db(name)
+        except _ToolError as exc:
+            call.error(str(exc), category="ObjectNotFound", target=name)
+            continue
+        yield name, host
+
+
+def mount_database(call: Any) -> Iterator[Any]:
+    for name, host in _each_db(call, "mount"):
+        try:
+            for warning in host.mount(name, force=bool(call.params.get("Force"))):
+                call.warning(warning)
+        except _ToolError as exc:
+            call.error(str(exc), category="InvalidOperation", target=name)
+    yield from ()
+
+
+def dismount_database(call: Any) -> Iterator[Any]:
+    for name, host in _each_db(call, "dismount"):
+        host.dismount(name)
+    yield from ()
+
+
+def set_mailbox_database(call: Any) -> Iterator[Any]:
+    for name, host in _each_db(call, "set"):
+        sg, db = host.find_db(name)
+        state = host.dbs[host.db_key(sg, db)]
+        if "AllowFileRestore" in call.params:
+            state.allow_file_restore = bool(call.params["AllowFileRestore"])
+        if "CircularLoggingEnabled" in call.params:
+            host.set_circular_logging(sg.name, bool(call.params["CircularLoggingEnabled"]))
+    yield from ()
+
+
+def test_mapi_connectivity(call: Any) -> Iterator[Any]:
+    values = _ps()
+    host = _host(call)
+    for name in _targets(call, "Database"):
+        try:
+            sg, db = host.find_db(name)
+        except _ToolError as exc:
+            call.error(str(exc), category="ObjectNotFound", target=name)
+            continue
+        state = host.dbs[host.db_key(sg, db)]
+        ok, error = state.mounted, "" if state.mounted else "The database is dismounted."
+        if ok:
+            try:
+                exstore.read_database(host.path(db.edb))
+            except exstore.RecoveryError as exc:
+                ok, error = False, str(exc)
+        yield values.PSObject.of(
+            "Microsoft.Exchange.Monitoring.MapiTransactionOutcome", Server=host.name,
+            Database=db.name, Result="Success" if ok else "Failure", Error=error,
+        )  # fmt: skip
+
+
+def get_mailbox_statistics(call: Any) -> Iterator[Any]:
+    values = _ps()
+    host = _host(call)
+    for name in _targets(call, "Database"):
+        _sg, db = host.find_db(name)
+        try:
+            held = exstore.contents(host.path(db.edb))
+        except (OSError, exstore.RecoveryError) as exc:
+            call.error(str(exc), target=name)
+            continue
+        counts: dict[str, int] = {}
+        for message in held.values():
+            counts[message.mailbox] = counts.get(message.mailbox, 0) + 1
+        for mailbox in sorted(counts):
+            yield values.PSObject.of(
+                "Microsoft.Exchange.Data.Mapi.MailboxStatistics", DisplayName=mailbox,
+                MailboxGuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"mailbox/{mailbox}")),
+                ItemCount=counts[mailbox], Database=db.name,
+            )  # fmt: skip
+
+
+CMDLETS = {
+    "get-mailboxdatabase": get_mailbox_database,
+    "mount-database": mount_database,
+    "dismount-database": dismount_database,
+    "set-mailboxdatabase": set_mailbox_database,
+    "test-mapiconnectivity": test_mapi_connectivity,
+    "get-mailboxstatistics": get_mailbox_statistics,
+}

@@ -1,0 +1,652 @@
+"""A lab Exchange server: real store files, mail, and the tools a restore calls.
+
+``ExchangeHost(root, server, clock=...)`` is a handler for :class:`dr.lab.winrs.WinRSServer`
+and a :class:`dr.lab.ps.LabHost`. Its drives are folders under ``root`` (``E:\\x`` →
+``<root>/E/x``); each storage group (2000–2007) or database (2010+) has a log stream with a
+log signature, generation-numbered logs in the family's naming, the current ``Enn.log`` and
+the checkpoint; each database an ESE-layout file (:mod:`dr.lab.exstore`).
+
+What runs on it:
+
+* **mail** — :meth:`deliver`, :meth:`move`, :meth:`delete` log a transaction in the current
+  log and apply it to the database page, as the store does; every applied transaction is
+  appended to the lab's ground truth (``truth_dir``), which only the lab reads;
+* **backups** — the backup step library's VSS / NTBackup calls, emulated by
+  :class:`dr.lab.hostsim.HostSim` (roll the log, copy, truncate after a full or incremental of
+  a mounted database) on these real files;
+* **every other script** — parsed and run by the lab's PowerShell and cmd interpreter
+  (:mod:`dr.lab.ps`), with the Exchange cmdlets and the native tools below bound against the
+  real cmdlets' parameter sets. A mounted database's file and its stream's current log are
+  locked, so copying, moving or deleting them fails as Windows does.
+
+Cmdlets: Get-MailboxDatabase, Mount-Database, Dismount-Database, Set-MailboxDatabase
+(``-AllowFileRestore``, ``-CircularLoggingEnabled``), Test-MAPIConnectivity,
+Get-MailboxStatistics. Natives: ``eseutil`` (``/mh``, ``/mk``, ``/ml``, ``/k``, ``/r``) and
+``robocopy``. State (generations, mounts, flags, the clock) persists in ``<root>/.lab`` so a
+``dr lab serve`` process and ``dr lab`` commands see one host.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path, PureWindowsPath
+from typing import Any
+
+from dr.exchange import ese
+from dr.exchange.logs import log_file_name
+from dr.lab import exstore
+from dr.lab.exstore import Message, RecoveryError, Txn
+from dr.lab.hostsim import _BANNER, _TOOLS, HostSim, SimStream, _ToolError, script_vars
+from dr.lab.pslite import PowerShellLite, clixml_error
+from dr.model.inventory import Database, Server, StorageGroup
+
+__all__ = ["ExchangeHost", "LabStream"]
+
+Clock = Callable[[], datetime]
+_TRANSFER = re.compile(r"^\$ProgressPreference = 'SilentlyContinue'\n\$dr_path = ")
+SNAPIN = {
+    2007: "Microsoft.Exchange.Management.PowerShell.Admin",
+    2010: "Microsoft.Exchange.Management.PowerShell.E2010",
+}
+
+
+def page_size(version: int) -> int:
+    """4 KiB pages up to 2003, 8 KiB on 2007, 32 KiB from 2010 on."""
+    return 4096 if version <= 2003 else 8192 if version == 2007 else 32768
+
+
+def default_powershell(windows: str | None) -> str | None:
+    """The PowerShell a Windows version ships (none on 2000 / 2003 without WMF)."""
+    table = {
+        "2000": None,
+        "2003": None,
+        "2003R2": None,
+        "2008": "1.0",
+        "2008R2": "2.0",
+        "2012": "3.0",
+        "2012R2": "4.0",
+        "2016": "5.1",
+        "2019": "5.1",
+        "2022": "5.1",
+    }
+    return table.get(str(windows or ""), "5.1")
+
+
+@dataclass
+class LabStream(SimStream):
+    """A log stream with what the lab's files need beyond the backup emulation's view."""
+
+    sig: ese.Signature = field(
+        default_factory=lambda: _signature(1, datetime(2024, 1, 1, tzinfo=UTC))
+    )
+    records: list[dict[str, Any]] = field(default_factory=list)  # in the current log
+    created: datetime = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class DbState:
+    """One database as the store sees it."""
+
+    mounted: bool = True
+    allow_file_restore: bool = False
+    db_sig: int = 0
+    dbtime: int = 0
+    guids: dict[str, str] = field(default_factory=dict)  # mailbox alias → MailboxGuid
+
+
+def _signature(rand: int, at: datetime) -> ese.Signature:
+    return ese.Signature(rand, ese.LogTime.from_datetime(at), "")
+
+
+class ExchangeHost(HostSim):
+    """See the module docstring."""
+
+    shell_aware = True
+
+    def __init__(
+        self,
+        root: Path,
+        server: Server,
+        *,
+        clock: Clock,
+        truth_dir: Path | None = None,
+        seed: int = 1,
+        data_pages: int = 48,
+        log_size: int = exstore.LOG_SIZE,
+    ) -> None:
+        if server.exchange_version is None:
+            raise ValueError(f"{server.name} runs no Exchange")
+        from dr.lab.ps.fs import FileSystem
+
+        self.root, self.server, self.clock = root, server, clock
+        self.name = server.name
+        self.version = self.exchange_version = server.exchange_version
+        self.page, self.log_size, self.data_pages = page_size(self.version), log_size, data_pages
+        self.ps_version = server.powershell or default_powershell(server.windows_version)
+        self.windows = server.windows_version
+        self.random = random.Random(seed)
+        self.files = PowerShellLite(root=root)
+        self.fs = FileSystem(root)
+        self.truth_dir = truth_dir
+        self.env = {
+            "ExchangeInstallPath": (server.install_path or "C:\\Exchsrvr") + "\\",
+            "COMPUTERNAME": server.name,
+            "ProgramFiles": "C:\\Program Files",
+        }
+        self.native_cwd: str | None = None  # the calling script's location (dr.lab.ps sets it)
+        self.headers: dict[str, dict[str, Any]] = {}
+        self.backups = []
+        self.scripts: list[str] = []
+        self.dbs: dict[str, DbState] = {}
+        self._busy = threading.RLock()  # one script at a time: the store's state is shared
+        self.streams: dict[str, LabStream] = {}  # type: ignore[assignment]
+        if self._state_path.exists():
+            self._load()
+        else:
+            for drive in server.drives:
+                (root / drive.letter.upper()).mkdir(parents=True, exist_ok=True)
+            for index, sg in enumerate(server.storage_groups):
+                self.streams[sg.name] = self._new_stream(sg, index)
+            self.save()
+        self._apply_locks()
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def _state_path(self) -> Path:
+        return self.root / ".lab" / "host.json"
+
+    def save(self) -> None:
+        data = {
+            "streams": {
+                name: {
+                    "current": s.current,
+                    "checkpoint": s.checkpoint,
+                    "circular": s.circular_logging,
+                    "rand": s.sig.random,
+                    "created": s.created.isoformat(),
+                    "records": s.records,
+                }
+                for name, s in self.streams.items()
+            },
+            "dbs": {name: vars(d) for name, d in self.dbs.items()},
+        }
+        self._state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        tmp.replace(self._state_path)
+
+    def refresh(self) -> None:
+        """Take the state another process (``dr lab break``, ``dr lab up``) left on disk."""
+        if self._state_path.exists():
+            self._load()
+            self._apply_locks()
+
+    def _load(self) -> None:
+        data = json.loads(self._state_path.read_text(encoding="utf-8"))
+        self.dbs = {name: DbState(**d) for name, d in data["dbs"].items()}
+        for sg in self.server.storage_groups:
+            st = data["streams"][sg.name]
+            created = datetime.fromisoformat(st["created"])
+            sig = _signature(st["rand"], created)
+            self.streams[sg.name] = LabStream(
+                sg,
+                self.version,
+                str(sig),
+                st["current"],
+                st["checkpoint"],
+                circular_logging=st["circular"],
+                mounted=self._any_mounted(sg),
+                sig=sig,
+                records=st["records"],
+                created=created,
+            )
+
+    def _any_mounted(self, sg: StorageGroup) -> bool:
+        return any(self.dbs[self.db_key(sg, d)].mounted for d in sg.databases)
+
+    def db_key(self, sg: StorageGroup, db: Database) -> str:
+        return f"{sg.name}/{db.name}"
+
+    def _apply_locks(self) -> None:
+        for sg in self.server.storage_groups:
+            stream = self.streams[sg.name]
+            current = f"{sg.log_path}\\{sg.log_prefix}.log"
+            self._lock(current, stream.mounted)
+            for db in sg.databases:
+                mounted = self.dbs[self.db_key(sg, db)].mounted
+                for path in (db.edb, db.stm if self.version <= 2003 else None):
+                    if path:
+                        self._lock(path, mounted)
+
+    def _lock(self, path: str, on: bool) -> None:
+        if on:
+            self.fs.lock(path, "store.exe")
+        elif self.fs.locked_by(path):
+            self.fs.unlock(path, "store.exe")
+
+    # -- creating the store -------------------------------------------------------------------
+
+    def _new_stream(self, sg: StorageGroup, index: int) -> LabStream:
+        created = self.clock()
+        sig = _signature(0x2710198 + index * 7919 + self.random.randrange(1 << 16), created)
+        stream = LabStream(
+            sg,
+            self.version,
+            str(sig),
+            current=1,
+            checkpoint=1,
+            circular_logging=sg.circular_logging,
+            sig=sig,
+            created=created,
+        )
+        self.log_dir(stream).mkdir(parents=True, exist_ok=True)
+        for db in sg.databases:
+            state = DbState(db_sig=self.random.randrange(1, 1 << 31))
+            self.dbs[self.db_key(sg, db)] = state
+            self._create_db(stream, db, state)
+        self._write_current(stream)
+        return stream
+
+    def _create_db(self, stream: LabStream, db: Database, state: DbState) -> None:
+        header = self._header(stream, state, ese.DbState.DIRTY_SHUTDOWN)
+        exstore.new_database(self.path(db.edb), header, self.data_pages)
+        if db.stm and self.version <= 2003:
+            stm = replace(header, streaming=True)
+            exstore.new_database(self.path(db.stm), stm, 4)
+
+    def _header(self, stream: LabStream, db: DbState, state: ese.DbState) -> ese.DatabaseHeader:
+        dirty = state == ese.DbState.DIRTY_SHUTDOWN
+        now = ese.LogTime.from_datetime(self.clock())
+        return ese.DatabaseHeader(
+            state=state,
+            page_size=self.page,
+            db_signature=_signature(db.db_sig, stream.created),
+            log_signature=stream.sig,
+            gen_min_required=stream.checkpoint if dirty else 0,
+            gen_max_required=stream.current if dirty else 0,
+            gen_max_committed=stream.current,
+            dbtime=db.dbtime,
+            last_consistent=None if dirty else ese.LgPos(stream.current),
+            consistent_time=None if dirty else now,
+            last_attach=ese.LgPos(stream.checkpoint),
+            attach_time=now,
+        )
+
+    # -- logs -----------------------------------------------------------------------------------
+
+    def _log_header(self, stream: LabStream, generation: int) -> ese.LogHeader:
+        return ese.LogHeader(
+            generation=generation,
+            signature=stream.sig,
+            created=ese.LogTime.from_datetime(self.clock()),
+            previous_created=None,
+            page_size=self.page,
+            circular_logging=stream.circular_logging,
+        )
+
+    def _write_current(self, stream: SimStream) -> None:
+        assert isinstance(stream, LabStream)
+        folder = self.log_dir(stream)
+        folder.mkdir(parents=True, exist_ok=True)
+        current = folder / f"{stream.prefix}.log"
+        if self.fs.locked_by(self._win(stream, f"{stream.prefix}.log")):
+            self.fs.unlock(self._win(stream, f"{stream.prefix}.log"), "store.exe")
+        exstore.write_log(
+            current, self._log_header(stream, stream.current), stream.records, self.log_size
+        )
+        chk = ese.CheckpointHeader(checkpoint=ese.LgPos(stream.checkpoint), signature=stream.sig)
+        (folder / f"{stream.prefix}.chk").write_bytes(ese.checkpoint_bytes(chk))
+        if stream.mounted:
+            self.fs.lock(self._win(stream, f"{stream.prefix}.log"), "store.exe")
+
+    def _win(self, stream: SimStream, name: str) -> str:
+        return f"{stream.group.log_path.rstrip(chr(92))}\\{name}"
+
+    def _roll(self, stream: SimStream) -> None:
+        """The current log closes: it becomes ``Enn<generation>.log``; a new one starts."""
+        assert isinstance(stream, LabStream)
+        folder = self.log_dir(stream)
+        self._lock(self._win(stream, f"{stream.prefix}.log"), False)
+        (folder / f"{stream.prefix}.log").replace(folder / self.log_name(stream, stream.current))
+        stream.current += 1
+        stream.records = []
+        stream.checkpoint = stream.current - 1
+        self._write_current(stream)
+        self._refresh_headers(stream)
+        if stream.circular_logging:
+            self._truncate(stream)
+
+    def _refresh_headers(self, stream: LabStream) -> None:
+        for db in stream.group.databases:
+            state = self.dbs[self.db_key(stream.group, db)]
+            if state.mounted and self.path(db.edb).exists():
+                exstore.write_header(
+                    self.path(db.edb), self._header(stream, state, ese.DbState.DIRTY_SHUTDOWN)
+                )
+
+    # -- mail -----------------------------------------------------------------------------------
+
+    def deliver(
+        self, db_name: str, mailbox: str, subject: str, folder: str = "Inbox"
+    ) -> Txn | None:
+        message = Message(
+            mailbox, uuid.UUID(int=self.random.getrandbits(128)).hex[:16], folder, subject
+        )
+        return self._transact(db_name, "deliver", message)
+
+    def move(self, db_name: str, message: Message, folder: str) -> Txn | None:
+        moved = Message(message.mailbox, message.id, folder, message.subject)
+        return self._transact(db_name, "move", moved)
+
+    def delete(self, db_name: str, message: Message) -> Txn | None:
+        return self._transact(db_name, "delete", message)
+
+    def _transact(self, db_name: str, op: str, message: Message) -> Txn | None:
+        sg, db = self.find_db(db_name)
+        state = self.dbs[self.db_key(sg, db)]
+        if not state.mounted or not self.path(db.edb).exists():
+            return None  # a dismounted store takes no mail
+        stream = self.streams[sg.name]
+        state.dbtime += 1
+        txn = Txn(self.clock(), state.dbtime, db.name, op, message)
+        record = txn.record(exstore.page_for(message, self.data_pages))
+        if not exstore.log_room(stream.records, record, self.log_size):
+            self._roll(stream)
+        stream.records.append(record)
+        self._write_current(stream)
+        exstore.apply_transactions(self.path(db.edb), [txn])
+        self._record_truth(txn)
+        return txn
+
+    def _record_truth(self, txn: Txn) -> None:
+        if self.truth_dir is None:
+            return
+        self.truth_dir.mkdir(parents=True, exist_ok=True)
+        with (self.truth_dir / f"{self.name}.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(txn.record(0), separators=(",", ":")) + "\n")
+
+    def roll_all(self) -> None:
+        for stream in self.streams.values():
+            if stream.mounted:
+                self._roll(stream)
+
+    def find_db(self, name: str) -> tuple[StorageGroup, Database]:
+        wanted = name.lower()
+        for sg in self.server.storage_groups:
+            for db in sg.databases:
+                full = {
+                    db.name.lower(),
+                    f"{self.name}\\{sg.name}\\{db.name}".lower(),
+                    f"{sg.name}\\{db.name}".lower(),
+                }
+                if wanted in full:
+                    return sg, db
+        raise _ToolError(f'The specified mailbox database "{name}" couldn\'t be found.', 1)
+
+    # -- the backup emulation on real files ---------------------------------------------------
+
+    def _copy_databases(self, stream: SimStream, dest: Path, *, with_stm: bool) -> dict[str, bytes]:
+        files = super()._copy_databases(stream, dest, with_stm=with_stm)
+        for db in stream.group.databases:
+            copied = dest / PureWindowsPath(db.edb).name
+            if copied.exists():
+                header = exstore.read_db_header(copied)
+                rolled = stream.current - 1
+                exstore.write_header(
+                    copied, replace(header, gen_min_required=rolled, gen_max_required=rolled)
+                )
+                files[copied.name] = copied.read_bytes()
+        return files
+
+    def _read_databases(self, stream: SimStream, *, with_stm: bool) -> dict[str, bytes]:
+        files: dict[str, bytes] = {}
+        for db in stream.group.databases:
+            for windows in (db.edb, db.stm if with_stm else None):
+                if windows and self.path(windows).exists():
+                    files[PureWindowsPath(windows).name] = self.path(windows).read_bytes()
+        return files
+
+    def dump_header(self, values: dict[str, Any]) -> Any:
+        return (yield from self._mh([str(values.get("edb"))]))
+
+    def _mh(self, argv: list[str]) -> Any:
+        path = argv[0] if argv else ""
+        try:
+            header = exstore.read_db_header(self.fs.host_path(path))
+        except (OSError, ValueError, Exception):
+            yield "stdout", self._failed(-1811, "JET_errFileNotFound", "File not found").encode()
+            return -1811
+        yield "stdout", ese.mh_text(path, header, family=self.version).encode()
+        return 0
+
+    def _failed(self, code: int, name: str, text: str) -> str:
+        return (
+            f"{_BANNER}\r\nInitiating FILE DUMP mode...\r\n\r\nOperation terminated with "
+            f"error {code} ({name}, {text}) after 0.16 seconds.\r\n"
+        )
+
+    # -- the handler ----------------------------------------------------------------------------
+
+    def __call__(self, script: str, stdin: bytes, shell: str = "powershell") -> Any:  # type: ignore[override]
+        self.scripts.append(script)
+        with self._busy:
+            return (yield from self._handle(script, stdin, shell))
+
+    def _handle(self, script: str, stdin: bytes, shell: str) -> Any:
+        self.refresh()
+        try:
+            if shell == "powershell":
+                values = {**script_vars(script), "_script": script}
+                for pattern, action in _TOOLS:
+                    if pattern.search(script) and _backup_step(action.__name__, values):
+                        try:
+                            bound = getattr(self, action.__name__)  # this class's override
+                            return (yield from bound(values))
+                        except _ToolError as exc:
+                            yield "stderr", clixml_error(str(exc))
+                            return exc.code
+                if _TRANSFER.match(script):
+                    return (yield from self.files(script, stdin))
+            return (yield from self._interpret(script, stdin, shell))
+        finally:
+            self.save()
+
+    def _interpret(self, script: str, stdin: bytes, shell: str) -> Any:
+        from dr.lab.ps import run_cmd, run_powershell
+
+        if shell == "cmd":
+            return (yield from run_cmd(script, self))
+        return (yield from run_powershell(script, self, stdin))
+
+    # -- LabHost --------------------------------------------------------------------------------
+
+    def cmdlet(self, name: str) -> Any:
+        from dr.lab.excmdlets import CMDLETS
+
+        if self.version < 2007:
+            return None
+        return CMDLETS.get(name.lower())
+
+    def native(self, name: str) -> Any:
+        from dr.lab.extools import NATIVES
+
+        return NATIVES.get(name.lower())
+
+    # -- what cmdlets and tools do ---------------------------------------------------------
+
+    def mount(self, db_name: str, force: bool = False) -> list[str]:
+        """Mount-Database: a missing file becomes a new, empty database (as Exchange does)."""
+        sg, db = self.find_db(db_name)
+        state = self.dbs[self.db_key(sg, db)]
+        if state.mounted:
+            return []
+        stream = self.streams[sg.name]
+        warnings = []
+        path = self.path(db.edb)
+        if not path.exists():
+            state.db_sig, state.dbtime = self.random.randrange(1, 1 << 31), 0
+            self._create_db(stream, db, state)
+            warnings.append(
+                f"The database file {db.edb} did not exist: a new, empty database was created."
+            )
+        header = exstore.read_db_header(path)
+        if (
+            header.state != ese.DbState.CLEAN_SHUTDOWN
+            and header.state != ese.DbState.DIRTY_SHUTDOWN
+        ):
+            raise _ToolError(_mount_error(db.name, -1216), 1)
+        if header.state == ese.DbState.DIRTY_SHUTDOWN and not _newly_created(warnings):
+            raise _ToolError(_mount_error(db.name, -550), 1)
+        state.dbtime = max(state.dbtime, exstore.read_database(path).dbtime)
+        state.mounted = True
+        stream.mounted = True
+        self._roll(stream)
+        self._apply_locks()
+        return warnings
+
+    def dismount(self, db_name: str) -> None:
+        sg, db = self.find_db(db_name)
+        state = self.dbs[self.db_key(sg, db)]
+        if not state.mounted:
+            return
+        stream = self.streams[sg.name]
+        path = self.path(db.edb)
+        state.mounted = False
+        if path.exists():
+            exstore.write_header(path, self._header(stream, state, ese.DbState.CLEAN_SHUTDOWN))
+        stream.mounted = self._any_mounted(sg)
+        self._apply_locks()
+
+    def crash(self, db_name: str) -> None:
+        """The store stops with the database attached: Dirty Shutdown, files still dirty."""
+        sg, db = self.find_db(db_name)
+        state = self.dbs[self.db_key(sg, db)]
+        state.mounted = False
+        self.streams[sg.name].mounted = self._any_mounted(sg)
+        self._apply_locks()
+
+
+def _backup_step(action: str, values: dict[str, Any]) -> bool:
+    """A backup library step (it names the backup type or its folder), not a restore step
+    that happens to call the same cmdlet: only those go to the backup emulation."""
+    if action == "circular_logging":
+        return "type" in values
+    return True
+
+
+def _newly_created(warnings: Iterable[str]) -> bool:
+    return any("new, empty database" in w for w in warnings)
+
+
+def _mount_error(db: str, ec: int) -> str:
+    return (
+        f"Couldn't mount the database that you specified. Specified database: {db}; Error "
+        "code: An Active Manager operation failed. Error: The database action failed. Error: "
+        "Operation failed with message: MapiExceptionDatabaseError: Unable to mount "
+        f"database. (hr=0x80004005, ec={ec})"
+    )
+
+
+def recover(host: ExchangeHost, prefix: str, log_dir: str, system_dir: str, db_dir: str) -> str:
+    """``eseutil /r``: replay the stream's logs in ``log_dir`` into the databases in ``db_dir``.
+
+    Starts at each dirty database's Log Required minimum, needs every generation up to its
+    maximum (-543 otherwise), refuses a log of another stream (-530) and a damaged one (-501),
+    replays every contiguous generation present (the current ``Enn.log`` last), leaves the
+    database in Clean Shutdown and starts a new current log, as ESE does.
+    """
+    logs = _stream_logs(host, prefix, log_dir)
+    done = []
+    for path in sorted(host.fs.host_path(db_dir).glob("*.edb")):
+        header = exstore.read_db_header(path)
+        if header.state == ese.DbState.CLEAN_SHUTDOWN:
+            continue
+        last, dbtime = _replay_into(path, header, logs)
+        _finish_recovery(host, path, header, last, dbtime, prefix, log_dir, system_dir)
+        done.append(path.name)
+    return ", ".join(done)
+
+
+def _stream_logs(host: ExchangeHost, prefix: str, log_dir: str) -> dict[int, Path]:
+    folder = host.fs.host_path(log_dir)
+    found: dict[int, Path] = {}
+    pattern = re.compile(rf"{re.escape(prefix)}([0-9A-F]{{5,8}})?\.log", re.IGNORECASE)
+    for path in folder.iterdir() if folder.is_dir() else []:
+        if pattern.fullmatch(path.name):
+            found[exstore.read_log(path).generation] = path
+    return found
+
+
+def _replay_into(path: Path, header: ese.DatabaseHeader, logs: dict[int, Path]) -> tuple[int, int]:
+    start = header.gen_min_required
+    for gen in range(start, header.gen_max_required + 1):
+        if gen not in logs:
+            raise exstore.missing_log(gen)
+    gen, dbtime = start, header.dbtime
+    present = sorted(g for g in logs if g >= start)
+    if present and present[-1] != start + len(present) - 1:
+        missing = next(g for g in range(start, present[-1]) if g not in logs)
+        raise exstore.missing_log(missing)
+    for gen in present:
+        log = exstore.read_log(logs[gen])
+        if header.log_signature is not None and log.header.signature != header.log_signature:
+            raise exstore.bad_signature(logs[gen].name)
+        txns = [t for t in log.txns() if t.db == _db_name(path, log)]
+        dbtime = max(dbtime, exstore.apply_transactions(path, txns))
+    return (present[-1] if present else start), dbtime
+
+
+def _db_name(path: Path, log: exstore.LogFile) -> str:
+    names = {r["db"] for r in log.records}
+    stem = path.stem.lower()
+    return next((n for n in names if n.lower() == stem), next(iter(names), path.stem))
+
+
+def _finish_recovery(
+    host: ExchangeHost,
+    path: Path,
+    header: ese.DatabaseHeader,
+    last: int,
+    dbtime: int,
+    prefix: str,
+    log_dir: str,
+    system_dir: str,
+) -> None:
+    now = ese.LogTime.from_datetime(host.clock())
+    clean = replace(
+        header,
+        state=ese.DbState.CLEAN_SHUTDOWN,
+        gen_min_required=0,
+        gen_max_required=0,
+        dbtime=dbtime,
+        last_consistent=ese.LgPos(last + 1),
+        consistent_time=now,
+        last_detach=ese.LgPos(last + 1),
+        detach_time=now,
+    )
+    exstore.write_header(path, clean)
+    folder = host.fs.host_path(log_dir)
+    current = folder / f"{prefix}.log"
+    if not current.exists() and header.log_signature is not None:
+        log = ese.LogHeader(
+            generation=last + 1,
+            signature=header.log_signature,
+            created=now,
+            previous_created=None,
+            page_size=header.page_size,
+        )
+        exstore.write_log(current, log, [], host.log_size)
+    if header.log_signature is not None:
+        chk = ese.CheckpointHeader(checkpoint=ese.LgPos(last + 1), signature=header.log_signature)
+        (host.fs.host_path(system_dir) / f"{prefix}.chk").write_bytes(ese.checkpoint_bytes(chk))
+
+
+__all__ += ["RecoveryError", "default_powershell", "log_file_name", "page_size", "recover"]

@@ -1,0 +1,98 @@
+"""Faults the lab can suffer, as a failure would cause them (``dr lab break``).
+
+Each changes the lab host's files and state the way the real failure leaves a server, and
+is recorded in ``lab.json`` with the lab time it happened:
+
+* ``crash-store`` — the store stops with the database attached: Dirty Shutdown, the mounted
+  flag gone, the files no longer held open;
+* ``corrupt-page`` — a crash, and one data page damaged (``eseutil /k`` reports a bad
+  checksum; replay and mount stop with -1018);
+* ``lose-database`` — the ``.edb`` (and ``.stm``) is gone, as after a failed disk;
+* ``delete-log`` / ``swap-log`` — one numbered log of the stream is deleted, or replaced by a
+  log of another stream (another log signature).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from dr.errors import LabError
+from dr.exchange import ese
+from dr.lab import exstore
+
+if TYPE_CHECKING:
+    from dr.lab.estate import Lab
+
+__all__ = ["apply"]
+
+
+def apply(lab: Lab, kind: str, db: str, generation: int | None = None) -> str:
+    server, db_name = lab._locate(db, None)
+    host = lab.host(server)
+    sg, database = host.find_db(db_name)
+    said = _APPLY[kind](lab, host, sg, database, generation)
+    host.save()
+    lab.state.setdefault("faults", []).append(
+        {
+            "kind": kind,
+            "database": f"{server}/{sg.name}/{database.name}",
+            "generation": generation,
+            "at": lab.now().isoformat(),
+        }
+    )
+    lab.save()
+    return said
+
+
+def _crash(lab, host, sg, database, generation) -> str:  # type: ignore[no-untyped-def]
+    host.crash(database.name)
+    return f"{host.name}: the store stopped with {database.name} attached (Dirty Shutdown)"
+
+
+def _corrupt(lab, host, sg, database, generation) -> str:  # type: ignore[no-untyped-def]
+    host.crash(database.name)
+    path = host.path(database.edb)
+    header = exstore.read_db_header(path)
+    page = generation or 1
+    with path.open("r+b") as fh:
+        fh.seek((page + 1) * header.page_size + 40)
+        fh.write(b"\xde\xad\xbe\xef")
+    return f"{host.name}: {database.name} crashed and page {page} is damaged"
+
+
+def _lose(lab, host, sg, database, generation) -> str:  # type: ignore[no-untyped-def]
+    host.crash(database.name)
+    for path in (database.edb, database.stm):
+        if path and host.path(path).exists():
+            host.path(path).unlink()
+    return f"{host.name}: {database.edb} is gone"
+
+
+def _log_path(host, sg, generation):  # type: ignore[no-untyped-def]
+    if generation is None:
+        raise LabError("say which log: --gen N")
+    path = host.log_dir(host.streams[sg.name]) / host.log_name(host.streams[sg.name], generation)
+    if not path.exists():
+        raise LabError(f"{host.name}: there is no log generation {generation} of {sg.name} on the "
+                       "server", hint="`dr lab status` shows the current generation")  # fmt: skip
+    return path
+
+
+def _delete_log(lab, host, sg, database, generation) -> str:  # type: ignore[no-untyped-def]
+    path = _log_path(host, sg, generation)
+    path.unlink()
+    return f"{host.name}: log {path.name} deleted"
+
+
+def _swap_log(lab, host, sg, database, generation) -> str:  # type: ignore[no-untyped-def]
+    path = _log_path(host, sg, generation)
+    log = exstore.read_log(path)
+    other = ese.Signature(log.header.signature.random ^ 0x5A5A5A, log.header.signature.created)
+    header = replace(log.header, signature=other)
+    exstore.write_log(path, header, list(log.records), path.stat().st_size)
+    return f"{host.name}: log {path.name} replaced by one of another stream"
+
+
+_APPLY = {"crash-store": _crash, "corrupt-page": _corrupt, "lose-database": _lose,
+          "delete-log": _delete_log, "swap-log": _swap_log}  # fmt: skip
