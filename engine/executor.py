@@ -336,9 +336,11 @@ class Executor:
     ) -> tuple[bool, Result | str]:
         """Run a check command: (True, its result) or (False, why: the verdict, or the
         transport error's message prefixed with "unreachable")."""
+        env, _missing = self.secrets(spec)  # a check of dr's own store needs its passphrase too
+        command = replace(check.command, env={**check.command.env, **env})
         try:
             with self.transports.host(spec.host) as transport:
-                result = transport.run(check.command, min(spec.timeout, 600.0))
+                result = transport.run(command, min(spec.timeout, 600.0))
         except TransportError as exc:
             return False, f"unreachable: {exc.ident} {exc.message}"
         outputs.extend(self._outputs(spec.id, attempt, purpose, result))

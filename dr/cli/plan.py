@@ -81,7 +81,16 @@ def load_provider(
     live = _server_logs(inv, server_logs or [], listed_at)
     ws = workspace()
     with Catalog.open(ws.catalog_path) as catalog:
-        return catalog_facts(catalog, inv, live)
+        return catalog_facts(catalog, inv, live, _step_facts())
+
+
+def _step_facts() -> Any:
+    """The step library's facts the planner needs (which kinds are destructive): the library
+    is read here, at the edge, and handed to the planner with the other facts."""
+    from dr.planner.facts import StepFacts
+    from engine.runbook import Library
+
+    return StepFacts.of_library(Library.load())
 
 
 def _server_logs(inv: Any, values: list[str], listed_at: str | None) -> list[Any]:
@@ -117,7 +126,7 @@ def _recorded(path: Path, inv: Any) -> FactsProvider:
     except json.JSONDecodeError as exc:
         raise ParameterError(f"{path}:{exc.lineno}: not JSON ({exc.msg})") from None
     try:
-        return memory_facts_from_dict(inv, data)
+        return memory_facts_from_dict(inv, data, _step_facts())
     except (KeyError, TypeError, ValueError) as exc:
         raise ParameterError(
             f"{path}: a fact is missing or malformed ({exc})",
@@ -280,6 +289,12 @@ def forest(
     objects: list[str] = typer.Option(
         [], "--object", help="DN to mark authoritative; repeatable (default: non-authoritative)."
     ),
+    partners: bool = typer.Option(
+        False,
+        "--partners-survive",
+        help="Other domain controllers of the domain still run: take SYSVOL from them "
+        "(without it, and without --object, this DC's SYSVOL becomes the primary copy).",
+    ),
     at: str = AT,
     output: Path = OUTPUT,
     as_json: bool = JSON,
@@ -291,7 +306,9 @@ def forest(
     from dr.planner import plan_forest
 
     run_planner(
-        lambda: plan_forest(load_provider(facts, inventory), domain, objects, parse_at(at)),
+        lambda: plan_forest(
+            load_provider(facts, inventory), domain, objects, parse_at(at), partners
+        ),
         output,
         as_json,
     )

@@ -38,6 +38,9 @@ def platform_of(server: Server | RecoveryServer | None) -> dict[str, str]:
     found = {"windows": str(server.windows_version)}
     if server.exchange_version is not None:
         found["exchange"] = str(server.exchange_version)
+    cu = re.fullmatch(r"CU(\d+)", str(getattr(server, "service_pack", None) or ""), re.I)
+    if cu:  # the cumulative update: setup's switches changed with the September 2021 CUs
+        found["cu"] = cu.group(1)
     return found
 
 
@@ -48,6 +51,16 @@ def inventory_digest(inv: Inventory) -> str:
     digest = hashlib.sha256(inv.model_dump_json().encode("utf-8")).hexdigest()
     _INVENTORY_DIGESTS[id(inv)] = (inv, digest)
     return digest
+
+
+# Steps dr runs against its own repository: they need its passphrase, handed to the command
+# by name (a minimal environment carries none of dr's secrets; engine/transports/local.py).
+STORE_KINDS = frozenset({"check-backup-chain", "fetch-artifacts"})
+REPOSITORY_PASSPHRASE = SecretRef(
+    name="repository-passphrase",
+    location="the dr repository passphrase, kept by the operator (DR_PASSPHRASE)",
+    env="DR_PASSPHRASE",
+)
 
 
 class PlanBuilder:
@@ -83,7 +96,10 @@ class PlanBuilder:
     ) -> str:
         """Add one step; returns its id. A destructive kind gets an approval in front."""
         needs = sorted(set(needs))
-        if kind in rto.DESTRUCTIVE:
+        if kind in STORE_KINDS and not secrets:
+            secrets = [REPOSITORY_PASSPHRASE]
+        destructive = rto.is_destructive(self.provider, kind)
+        if destructive:
             needs = [self._approval(kind, key, needs, title)]
         step_id = self._unique(".".join([kind, *(slug(k) for k in key)]))
         self.steps.append(
@@ -99,7 +115,7 @@ class PlanBuilder:
                 estimate_seconds=rto.estimate(
                     self.inv, kind, host, size_bytes=size_bytes, replay_logs=replay_logs
                 ),
-                destructive=kind in rto.DESTRUCTIVE,
+                destructive=destructive,
                 secrets=list(secrets),
             )
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from dr.catalog import Artifact, Catalog, Run
 from dr.exchange.rules import LogRange
@@ -21,15 +22,20 @@ from dr.planner.facts import (
     HostArtifact,
     LiveLogs,
     MemoryFacts,
+    StepFacts,
 )
 
 STREAM_KINDS = frozenset({"database", "stm", "logs", "checkpoint"})
 
 
 def catalog_facts(
-    catalog: Catalog, inventory: Inventory, live_logs: Iterable[LiveLogs] = ()
+    catalog: Catalog,
+    inventory: Inventory,
+    live_logs: Iterable[LiveLogs] = (),
+    steps: StepFacts | None = None,
 ) -> MemoryFacts:
-    """Read the catalog once and hold its facts in memory for the planner."""
+    """Read the catalog once and hold its facts in memory for the planner (with the step
+    library's facts, ``steps``, which the caller loaded)."""
     runs = {r.id: r for r in catalog.runs() if r.status != "failed"}
     streams: dict[tuple[int, str], list[Artifact]] = defaultdict(list)
     others: list[HostArtifact] = []
@@ -41,13 +47,26 @@ def catalog_facts(
             streams[(run.id, artifact.storage_group)].append(artifact)
         else:
             others.append(_host_artifact(run, artifact))
+    circular = _circular_logging(catalog)
     backups: dict[str, list[BackupVersion]] = defaultdict(list)
     for (run_id, stream), artifacts in streams.items():
-        backups[stream].append(_version(runs[run_id], stream, artifacts))
+        version = _version(runs[run_id], stream, artifacts)
+        if (run_id, stream) in circular:
+            version = replace(version, circular_logging=True)
+        backups[stream].append(version)
     for versions in backups.values():
         versions.sort(key=lambda v: (v.at, v.id))
     live = {lv.stream: lv for lv in live_logs}
-    return MemoryFacts(inventory, dict(backups), live, others)
+    return MemoryFacts(inventory, dict(backups), live, others, steps)
+
+
+def _circular_logging(catalog: Catalog) -> set[tuple[int, str]]:
+    """(run, stream) of every backup recorded with circular logging on: what the host
+    reported at backup time, or what the import said (the catalog keeps it per stream)."""
+    rows = catalog.conn.execute(
+        "SELECT run_id, storage_group FROM stream_backups WHERE circular_logging != 0"
+    )
+    return {(int(run_id), str(sg)) for run_id, sg in rows}
 
 
 def _host_artifact(run: Run, a: Artifact) -> HostArtifact:
@@ -65,11 +84,19 @@ def _host_artifact(run: Run, a: Artifact) -> HostArtifact:
 
 
 def _version(run: Run, stream: str, artifacts: Sequence[Artifact]) -> BackupVersion:
-    logs = next((a for a in artifacts if a.kind == "logs"), None)
+    log_files = [
+        a for a in artifacts if a.kind == "logs" and a.first_gen is not None and a.last_gen
+    ]
+    logs = log_files[0] if log_files else None
     log_range = None
-    if logs is not None and logs.first_gen is not None and logs.last_gen is not None:
+    if logs is not None:
+        # one artifact per range (an imported manifest) or per log file (dr's own backups):
+        # the run holds every generation from the lowest to the highest
         log_range = LogRange(
-            logs.log_prefix or "", logs.first_gen, logs.last_gen, logs.log_signature
+            logs.log_prefix or "",
+            min(a.first_gen for a in log_files if a.first_gen is not None),
+            max(a.last_gen for a in log_files if a.last_gen is not None),
+            logs.log_signature,
         )
     images = tuple(_image(a, artifacts) for a in artifacts if a.kind == "database")
     clean = all(
@@ -82,7 +109,7 @@ def _version(run: Run, stream: str, artifacts: Sequence[Artifact]) -> BackupVers
         at=run.ended,
         logs=log_range,
         databases=images,
-        log_size_bytes=logs.size if logs else 0,
+        log_size_bytes=sum(a.size for a in log_files),
         expired=all(a.expired for a in artifacts),
         offline=bool(images) and logs is None and clean,
     )

@@ -73,11 +73,26 @@ class RestoreTarget:
         return f"{temp_root(self.server)}\\{self.sg.name}"
 
     @property
+    def staging(self) -> str:
+        """Where fetched backups land on the host: beside the temp folder, never inside it,
+        so the temp folder stays empty for restore.env and its replay (one per stream)."""
+        return f"{staging_root(self.server)}\\{self.sg.name}"
+
+    def staged(self, version_id: str) -> str:
+        return f"{self.staging}\\{version_id}"
+
+    @property
     def lock(self) -> str:
         return f"sg:{self.server.name}/{self.sg.name}"
 
     def key(self, *more: str) -> list[str]:
         return [self.server.name, self.sg.name, *more]
+
+
+def staging_root(server: Server | RecoveryServer) -> str:
+    """``T:\\DRTemp`` → ``T:\\DRStaging``: the fetch target on the temp folder's drive."""
+    drive = temp_root(server).split("\\", 1)[0]
+    return f"{drive}\\DRStaging"
 
 
 def group_by_stream(refs: Sequence[DatabaseRef]) -> list[list[DatabaseRef]]:
@@ -148,20 +163,59 @@ def _prepare(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
         "fetch-artifacts",
         tgt.key(),
         host=ORCHESTRATOR,
-        params={"versions": chain.version_ids, "dest": f"{tgt.temp_folder}\\staging"},
+        params={"versions": chain.version_ids, "dest": tgt.staging},
         size_bytes=_chain_bytes(chain),
         title="Fetch the chosen backups from the repository",
     )
-    if tgt.original:
-        for n, folder in enumerate(_folders(tgt), start=1):
-            s.add(
-                "copy-existing-files",
-                tgt.key(str(n)),
-                **_on(tgt),
-                params={"source": folder, "dest": pre_restore_copy(folder)},
-                size_bytes=_folder_bytes(tgt, folder),
-                title=f"Copy the existing files in {folder} aside before anything changes",
-            )
+    if tgt.family == "modern":
+        _dismount(s, tgt)
+        if tgt.original:
+            _copy_own_files(s, tgt)
+    else:
+        if tgt.original:
+            _copy_folders(s, tgt)
+        _dismount(s, tgt)
+    s.add(
+        "prepare-temp-folder",
+        tgt.key(),
+        **_on(tgt),
+        params={"path": tgt.temp_folder, "sg": tgt.sg.name},
+        title=f"An empty temporary folder for {tgt.sg.name} (its own restore.env)",
+    )
+
+
+def _copy_folders(s: Series, tgt: RestoreTarget) -> None:
+    for n, folder in enumerate(_folders(tgt), start=1):
+        s.add(
+            "copy-existing-files",
+            tgt.key(str(n)),
+            **_on(tgt),
+            params={"source": folder, "dest": pre_restore_copy(folder)},
+            size_bytes=_folder_bytes(tgt, folder),
+            title=f"Copy the existing files in {folder} aside before anything changes",
+        )
+
+
+def _copy_own_files(s: Series, tgt: RestoreTarget) -> None:
+    """2007+: after the dismount, only the restored databases' files and their stream's."""
+    files = [p for d in tgt.databases for p in (d.edb, d.stm) if p]
+    s.add(
+        "copy-database-files",
+        tgt.key(),
+        **_on(tgt),
+        params={
+            "db": ", ".join(d.name for d in tgt.databases),
+            "files": files,
+            "log_path": tgt.sg.log_path,
+            "prefix": tgt.sg.log_prefix,
+            "dest": pre_restore_copy(win_dir(tgt.databases[0].edb)),
+        },
+        size_bytes=int(sum((d.size_gb or 0) * GB for d in tgt.databases)),
+        title="Copy the database's own files and its logs aside before they are replaced",
+    )
+
+
+def _dismount(s: Series, tgt: RestoreTarget) -> None:
     for db in tgt.databases:
         p = {"server": tgt.host, "sg": tgt.sg.name, "db": db.name}
         s.add(
@@ -175,13 +229,6 @@ def _prepare(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
                 params=p,
                 title=f"Allow {db.name} to be overwritten by a restore",
             )
-    s.add(
-        "prepare-temp-folder",
-        tgt.key(),
-        **_on(tgt),
-        params={"path": tgt.temp_folder, "sg": tgt.sg.name},
-        title=f"An empty temporary folder for {tgt.sg.name} (its own restore.env)",
-    )
 
 
 def _folders(tgt: RestoreTarget) -> list[str]:
@@ -219,29 +266,40 @@ def _restore_sets(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
                 "stm": db.stm or "",
                 "temp_folder": tgt.temp_folder,
                 "last_restore_set": False,
+                "staged": tgt.staged(chain.base.id),
             },
             size_bytes=(image.size_bytes + image.stm_size_bytes) if image else 0,
             title=f"Restore {db.name} from {chain.base.backup_type} backup {chain.base.id}",
         )
+    if tgt.family == "modern" and chain.base.logs is not None:
+        _log_step(s, tgt, chain.base.id, chain.base.logs.prefix, chain.base.logs.first,
+                  chain.base.logs.last, "the full backup's logs", 0)  # fmt: skip
     for source in chain.sources:
         if source.kind == "live":
             continue
-        s.add(
-            "restore-log-backup",
-            tgt.key(source.id),
-            **_on(tgt),
-            params={
-                "sg": tgt.sg.name,
-                "version": source.id,
-                "prefix": source.logs.prefix,
-                "first_gen": source.first,
-                "last_gen": source.last,
-                "temp_folder": tgt.temp_folder,
-                "last_restore_set": False,
-            },
-            size_bytes=source.size_bytes,
-            title=f"Restore {source.kind} log backup {source.id}",
-        )
+        _log_step(s, tgt, source.id, source.logs.prefix, source.first, source.last,
+                  f"{source.kind} log backup {source.id}", source.size_bytes)  # fmt: skip
+
+
+def _log_step(s: Series, tgt: RestoreTarget, version: str, prefix: str, first: int, last: int,
+              what: str, size: int) -> None:  # fmt: skip
+    s.add(
+        "restore-log-backup",
+        tgt.key(version),
+        **_on(tgt),
+        params={
+            "sg": tgt.sg.name,
+            "version": version,
+            "prefix": prefix,
+            "first_gen": first,
+            "last_gen": last,
+            "temp_folder": tgt.temp_folder,
+            "last_restore_set": False,
+            "staged": tgt.staged(version),
+        },
+        size_bytes=size,
+        title=f"Restore {what}",
+    )
 
 
 def _replay(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
@@ -266,8 +324,6 @@ def _replay(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
         )
     if stop is not None and chain.trimmed:
         _remove_after(s, tgt, tgt.temp_folder, stop, "temp")
-    if stop is not None and tgt.original and tgt.family == "legacy" and chain.target is not None:
-        _remove_after(s, tgt, tgt.sg.log_path, stop, "logs")
     if stop is not None and chain.first_gen is not None:
         s.add(
             "verify-log-sequence",
@@ -288,7 +344,13 @@ def _replay(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
             tgt.key(),
             **_on(tgt),
             replay_logs=replay,
-            params={"temp_folder": tgt.temp_folder, "log_path": tgt.sg.log_path},
+            params={
+                "temp_folder": tgt.temp_folder,
+                "log_path": tgt.sg.log_path,
+                # to a point in time (or on another server) only the restore folder's logs
+                # play (/t); to the point of failure the storage group's own logs follow
+                "play_forward": tgt.original and chain.target is None,
+            },
             title="Replay the logs: eseutil /cc (the last restore set)",
         )
     else:
@@ -421,6 +483,8 @@ def plan_offline(provider: FactsProvider, refs: Sequence[str], at: datetime | No
 
 
 def _offline_steps(b: PlanBuilder, ref: DatabaseRef, version: BackupVersion) -> None:
+    """Fetch, dismount every store of the group, move the replaced files aside (never
+    delete: the way back is to move them home), copy the staged .edb and .stm together."""
     tgt = RestoreTarget(ref.server, ref.storage_group, (ref.database,), original=True)
     db = ref.database
     image = version.image(ref.key)
@@ -429,26 +493,27 @@ def _offline_steps(b: PlanBuilder, ref: DatabaseRef, version: BackupVersion) -> 
         "fetch-artifacts",
         tgt.key(db.name),
         host=ORCHESTRATOR,
-        params={"versions": [version.id], "dest": f"{tgt.temp_folder}\\staging"},
+        params={"versions": [version.id], "dest": tgt.staging},
         size_bytes=version.size_bytes,
         title="Fetch the offline backup from the repository",
     )
+    siblings = tgt.sg.databases
+    for other in siblings:  # the group's logs are moved: none of its stores may be mounted
+        p = {"server": tgt.host, "sg": tgt.sg.name, "db": other.name}
+        s.add("dismount-database", tgt.key(other.name), **_on(tgt), params=p,
+              title=f"Dismount {other.name}")  # fmt: skip
     s.add(
-        "copy-existing-files",
+        "move-aside-files",
         tgt.key(db.name),
         **_on(tgt),
-        params={"source": win_dir(db.edb), "dest": pre_restore_copy(win_dir(db.edb))},
-        title="Copy the existing files aside before anything changes",
-    )
-    p = {"server": tgt.host, "sg": tgt.sg.name, "db": db.name}
-    s.add("dismount-database", tgt.key(db.name), **_on(tgt), params=p, title=f"Dismount {db.name}")
-    paths = [db.edb, *([db.stm] if db.stm else []), f"{tgt.sg.log_path}\\{tgt.sg.log_prefix}*.log"]
-    s.add(
-        "remove-database-files",
-        tgt.key(db.name),
-        **_on(tgt),
-        params={"paths": paths},
-        title="Delete the log and database files on the server",
+        params={
+            "files": [db.edb, *([db.stm] if db.stm else [])],
+            "log_path": tgt.sg.log_path,
+            "prefix": tgt.sg.log_prefix,
+            "dest": pre_restore_copy(win_dir(db.edb)),
+        },
+        size_bytes=int((db.size_gb or 0) * GB),
+        title="Move the replaced database files and the group's logs aside (kept, not deleted)",
     )
     s.add(
         "restore-offline-files",
@@ -459,9 +524,10 @@ def _offline_steps(b: PlanBuilder, ref: DatabaseRef, version: BackupVersion) -> 
             "edb": db.edb,
             "stm": db.stm or "",
             "dest_dir": win_dir(db.edb),
+            "staged": tgt.staged(version.id),
         },
         size_bytes=(image.size_bytes + image.stm_size_bytes) if image else 0,
-        title=".edb and .stm together into one directory",
+        title=".edb and .stm from the fetched backup, together into one directory",
     )
     s.add(
         "verify-database-header",
@@ -470,11 +536,14 @@ def _offline_steps(b: PlanBuilder, ref: DatabaseRef, version: BackupVersion) -> 
         params={"edb": db.edb, "expect_state": "Clean Shutdown"},
         title="eseutil /mh: Clean Shutdown, Log Required 0-0",
     )
-    s.add("mount-database", tgt.key(db.name), **_on(tgt), params=p, title=f"Mount {db.name}")
-    s.add(
-        "verify-mount",
-        tgt.key(db.name),
-        **_on(tgt),
-        params=p,
-        title=f"Check {db.name} is mounted and answers",
-    )
+    for other in [db, *(d for d in siblings if d.name != db.name)]:
+        p = {"server": tgt.host, "sg": tgt.sg.name, "db": other.name}
+        s.add("mount-database", tgt.key(other.name), **_on(tgt), params=p,
+              title=f"Mount {other.name}")  # fmt: skip
+        s.add(
+            "verify-mount",
+            tgt.key(other.name),
+            **_on(tgt),
+            params=p,
+            title=f"Check {other.name} is mounted and answers",
+        )

@@ -65,8 +65,15 @@ def dc_steps(
     after: Sequence[str],
     at: datetime | None,
     objects: Sequence[str] = (),
+    *,
+    sysvol_primary: bool = False,
 ) -> tuple[list[str], HostArtifact]:
-    """DSRM, system state (authoritative for ``objects``), reboot, verify the directory."""
+    """DSRM, system state, the ``objects`` marked authoritative, reboot, verify.
+
+    ``sysvol_primary``: this DC's SYSVOL becomes the primary copy (``wbadmin -authsysvol`` /
+    NTBackup's "mark the restored data as the primary data"). Right for the first (or only)
+    DC restored when no replication partner survives; wrong for a targeted object restore,
+    whose partners hold the SYSVOL it must take (research §2.7)."""
     state = latest_artifact(provider, dc.name, "system-state", at, required=True)
     assert state is not None
     b.use(state)
@@ -81,14 +88,14 @@ def dc_steps(
         secrets=[dsrm],
         title=f"Restart {dc.name} into Directory Services Restore Mode",
     )
-    mode = "authoritative" if objects else "non-authoritative"
+    mode = "SYSVOL primary" if sysvol_primary else "SYSVOL from its partners"
     s.add(
         "restore-system-state",
         [dc.name],
         **on,
         secrets=[dsrm],
         size_bytes=state.size_bytes,
-        params={"server": dc.name, "version": state.id, "authoritative": bool(objects)},
+        params={"server": dc.name, "version": state.id, "authoritative": sysvol_primary},
         title=f"Restore the system state of {dc.name} ({mode})",
     )
     if objects:
@@ -191,15 +198,21 @@ def plan_forest(
     domain_name: str,
     objects: Sequence[str] = (),
     at: datetime | None = None,
+    partners_survive: bool = False,
 ) -> Plan:
-    """B7: the domain controller's system state first, then what depends on it."""
+    """B7: the domain controller's system state first, then what depends on it.
+
+    Named ``objects`` mean a targeted restore into a directory whose other domain
+    controllers survive; otherwise (``partners_survive`` False) this DC is the first of a
+    lost directory and its SYSVOL becomes the primary copy."""
     inv = provider.inventory()
     domain = find_domain(inv, domain_name)
     b = PlanBuilder(
         provider, "forest", Target(what=f"domain {domain.name}", at=at, point_of_failure=at is None)
     )
     dc = first_dc(inv, provider, domain)
-    done, state = dc_steps(b, provider, dc, [], at, objects)
+    primary = not objects and not partners_survive
+    done, state = dc_steps(b, provider, dc, [], at, objects, sysvol_primary=primary)
     exchange = [
         s
         for s in inv.servers
@@ -218,6 +231,7 @@ def plan_forest(
             "domain_controller": dc.name,
             "system_state": state.id,
             "authoritative_objects": list(objects),
+            "sysvol_primary": primary,
             "exchange_servers": [s.name for s in exchange],
         }
     )

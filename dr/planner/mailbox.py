@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from dr.errors import NotFoundError, NotRecoverable
+from dr.errors import NotFoundError, NotRecoverable, WrongDatabase
 from dr.model.inventory import Inventory, Mailbox, StorageGroup
 from dr.model.refs import DatabaseRef, resolve_database
 from dr.planner.builder import PlanBuilder, platform_of
@@ -39,14 +39,56 @@ def find_mailbox(inv: Inventory, name: str) -> tuple[Mailbox, DatabaseRef]:
 def _mail_level(
     provider: FactsProvider, ref: DatabaseRef, mailbox: Mailbox, before: datetime | None
 ) -> HostArtifact | None:
-    found = [
-        a
-        for a in provider.host_artifacts(ref.server.name, "mailbox-items")
+    """The newest usable mail-level backup of the mailbox, from whichever server made it
+    (a mailbox moved since keeps its older backups on its old server)."""
+    hosts = [ref.server.name] + [s.name for s in provider.inventory().servers]
+    found = {
+        a.id: a
+        for host in dict.fromkeys(h.upper() for h in hosts)
+        for a in provider.host_artifacts(host, "mailbox-items")
         if not a.expired
         and (a.mailbox or "").casefold() == mailbox.alias.casefold()
         and (before is None or a.at <= before)
-    ]
-    return max(found, key=lambda a: (a.at, a.id)) if found else None
+    }
+    return max(found.values(), key=lambda a: (a.at, a.id)) if found else None
+
+
+def _items_database(inv: Inventory, item_backup: HostArtifact) -> str | None:
+    """The key of the database the items came from, as recorded (None: not recorded)."""
+    if not item_backup.database:
+        return None
+    try:
+        return resolve_database(inv, item_backup.database).key
+    except NotFoundError:
+        return item_backup.database
+
+
+def check_original_database(
+    inv: Inventory, mailbox: Mailbox, ref: DatabaseRef, item_backup: HostArtifact
+) -> None:
+    """A11: mail-level items carry no database structure and go back only into the database
+    they were backed up from. Refuse when the mailbox now lives elsewhere."""
+    source = _items_database(inv, item_backup)
+    moved_server = item_backup.host.upper() != ref.server.name.upper()
+    if source is None and not moved_server:
+        return
+    if source is not None and source.casefold() == ref.key.casefold():
+        return
+    origin = source or f"a database on {item_backup.host}"
+    raise WrongDatabase(
+        f"{mailbox.alias}: the mail-level backup {item_backup.id} ({stamp(item_backup.at)}) "
+        f"holds items from {origin}, but the mailbox is now in {ref.key}; mail-level items "
+        "restore only into their original database (A11)",
+        hint=f"restore {origin} into a recovery database or the recovery forest and copy "
+        "the items from there, or use a mail-level backup taken since the mailbox moved",
+        details={
+            "mailbox": mailbox.alias,
+            "version": item_backup.id,
+            "backup_database": source,
+            "backup_host": item_backup.host,
+            "current_database": ref.key,
+        },
+    )
 
 
 # --------------------------------------------------------------------------- B1
@@ -70,6 +112,7 @@ def plan_message(
     b.facts["needs_backup"] = True
     item_backup = _mail_level(provider, ref, mailbox, deleted_at)
     if item_backup is not None:
+        check_original_database(inv, mailbox, ref, item_backup)
         return _mail_level_plan(b, mailbox, ref, item_backup, deleted_at)
     if (ref.server.exchange_version or 0) >= 2010:
         return _recovery_database_plan(b, provider, mailbox, ref, deleted_at, reporter)
@@ -102,6 +145,7 @@ def _within_retention(
             "recover-deleted-items",
             [mailbox.alias],
             host="operator",
+            platform=platform_of(ref.server),  # which client steps apply: the mailbox's version
             params={"mailbox": mailbox.alias, "deleted_at": when.isoformat()},
             title=f"Recover the deleted items of {mailbox.alias} (Recover Deleted Items)",
         )
@@ -111,10 +155,27 @@ def _within_retention(
             [mailbox.alias],
             host=ref.server.name,
             platform=platform_of(ref.server),
-            params={"mailbox": mailbox.alias, "database": ref.key, "user": mailbox.alias},
+            # Connect-Mailbox -Identity takes the disconnected mailbox by display name, GUID
+            # or LegacyExchangeDN, -Database an Exchange identity (Connect-Mailbox reference)
+            params={
+                "mailbox": mailbox.display_name or mailbox.alias,
+                "database": exchange_identity(ref),
+                "user": mailbox.alias,
+            },
             title=f"Reconnect the disconnected mailbox {mailbox.alias}",
         )
     return b.finish(recoverable_point=when, data_loss_seconds=0.0, sla=sla_for(b.inv, [ref.key]))
+
+
+def exchange_identity(ref: DatabaseRef) -> str:
+    """How Exchange names a database: ``DB01`` from 2010 on, ``SERVER\\SG\\DB`` on 2007,
+    the path of names in System Manager on 2000/2003."""
+    version = ref.server.exchange_version or 0
+    if version >= 2010:
+        return ref.database.name
+    if version == 2007:
+        return f"{ref.server.name}\\{ref.storage_group.name}\\{ref.database.name}"
+    return f"{ref.server.name} / {ref.storage_group.name} / {ref.database.name}"
 
 
 def _mail_level_plan(

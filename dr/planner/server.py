@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from dr.errors import NotFoundError
 from dr.model.inventory import Server
@@ -45,9 +46,15 @@ def _on(server: Server) -> dict[str, object]:
 
 
 def rebuild_host(
-    b: PlanBuilder, provider: FactsProvider, server: Server, after: Sequence[str]
+    b: PlanBuilder,
+    provider: FactsProvider,
+    server: Server,
+    after: Sequence[str],
+    *,
+    join: bool = True,
 ) -> list[str]:
-    """Hardware and Windows: the disk image if one exists, else a clean install."""
+    """Hardware and Windows: the disk image if one exists, else a clean install (joined to
+    the domain under the old name with its account reset, unless ``join`` is False)."""
     s = Series(b, list(after))
     needs = f"Windows {server.windows_version} {server.service_pack or ''}".strip()
     drives = ", ".join(f"{d.letter}: {d.size_gb:g} GB" for d in server.drives)
@@ -58,8 +65,7 @@ def rebuild_host(
         params={"server": server.name, "requirements": f"{needs}; drives {drives}"},
         title=f"Hardware for {server.name}: same drives, {needs}",
     )
-    image = latest_artifact(provider, server.name, "disk-image", None, required=False)
-    image = image or latest_artifact(provider, server.name, "system-image", None, required=False)
+    image = disk_image(provider, server)
     if image is not None:
         b.use(image)
         s.add(
@@ -72,13 +78,14 @@ def rebuild_host(
         )
         return s.last
     b.warn(f"no disk image of {server.name}: Windows is installed by hand")
-    s.add(
-        "reset-computer-account",
-        [server.name],
-        host="operator",
-        params={"server": server.name, "domain": server.domain},
-        title=f"Reset (do not delete) the computer account of {server.name}",
-    )
+    if join:
+        s.add(
+            "reset-computer-account",
+            [server.name],
+            host="operator",
+            params={"server": server.name, "domain": server.domain},
+            title=f"Reset (do not delete) the computer account of {server.name}",
+        )
     s.add(
         "install-windows",
         [server.name],
@@ -91,14 +98,30 @@ def rebuild_host(
         },
         title=f"Install Windows {server.windows_version} as {server.name}",
     )
-    s.add(
-        "join-domain",
-        [server.name],
-        **_on(server),
-        params={"server": server.name, "domain": server.domain},
-        title=f"Join {server.name} to {server.domain} under its old name",
-    )
+    if join:
+        s.add(
+            "join-domain",
+            [server.name],
+            **_on(server),
+            params={"server": server.name, "domain": server.domain},
+            title=f"Join {server.name} to {server.domain} under its old name",
+        )
     return s.last
+
+
+def disk_image(provider: FactsProvider, server: Server) -> Any:
+    image = latest_artifact(provider, server.name, "disk-image", None, required=False)
+    return image or latest_artifact(provider, server.name, "system-image", None, required=False)
+
+
+def _only_dc(b: PlanBuilder, server: Server) -> bool:
+    """A DC rebuilt alone takes SYSVOL from its partners; the domain's only DC is primary.
+    (In a site plan the first DC of each domain is restored first, so the others have one.)"""
+    for forest in b.inv.forests:
+        for domain in forest.domains:
+            if server.name in domain.domain_controllers:
+                return len(domain.domain_controllers) == 1
+    return True
 
 
 def server_steps(
@@ -113,7 +136,9 @@ def server_steps(
     out = ServerSteps()
     if "domain-controller" in server.roles:
         built = rebuild_host(b, provider, server, after)
-        out.ready, _ = dc_steps(b, provider, server, built, None)
+        out.ready, _ = dc_steps(
+            b, provider, server, built, None, sysvol_primary=_only_dc(b, server)
+        )
     else:
         out.ready = _member(b, provider, server, after)
     out.ends = list(out.ready)
@@ -125,11 +150,31 @@ def server_steps(
     return out
 
 
+def _legacy(server: Server) -> bool:
+    return server.exchange_version is None or server.exchange_version <= 2003
+
+
 def _member(
     b: PlanBuilder, provider: FactsProvider, server: Server, after: Sequence[str]
 ) -> list[str]:
-    s = Series(b, rebuild_host(b, provider, server, after))
+    """The operating system of a member server, in the order its family needs.
+
+    2000/2003 (and plain Windows servers): install Windows under the old name, restore the
+    system state (its machine keys, which the IIS metabase needs), restart, then reset the
+    secure channel — the system state brought back the old machine secret. 2007+: a clean
+    OS joined under the reset account, and no system-state restore before RecoverServer
+    (Exchange reads its configuration from the directory; research §2.5). A disk image
+    brings the whole system back (with the system state on top for 2000/2003)."""
     state = latest_artifact(provider, server.name, "system-state", None, required=False)
+    legacy = _legacy(server)
+    s = Series(b, rebuild_host(b, provider, server, after, join=not (legacy and state)))
+    if not legacy:
+        if state is not None:
+            b.warn(f"{server.name}: the system state is not restored on Exchange "
+                   f"{server.exchange_version}: Setup /m:RecoverServer rebuilds the server "
+                   "from the directory, and the old system state would bring back the old "
+                   "machine secret")  # fmt: skip
+        return s.last
     if state is None:
         b.warn(f"no system-state backup of {server.name}: machine keys (IIS metabase) are lost")
         return s.last
@@ -149,6 +194,13 @@ def _member(
         params={"server": server.name, "services": []},
         title=f"Restart {server.name}",
     )
+    s.add(
+        "reset-secure-channel",
+        [server.name],
+        host="operator",
+        params={"server": server.name, "domain": server.domain},
+        title=f"Reset the secure channel of {server.name} with {server.domain}",
+    )
     return s.last
 
 
@@ -160,11 +212,30 @@ def _exchange(
     reporter: PlanReporter | None,
     ca_steps: dict[str, str],
 ) -> None:
-    setup = b.add(
+    if disk_image(provider, server) is not None:
+        setup = out.ends  # the image holds Exchange's programs and settings: no setup
+        b.warn(f"{server.name}: restored from its disk image, so Exchange setup is not run")
+    else:
+        setup = _recover_exchange(b, server, out.ends)
+    for sg in server.storage_groups:
+        if not sg.databases:
+            continue
+        dbs = [DatabaseRef(server, sg, db) for db in sg.databases]
+        chain = stream_chain(provider, dbs, None, reporter)
+        tgt = RestoreTarget(server, sg, tuple(sg.databases), original=False)
+        out.ends += restore_stream(b, chain, tgt, setup)
+        out.chains.append(chain)
+    out.ends += _ancillary(b, provider, server, setup, ca_steps)
+
+
+def _recover_exchange(b: PlanBuilder, server: Server, after: list[str]) -> list[str]:
+    """``setup /disasterrecovery`` or ``Setup /m:RecoverServer``; on 2007+ the certificates
+    setup replaced with self-signed ones go back afterwards (recover-exchange-servers.md)."""
+    s = Series(b, after)
+    s.add(
         "exchange-recover-server",
         [server.name],
         **_on(server),
-        needs=out.ends,
         params={
             "server": server.name,
             "install_path": server.install_path or "",
@@ -173,15 +244,16 @@ def _exchange(
         },
         title=f"Exchange disaster-recovery setup on {server.name}",
     )
-    for sg in server.storage_groups:
-        if not sg.databases:
-            continue
-        dbs = [DatabaseRef(server, sg, db) for db in sg.databases]
-        chain = stream_chain(provider, dbs, None, reporter)
-        tgt = RestoreTarget(server, sg, tuple(sg.databases), original=False)
-        out.ends += restore_stream(b, chain, tgt, [setup])
-        out.chains.append(chain)
-    out.ends += _ancillary(b, provider, server, [setup], ca_steps)
+    if not _legacy(server):
+        s.add(
+            "reimport-certificates",
+            [server.name],
+            host="operator",
+            platform=platform_of(server),
+            params={"server": server.name},
+            title=f"Import {server.name}'s certificates again and re-apply its customisations",
+        )
+    return s.last
 
 
 def _ancillary(

@@ -27,7 +27,14 @@ def plan_site(provider: FactsProvider, reporter: PlanReporter | None = None) -> 
     for forest in inv.forests:
         for domain in forest.domains:
             dc = first_dc(inv, provider, domain)
-            directory[domain.name.casefold()], _ = dc_steps(b, provider, dc, [], None)
+            directory[domain.name.casefold()], _ = dc_steps(
+                b,
+                provider,
+                dc,
+                [],
+                None,
+                sysvol_primary=True,  # the first DC: no partner left
+            )
             first.add(dc.name)
     # certificate authorities first, so a KMS can wait for its CA certificates
     order = sorted(

@@ -19,7 +19,13 @@ LEGACY = {"exchange": "2003", "windows": "2003"}
 MODERN = {"exchange": "2016", "windows": "2016"}
 # Kinds that exist for one family only (docs/runbooks.md, "Built-in kinds").
 LEGACY_ONLY = {"hard-recovery", "restore-srs-database", "restore-kms-database"}
-MODERN_ONLY = {"create-recovery-database", "mailbox-restore-request", "remove-recovery-database"}
+MODERN_ONLY = {
+    "copy-database-files",
+    "create-recovery-database",
+    "reimport-certificates",
+    "mailbox-restore-request",
+    "remove-recovery-database",
+}
 
 
 def contract() -> dict[str, list[str]]:
@@ -63,6 +69,7 @@ def test_contract_table_parses() -> None:
         "last_gen",
         "temp_folder",
         "last_restore_set",
+        "staged",
     ]
 
 
@@ -125,8 +132,13 @@ def test_legacy_and_modern_commands_are_the_real_ones(library: Library) -> None:
         rendered = render_step(library.variant(step), step)
         return rendered.command.script if rendered.command else rendered.instructions
 
-    assert 'eseutil.exe" /cc "D:\\t"' in command(
-        "hard-recovery", LEGACY, temp_folder="D:\\t", log_path="L:\\"
+    assert (
+        command("hard-recovery", LEGACY, temp_folder="D:\\t", log_path="L:\\", play_forward=True)
+        .rstrip()
+        .endswith('eseutil.exe" /cc "D:\\t"')
+    )
+    assert 'eseutil.exe" /cc "D:\\t" /t' in command(
+        "hard-recovery", LEGACY, temp_folder="D:\\t", log_path="L:\\", play_forward=False
     )
     soft = command(
         "soft-recovery", MODERN, prefix="E01", log_path="L:\\x", system_path="S", db_path="D"

@@ -90,7 +90,7 @@ def _server(inv: Inventory, name: str) -> object | None:
     ("db", "replay", "family_kinds"),
     [
         (EX2003_MAIL, "hard-recovery", {"copy-existing-files", "prepare-temp-folder"}),
-        ("DB01", "soft-recovery", {"allow-file-restore", "copy-existing-files"}),
+        ("DB01", "soft-recovery", {"allow-file-restore", "copy-database-files"}),
     ],
 )
 def test_database_to_point_of_failure_both_families(
@@ -100,11 +100,14 @@ def test_database_to_point_of_failure_both_families(
     well_formed(plan)
     order = kinds(plan)
     assert replay in order and family_kinds <= set(order)
+    copy = "copy-database-files" if replay == "soft-recovery" else "copy-existing-files"
+    first_two = [copy, "dismount-database"]
+    if replay == "soft-recovery":  # 2007+: dismount first, then copy only its own files
+        first_two.reverse()
     expected = [
         "check-backup-chain",
         "fetch-artifacts",
-        "copy-existing-files",
-        "dismount-database",
+        *first_two,
         "prepare-temp-folder",
         "restore-database-backup",
         "restore-log-backup",
@@ -121,12 +124,21 @@ def test_database_to_point_of_failure_both_families(
     assert plan.target.point_of_failure
 
 
-def test_point_in_time_on_2003_moves_later_logs_aside_before_replay() -> None:
+def test_point_in_time_on_2003_never_touches_the_live_log_folder() -> None:
     plan = plan_database(estate_facts(), [EX2003_MAIL], at(1.2))
     assert plan.recoverable_point == at(1)
-    removes = [s for s in plan.steps if s.kind == "remove-logs-after"]
-    assert removes and all(s.params["after_gen"] == 20 for s in removes)
+    live = r"F:\Exchsrvr\Logs\First Storage Group"
+    touching = [s for s in plan.steps if s.kind == "remove-logs-after"]
+    assert all(s.params["log_path"] != live for s in touching), "other stores use those logs"
+    replay = next(s for s in plan.steps if s.kind == "hard-recovery")
+    assert replay.params["play_forward"] is False  # eseutil /cc <temp> /t
     assert plan.data_loss_window_seconds == pytest.approx(0.2 * 3600)
+
+
+def test_point_of_failure_on_2003_plays_the_storage_groups_logs_forward() -> None:
+    plan = plan_database(estate_facts(), [EX2003_MAIL])
+    replay = next(s for s in plan.steps if s.kind == "hard-recovery")
+    assert replay.params["play_forward"] is True  # plain eseutil /cc <temp>
 
 
 def test_two_storage_groups_restore_in_parallel_stores_in_series() -> None:
@@ -168,7 +180,7 @@ def test_plans_are_deterministic_byte_for_byte() -> None:
     assert other != one
 
 
-def test_offline_restore_removes_old_files_after_an_approval() -> None:
+def test_offline_restore_moves_old_files_aside_and_copies_from_the_fetched_backup() -> None:
     f = estate_facts()
     stream = "EX2003/First Storage Group"
     image = f.backups[stream][0].databases[0]
@@ -177,10 +189,21 @@ def test_offline_restore_removes_old_files_after_an_approval() -> None:
     )
     plan = plan_offline(f, [EX2003_MAIL])
     well_formed(plan)
-    remove = next(s for s in plan.steps if s.kind == "remove-database-files")
-    assert remove.destructive and plan.step(remove.needs[0]).kind == "approve"
+    order = kinds(plan)
+    assert "remove-database-files" not in order, "nothing of production is deleted"
+    dismounted = {s.params["db"] for s in plan.steps if s.kind == "dismount-database"}
+    assert dismounted == {"Mailbox Store (EX2003)", "Public Folder Store (EX2003)"}
+    aside = next(s for s in plan.steps if s.kind == "move-aside-files")
+    assert order.index("move-aside-files") > max(
+        i for i, k in enumerate(order) if k == "dismount-database"
+    )
+    assert aside.params["prefix"] == "E00" and not aside.destructive
     put = next(s for s in plan.steps if s.kind == "restore-offline-files")
+    fetch = next(s for s in plan.steps if s.kind == "fetch-artifacts")
+    assert put.params["staged"] == fetch.params["dest"] + "\\OFF"
     assert put.params["edb"].endswith("priv1.edb") and put.params["stm"].endswith("priv1.stm")
+    mounted = {s.params["db"] for s in plan.steps if s.kind == "mount-database"}
+    assert mounted == dismounted
     assert plan.recoverable_point == at(1.7)
 
 
@@ -195,6 +218,14 @@ def test_offline_restore_without_an_offline_backup_is_refused() -> None:
 def test_message_within_retention_needs_no_backup() -> None:
     plan = plan_message(estate_facts(), "jsmith", at(1), at(30))
     assert kinds(plan) == ["recover-deleted-items"] and plan.facts["needs_backup"] is False
+    # the step names its platform, so it renders (and runs) for the mailbox's version
+    from engine.render import render_step
+    from engine.runbook import Library
+
+    library = Library.load()
+    step = plan.steps[0]
+    rendered = render_step(library.variant(step), step, library.kind(step.kind))
+    assert "Recover" in rendered.instructions
     assert any("no backup is needed" in w for w in plan.warnings)
 
 
@@ -236,6 +267,14 @@ def test_mailbox_within_retention_is_reconnected() -> None:
     assert kinds(plan) == ["connect-mailbox"]
 
 
+def test_connect_mailbox_gets_exchange_identities_not_dr_keys() -> None:
+    plan = plan_mailbox(estate_facts(), "abakker", at(48), deleted_at=at(1))
+    step = plan.steps[0]
+    assert step.kind == "connect-mailbox"
+    # Connect-Mailbox -Identity: the disconnected mailbox by display name; -Database: DB01
+    assert step.params == {"mailbox": "Anouk Bakker", "database": "DB01", "user": "abakker"}
+
+
 # --------------------------------------------------------------------------- B6 / B7
 
 
@@ -253,6 +292,57 @@ def test_server_rebuild_both_families(server: str, setup_version: str) -> None:
         assert setup.id in meta.needs
 
 
+def _in_order(order: list[str], *wanted: str) -> bool:
+    return [order.index(k) for k in wanted] == sorted(order.index(k) for k in wanted)
+
+
+def test_a_2003_server_gets_its_system_state_then_a_new_secure_channel_then_setup() -> None:
+    order = kinds(plan_server(estate_facts(), "EX2003"))
+    assert _in_order(order, "install-windows", "restore-system-state", "reboot-host",
+                     "reset-secure-channel", "exchange-recover-server")  # fmt: skip
+    assert "join-domain" not in order, "the system state brings the membership back"
+
+
+def test_a_2016_server_is_joined_clean_and_recovered_without_its_system_state() -> None:
+    plan = plan_server(estate_facts(), "EX2016")
+    order = kinds(plan)
+    assert _in_order(order, "reset-computer-account", "install-windows", "join-domain",
+                     "exchange-recover-server", "reimport-certificates")  # fmt: skip
+    assert "restore-system-state" not in order
+    assert any("machine secret" in w for w in plan.warnings)
+
+
+@pytest.mark.parametrize(
+    ("exchange", "cu", "expect", "absent"),
+    [
+        ("2016", "CU23", "/IAcceptExchangeServerLicenseTerms_DiagnosticDataOFF", None),
+        ("2019", None, "/IAcceptExchangeServerLicenseTerms_DiagnosticDataOFF", None),
+        ("2016", "CU21", "/IAcceptExchangeServerLicenseTerms /Mode", "DiagnosticData"),
+        ("2013", "CU23", "/IAcceptExchangeServerLicenseTerms /Mode", "DiagnosticData"),
+        ("2010", None, "Setup.com", "IAcceptExchangeServerLicenseTerms"),
+    ],
+)
+def test_recover_server_uses_the_switches_the_version_accepts(
+    exchange: str, cu: str | None, expect: str, absent: str | None
+) -> None:
+    from engine.plan import Step
+    from engine.render import render_step
+    from engine.runbook import Library
+
+    platform = {"exchange": exchange, "windows": "2016"}
+    if cu:
+        platform["cu"] = cu.removeprefix("CU")
+    params = {"server": "EX", "install_path": "C:\\Ex", "components": [], "version": exchange}
+    step = Step(id="x", kind="exchange-recover-server", host="EX", params=params,
+                platform=platform)  # fmt: skip
+    library = Library.load()
+    script = render_step(library.variant(step), step).command.script  # type: ignore[union-attr]
+    assert expect in script
+    assert absent is None or absent not in script
+    if exchange >= "2013":
+        assert "/DoNotStartTransport" in script
+
+
 def test_kms_server_needs_the_startup_password_reference() -> None:
     plan = plan_server(estate_facts(), "KMS1")
     kms = next(s for s in plan.steps if s.kind == "restore-kms-database")
@@ -266,7 +356,7 @@ def test_missing_secret_location_is_refused() -> None:
         update={"secrets": [s for s in f.inv.secrets if s.kind != "kms-startup-password"]}
     )
     with pytest.raises(MissingSecret) as caught:
-        plan_server(MemoryFacts(inv, f.backups, f.live, f.artifacts), "KMS1")
+        plan_server(MemoryFacts(inv, f.backups, f.live, f.artifacts, f.steps), "KMS1")
     assert caught.value.details["host"] == "KMS1"
 
 
@@ -274,7 +364,8 @@ def test_forest_restores_the_domain_controller_first() -> None:
     plan = plan_forest(estate_facts(), "corp.contoso.com")
     well_formed(plan)
     assert kinds(plan)[:2] == ["boot-dsrm", "restore-system-state"]
-    assert plan.steps[1].params["authoritative"] is False
+    # the first DC of a lost directory: nobody to take SYSVOL from, so it becomes primary
+    assert plan.steps[1].params["authoritative"] is True
     verify = next(s for s in plan.steps if s.kind == "verify-directory")
     assert all(verify.id in s.needs for s in plan.steps if s.kind == "manual")
 
@@ -285,6 +376,22 @@ def test_authoritative_forest_restore_marks_objects_after_approval() -> None:
     auth = next(s for s in plan.steps if s.kind == "authoritative-restore")
     assert auth.params["objects"] == [dn] and auth.destructive
     assert plan.step(auth.needs[0]).kind == "approve"
+    restore = next(s for s in plan.steps if s.kind == "restore-system-state")
+    assert restore.params["authoritative"] is False, "a targeted restore keeps partners' SYSVOL"
+
+
+def test_a_dc_restored_while_its_partners_run_takes_their_sysvol() -> None:
+    plan = plan_forest(estate_facts(), "CORP", partners_survive=True)
+    restore = next(s for s in plan.steps if s.kind == "restore-system-state")
+    assert restore.params["authoritative"] is False
+
+
+def test_site_makes_only_the_first_dc_of_a_domain_sysvol_primary() -> None:
+    plan = plan_site(estate_facts())
+    flags = {
+        s.host: s.params["authoritative"] for s in plan.steps if s.kind == "restore-system-state"
+    }
+    assert flags["DC1"] is True and flags["DC2016"] is False, flags
 
 
 # --------------------------------------------------------------------------- B8 / C1 / site
