@@ -1,26 +1,30 @@
-"""`dr demo`: the whole path on the example estate, with the commands shown as it goes.
+"""`dr demo`: a real restore on the built-in lab, with the commands shown as it goes.
 
 Every step is a real `dr` command run in-process against a fresh workspace in the demo
-directory, printed first (`$ dr ...`) so a reader can run it again by hand.
+directory, printed first (`$ dr ...`) so a reader can run it again by hand. The lab's
+servers answer over WinRM on loopback while the plan runs, so the engine, pywinrm and the
+lab's PowerShell interpreter all do their real work; the restored database is then
+compared, message by message, with the lab's ground truth.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from dr.cli.common import console
 
 MARKER = ".dr-demo"
-PIT_TARGET = "2024-05-15T11:40Z"  # a Wednesday: full, differential, then incrementals
-GAP_TARGET = "2024-05-14T12:00Z"  # inside the deliberate E01 log gap (docs/catalog.md)
-NOW = "2024-05-19T21:00Z"  # the end of the example history
 DEMO_PASSPHRASE = "demo passphrase: never use a known passphrase for real backups"
-PAGE = 8192
+DAYS = 7  # a week of mail and backups (about 45 s on 2 cores; docs/performance.md)
 
 
 def examples_dir() -> Path:
@@ -44,9 +48,14 @@ def prepare(directory: Path) -> Path:
         shutil.rmtree(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MARKER).write_text("made by dr demo; safe to delete\n", encoding="utf-8")
-    for name in ("estate.yaml", "history.json"):
-        shutil.copy2(examples_dir() / name, directory / name)
+    shutil.copy2(examples_dir() / "estate.yaml", directory / "estate.yaml")
     return directory
+
+
+def shown(args: list[str]) -> str:
+    import shlex
+
+    return " ".join(shlex.quote(a) for a in args)
 
 
 def invoke(args: list[str], expect: int = 0) -> int:
@@ -55,8 +64,7 @@ def invoke(args: list[str], expect: int = 0) -> int:
     from dr.errors import DrError
     from engine.errors import EngineError
 
-    shown = " ".join(a if " " not in a else f'"{a}"' for a in args)
-    console.print(f"\n[bold cyan]$ dr {shown}[/]", highlight=False)
+    console.print(f"\n[bold cyan]$ dr {shown(args)}[/]", highlight=False)
     try:
         returned = app(args=args, prog_name="dr", standalone_mode=False)
         code = returned if isinstance(returned, int) else 0  # typer.Exit(n) comes back as n
@@ -70,7 +78,7 @@ def invoke(args: list[str], expect: int = 0) -> int:
     if code != expect:
         from dr.errors import DrError as Failure
 
-        raise Failure(f"demo step `dr {shown}` exited {code}, expected {expect}")
+        raise Failure(f"demo step `dr {shown(args)}` exited {code}, expected {expect}")
     if expect:
         console.print(f"[dim](exit {code}, as expected)[/]")
     return code
@@ -81,178 +89,196 @@ def section(title: str, text: str) -> None:
     console.print(text, highlight=False)
 
 
+class Demo:
+    """The demo's state between chapters: where things are, what was planned and measured."""
+
+    def __init__(self, base: Path, days: int) -> None:
+        self.base, self.days = base, days
+        self.rel = os.path.relpath(base)
+        self.started = time.monotonic()
+        self.plan: dict[str, Any] = {}
+        self.run_seconds = 0.0
+        self.lab: Any = None
+
+    def path(self, name: str) -> str:
+        return f"{self.rel}/{name}"
+
+    def open_lab(self) -> Any:
+        from dr.lab.estate import Lab
+
+        self.lab = Lab.open(self.base / "ws" / "lab")
+        return self.lab
+
+    def at(self, hours: float) -> str:
+        start = datetime.fromisoformat(self.open_lab().state["start"])
+        return (start + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%MZ")
+
+
 def command(
     directory: Path = typer.Option(
         Path("dr-demo"),
         "--dir",
-        help="Where the demo keeps its workspace, plan, runbooks and run journal "
+        help="Where the demo keeps its workspace, lab, plan, runbooks and run journal "
         "(recreated on each run; default ./dr-demo).",
     ),
+    days: int = typer.Option(DAYS, "--days", help="Days of mail and backups the lab runs."),
+    keep: bool = typer.Option(
+        True, "--keep/--no-keep", help="Keep the demo directory afterwards (default: keep)."
+    ),
 ) -> None:
-    """Run the whole path on the example estate (Contoso: Exchange 2003 and 2016).
+    """Restore a damaged Exchange 2016 database to a point in time, for real, on the lab.
 
-    Validates the estate, imports a fortnight of its backup history, lists it, plans a
-    point-in-time restore, shows a refusal, renders the runbook and runs the plan with the
-    dry-run transport. Each step prints the dr command it runs.
+    Builds the lab from the example estate (Contoso: Exchange 2003 and 2016), runs days of
+    mail with nightly fulls and 4-hourly incrementals taken through dr's own backup path,
+    damages database DB01, plans a point-in-time restore from the catalog, renders the
+    runbook, executes it over WinRM against the lab, and proves the restored database equal
+    to the lab's ground truth. Each step prints the dr command it runs.
     """
     base = prepare(directory.resolve())
     os.environ["DR_WORKSPACE"] = str(base / "ws")
-    os.environ["DR_KEY_DIR"] = str(base / "keys")  # the demo's key stays in the demo folder
+    os.environ["DR_KEY_DIR"] = str(base / "keys")  # the demo's keys stay in the demo folder
     os.environ["DR_PASSPHRASE"] = DEMO_PASSPHRASE
     os.environ.pop("DR_REPOSITORY", None)
     os.environ.setdefault("DR_OPERATOR", "demo-operator")
-    rel = os.path.relpath(base)
+    demo = Demo(base, days)
     for chapter in CHAPTERS:
-        chapter(rel)
-    finish(rel)
+        chapter(demo)
+    finish(demo)
+    if not keep:
+        shutil.rmtree(base)
 
 
-def estate(rel: str) -> None:
+def estate(demo: Demo) -> None:
     section(
         "1. The estate",
         "Contoso runs an Exchange 2003 server (two storage groups, .edb + .stm), an Exchange "
         "2016 server (one log stream per database), domain controllers, a CA, KMS, and an "
         "isolated recovery forest. dr checks the file before it trusts it.",
     )
-    invoke(["inventory", "validate", f"{rel}/estate.yaml"])
-    invoke(["init", "--inventory", f"{rel}/estate.yaml"])
+    invoke(["inventory", "validate", demo.path("estate.yaml")])
 
 
-def history(rel: str) -> None:
+def lab_up(demo: Demo) -> None:
     section(
-        "2. What was backed up",
-        "A fortnight of backup runs taken by other tools is imported: nightly fulls, log "
-        "incrementals every 15 minutes (2016) or hour (2003), weekly differentials, a copy, "
-        "system state, metabase, KMS, CA. Each is checked against the Exchange backup rules.",
+        "2. The lab: servers that answer like real ones",
+        f"Each Exchange server becomes a folder tree with ESE-format databases and logs. "
+        f"{demo.days} days of mail are delivered, moved and deleted on a simulated clock, and "
+        "every backup (a full each night, incrementals every 4 hours) is taken by dr over "
+        "WinRM, stored encrypted in the repository and recorded in the catalog.",
     )
-    invoke(["catalog", "import", f"{rel}/history.json"])
-    invoke(["catalog", "list", "--set", "ex2016-exchange", "--last", "6"])
-    invoke(["schedule", "due", "--at", NOW])
-    invoke(["retention", "plan", "--set", "ex2003-exchange", "--at", NOW])
+    invoke(["lab", "up", "--inventory", demo.path("estate.yaml"), "--days", str(demo.days)])
+    invoke(["catalog", "list", "--set", "ex2016-exchange", "--last", "4"])
 
 
-def planning(rel: str) -> None:
+def failure(demo: Demo) -> None:
     section(
-        "3. A point-in-time restore, planned",
-        f"Database DB01 on EX2016 back to {PIT_TARGET}: the planner picks the full, the "
-        "differential and incremental log backups, computes the exact recoverable point and "
-        "the time it will take, against the SLA.",
+        "3. The failure",
+        "The store on EX2016 stops with DB01 attached and one of its pages damaged. Mail "
+        "since the last backup is in logs the responder decides not to trust: the incident "
+        "owner asks for DB01 as it was at 15:00 on the last day.",
     )
-    invoke(["plan", "database", "--db", "DB01", "--at", PIT_TARGET, "-o", f"{rel}/plan.json"])
+    invoke(["lab", "break", "corrupt-page", "--db", "DB01"])
+    invoke(["lab", "status"])
+
+
+def planning(demo: Demo) -> None:
+    target = demo.at((demo.days - 1) * 24 + 9)  # the last day, 15:00 UTC: between incrementals
     section(
-        "4. A restore that cannot be done as asked",
-        "The Sales Store on EX2003 lost log generations on 2024-05-14. A target inside that "
-        "gap is refused, with the missing generations and the nearest recoverable points.",
+        "4. A point-in-time restore, planned from the catalog",
+        f"DB01 back to {target}: the planner picks the full and the incremental log backups, "
+        "computes the exact recoverable point, the data-loss window and the time it will "
+        "take, against the SLA.",
     )
-    invoke(["plan", "database", "--db", "Sales Store", "--at", GAP_TARGET], expect=3)
-    invoke(["graph", "gaps"], expect=3)
+    plan_file = demo.path("plan.json")
+    invoke(["plan", "database", "--db", "DB01", "--at", target, "-o", plan_file])
+    demo.plan = json.loads(Path(plan_file).read_text(encoding="utf-8"))
+    section("5. A restore that cannot be done as asked", "Before the first full, nothing can be.")
+    invoke(["plan", "database", "--db", "DB01", "--at", demo.at(-1)], expect=3)
 
 
-def runbook(rel: str) -> None:
+def runbook(demo: Demo) -> None:
     section(
-        "5. The runbook a responder follows",
+        "6. The runbook a responder follows",
         "Rendered from the saved plan: exact commands, expected output, decision points, "
         "sign-off lines and the plan as a picture. The HTML is one self-contained file.",
     )
-    invoke(["runbook", "render", f"{rel}/plan.json", "-o", f"{rel}/runbook.md"])
-    invoke(["runbook", "render", f"{rel}/plan.json", "-o", f"{rel}/runbook.html"])
+    invoke(["runbook", "render", demo.path("plan.json"), "-o", demo.path("runbook.md")])
+    invoke(["runbook", "render", demo.path("plan.json"), "-o", demo.path("runbook.html")])
 
 
-def execution(rel: str) -> None:
+def execution(demo: Demo) -> None:
+    from dr.lab.build import lab_env
+
     section(
-        "6. The plan, run (dry run)",
-        "The engine runs the same saved plan: independent steps in parallel, storage-group "
-        "locks, every transition journaled before it happens. The dry-run transport records "
-        "each command instead of sending it.",
+        "7. The plan, run against the lab over WinRM",
+        "The engine runs the saved plan: dr fetches the backups from its repository to the "
+        "host's staging folder, then every host step is sent over WinRM to EX2016, where the "
+        "lab parses and runs the PowerShell it receives. Every transition is journaled "
+        "before it happens.",
     )
-    invoke(["run", "start", f"{rel}/plan.json", "--dry-run", "--non-interactive"])
+    lab = demo.open_lab()
+    ports = {name: int(p) for name, p in lab.state["ports"].items()}
+    os.environ.update(lab_env(lab))
+    began = time.monotonic()
+    with lab.serving(ports):
+        invoke(["run", "start", demo.path("plan.json"), "--non-interactive"])
+    demo.run_seconds = time.monotonic() - began
     invoke(["run", "status"])
 
 
-def store(rel: str) -> None:
+def proof(demo: Demo) -> None:
+    point = demo.plan["recoverable_point"]
     section(
-        "7. Keeping the backups: the artifact repository",
-        "dr keeps its own encrypted, deduplicated copy of what it will restore from. A 32 MiB "
-        "database of 8 KiB pages is backed up, 1 % of its pages change, and the next "
-        "version stores only those pages (the in-file delta). Then the version is fetched "
-        "back exactly as a restore plan's first step does, and compared with the source.",
+        "8. The proof",
+        "The lab knows which messages existed at every instant. The restored DB01 is "
+        f"compared with that truth at the plan's recoverable point, {point}.",
     )
-    host = Path(rel) / "EX2016" / "Databases"
-    database = make_database(host / "DB01.edb", pages=4096)
-    invoke(["store", "init", f"{rel}/repo"])
-    invoke(["set", "add", "ex2016-db-files", "--host", "EX2016", "--type", "files",
-            "--covers", "E:\\Databases"])  # fmt: skip
-    invoke(["backup", "run", "ex2016-db-files", "--from", str(host), "--blocks", "*.edb"])
-    change_pages(database, percent=1)
-    invoke(["backup", "run", "ex2016-db-files", "--from", str(host), "--blocks", "*.edb"])
-    invoke(["store", "ls"])
-    invoke(["store", "verify", "--read-data"])
-    run = latest_run("ex2016-db-files")
-    invoke(["store", "fetch", run, "--to", f"{rel}/staging"])
-    same = sha256(database) == sha256(Path(rel) / "staging" / run / "DB01.edb")
-    verdict = "[green]identical[/]" if same else "[bold red]DIFFERENT[/]"
-    console.print(f"fetched DB01.edb against the source: {verdict} (SHA-256)")
-    if not same:
-        from dr.errors import IntegrityError
-
-        raise IntegrityError("the demo's restored database differs from its source")
+    invoke(["lab", "verify", "--db", "DB01", "--at", point])
 
 
-def make_database(path: Path, pages: int) -> Path:
-    """A database-like file: pages of compressible records, deterministic."""
-    import random
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(2024)
-    with open(path, "wb") as fh:
-        for number in range(pages):
-            fh.write(_page(number, rng))
-    return path
-
-
-def _page(number: int, rng: object) -> bytes:
-    import random
-
-    assert isinstance(rng, random.Random)
-    record = f"page {number:08d} mailbox item {rng.randrange(10**9):09d} ".encode()
-    return (record * (PAGE // len(record) + 1))[:PAGE]
+CHAPTERS: list[Callable[[Demo], None]] = [
+    estate,
+    lab_up,
+    failure,
+    planning,
+    runbook,
+    execution,
+    proof,
+]
 
 
-def change_pages(path: Path, percent: float) -> None:
-    import random
-
-    rng = random.Random(7)
-    pages = path.stat().st_size // PAGE
-    with open(path, "r+b") as fh:
-        for number in rng.sample(range(pages), max(1, int(pages * percent / 100))):
-            fh.seek(number * PAGE)
-            fh.write(_page(number, rng))
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60}h {minutes % 60:02d}m"
 
 
-def latest_run(set_name: str) -> str:
-    from dr.catalog import Catalog
-    from dr.cli.common import workspace
-
-    with Catalog.open(workspace().catalog_path) as catalog:
-        return f"run-{max(r.id for r in catalog.runs(set_name=set_name))}"
-
-
-def sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-CHAPTERS: list[Callable[[str], None]] = [estate, history, planning, runbook, execution, store]
-
-
-def finish(rel: str) -> None:
+def finish(demo: Demo) -> None:
+    plan = demo.plan
+    sla = plan.get("sla") or {}
+    loss = plan.get("data_loss_window_seconds")
+    rpo, rto = sla.get("rpo_seconds"), sla.get("rto_seconds")
+    console.rule("[bold]What happened")
+    console.print(
+        f"  target            {plan['target']['at']}\n"
+        f"  recoverable point {plan['recoverable_point']} (reached: DB01 equals the truth)\n"
+        f"  data lost         {_duration(loss)} of mail before the target"
+        f"{'' if rpo is None else f' (SLA RPO {_duration(rpo)})'}\n"
+        f"  RTO               planned {_duration(plan.get('rto_estimate_seconds'))}"
+        f"{'' if rto is None else f' (SLA {_duration(rto)})'}; the lab run took "
+        f"{demo.run_seconds:.0f} s (the lab's files are small)\n"
+        f"  demo              {time.monotonic() - demo.started:.0f} s in all",
+        highlight=False,
+    )
     console.rule("[bold]Where to look")
     console.print(
-        f"  plan            {rel}/plan.json\n"
-        f"  runbook         {rel}/runbook.md, {rel}/runbook.html\n"
-        f"  workspace       {rel}/ws (catalog.sqlite, journal.sqlite)\n"
-        f"  repository      {rel}/repo (key file in {rel}/keys)\n"
-        f"  run log         dr -w {rel}/ws run status; dr -w {rel}/ws run log RUN STEP",
+        f"  plan            {demo.path('plan.json')}\n"
+        f"  runbook         {demo.path('runbook.md')}, {demo.path('runbook.html')}\n"
+        f"  workspace       {demo.path('ws')} (catalog.sqlite, journal.sqlite, config.yaml)\n"
+        f"  lab             {demo.path('ws/lab')} (hosts/, truth/); `dr lab status`\n"
+        f"  repository      {demo.path('ws/lab/repo')} (key file in {demo.path('keys')})\n"
+        f"  run log         dr -w {demo.path('ws')} run status; dr -w {demo.path('ws')} run "
+        "log RUN STEP",
         highlight=False,
     )

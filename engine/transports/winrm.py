@@ -559,13 +559,20 @@ def _check_auth_library(settings: WinRMSettings) -> None:
         )
 
 
+_WARNED: set[tuple[str, str]] = set()  # (endpoint, choice): said once per process
+
+
 def _warn_insecure(settings: WinRMSettings) -> None:
-    if settings.scheme == "http":
-        log.warning("winrm %s: plain http chosen; only auth-level encryption", settings.host)
-    if settings.auth == "basic":
-        log.warning("winrm %s: basic auth chosen (local accounts only)", settings.host)
-    if settings.cert_validation == "ignore":
-        log.warning("winrm %s: server certificate NOT validated", settings.host)
+    choices = (
+        (settings.scheme == "http", "plain http chosen; only auth-level encryption"),
+        (settings.auth == "basic", "basic auth chosen (local accounts only)"),
+        (settings.cert_validation == "ignore", "server certificate NOT validated"),
+    )
+    for chosen, text in choices:
+        key = (settings.url, text)
+        if chosen and key not in _WARNED:
+            _WARNED.add(key)
+            log.warning("winrm %s: %s", settings.host, text)
 
 
 def _operation_timeout(settings: WinRMSettings, left: float) -> float:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 
@@ -13,21 +15,27 @@ def test_demo_runs_every_chapter_and_proves_the_restore(tmp_path: Path) -> None:
     env["DR_KDF_PROFILE"] = "fast"
     env["COLUMNS"] = "160"
     out = subprocess.run(
-        [sys.executable, "-m", "dr", "demo", "--dir", str(tmp_path / "demo")],
+        [sys.executable, "-m", "dr", "demo", "--dir", str(tmp_path / "demo"), "--days", "2"],
         capture_output=True, text=True, env=env, cwd=tmp_path, check=False,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr
     text = out.stdout + out.stderr  # refusals are error lines, on stderr
     assert "ok: 5 servers" in text  # the estate validated
-    assert "imported" in text and "runs" in text  # the history imported
+    assert "lab ready" in text  # the lab built, its backups taken through dr
     assert "saved to" in text and "plan.json" in text  # a plan made and saved
-    assert "E3110" in text and "8009–8012" in text  # the refusal names the gap
-    assert "(exit 3, as expected)" in text
-    assert "succeeded" in text  # the dry run finished
-    assert "identical (SHA-256)" in text  # the store gave the bytes back
+    assert "E3120" in text and "(exit 3, as expected)" in text  # before the first full
+    assert "run " in text and "succeeded" in text  # the real run over WinRM finished
+    assert "dry run" not in text.lower()
+    assert "equal (" in text and "DIFFERENT" not in text  # the restore equals the truth
     demo = tmp_path / "demo"
     for name in ("plan.json", "runbook.md", "runbook.html", "ws/catalog.sqlite"):
         assert (demo / name).is_file(), name
+    plan = json.loads((demo / "plan.json").read_text(encoding="utf-8"))
+    from dr.lab.estate import Lab
+
+    lab = Lab.open(demo / "ws" / "lab")
+    point = datetime.fromisoformat(plan["recoverable_point"])
+    assert lab.verify("DB01", point).equal  # checked again here, not only by the demo
     html = (demo / "runbook.html").read_text(encoding="utf-8")
     assert "<svg" in html and "https://" not in html and "http://" not in html
 
