@@ -81,7 +81,7 @@ def up(
 
 
 def _names(lab: Any) -> list[str]:
-    return [s.name for s in lab.exchange_servers()]
+    return [s.name for s in lab.all_servers()]
 
 
 def _stamp(at: datetime) -> str:
@@ -119,7 +119,7 @@ def status(json_out: bool = JsonOpt) -> None:
 
     lab = _lab()
     rows = []
-    for server in lab.exchange_servers():
+    for server in lab.all_servers():
         host = lab.host(server.name)
         for sg in server.storage_groups:
             for db in sg.databases:

@@ -59,7 +59,7 @@ def configure(ws: Workspace, lab: Lab, ports: dict[str, int]) -> None:
     from dr.planner.database import staging_root
 
     staging: dict[str, str] = dict(ws.config().get("staging") or {})
-    for server in lab.exchange_servers():
+    for server in lab.all_servers():
         root = staging_root(server)
         for sg in server.storage_groups:
             windows = f"{root}\\{sg.name}"
@@ -131,12 +131,12 @@ def build(
     if not ws.exists():
         wsmod.init(ws_root, inventory)
     lab = Lab.create(lab_dir(ws), inventory, seed=seed)
-    names = [s.name for s in lab.exchange_servers()]
+    names = [s.name for s in lab.all_servers()]
     configure(ws, lab, dict(zip(names, free_ports(len(names)), strict=True)))
     _repository(ws)
     with session(ws, lab) as open_:
         say = progress or (lambda _text: None)
-        for server in names:
+        for server in (s.name for s in lab.exchange_servers()):
             say(f"{lab.now():%Y-%m-%d %H:%M}Z  full backup of {server}")
             open_.backup(server, "full", lab.now())
         until = lab.now() + timedelta(days=days)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from dr.errors import NotFoundError, ParameterError
 from dr.lab import exstore
 from dr.lab.exhost import ExchangeHost
 from dr.lab.exstore import Message, Txn
-from dr.model.inventory import Inventory, Server
+from dr.model.inventory import Inventory, RecoveryServer, Server
 
 __all__ = ["LAB_USER", "Lab", "Verdict"]
 
@@ -95,7 +96,7 @@ class Lab:
         }  # fmt: skip
         lab = cls(directory, inv, state)
         lab.save()
-        for server in lab.exchange_servers():
+        for server in lab.all_servers():
             lab.host(server.name)
         return lab
 
@@ -128,15 +129,23 @@ class Lab:
         return str(self.state["password"])
 
     def exchange_servers(self) -> list[Server]:
+        """The production Exchange servers: they carry mail and are backed up."""
         return [s for s in self.inventory.servers if s.exchange_version and s.storage_groups]
 
-    def server(self, name: str) -> Server:
-        for server in self.exchange_servers():
+    def recovery_servers(self) -> list[RecoveryServer]:
+        """The recovery forests' servers: empty stores of the same names, no mail of their own."""
+        return [s for f in self.inventory.recovery_forests for s in f.servers if s.storage_groups]
+
+    def all_servers(self) -> list[Server | RecoveryServer]:
+        return [*self.exchange_servers(), *self.recovery_servers()]
+
+    def server(self, name: str) -> Server | RecoveryServer:
+        for server in self.all_servers():
             if server.name.lower() == name.lower():
                 return server
         raise NotFoundError(
             f"no Exchange server {name!r} in the lab",
-            hint="the lab has: " + ", ".join(s.name for s in self.exchange_servers()),
+            hint="the lab has: " + ", ".join(s.name for s in self.all_servers()),
         )
 
     def host(self, name: str) -> ExchangeHost:
@@ -144,10 +153,32 @@ class Lab:
         if server.name not in self._hosts:
             seed = self.state["seed"] + sum(map(ord, server.name))
             self._hosts[server.name] = ExchangeHost(
-                self.directory / "hosts" / server.name, server, clock=self.now,
-                truth_dir=self.directory / "truth", seed=seed,
-            )  # fmt: skip
+                self.directory / "hosts" / server.name,
+                server,  # type: ignore[arg-type]  # a recovery server has what the host reads
+                clock=self.now,
+                truth_dir=self.directory / "truth",
+                seed=seed,
+                directory=self.directory_of(server),
+            )
         return self._hosts[server.name]
+
+    def directory_of(self, server: Server | RecoveryServer) -> dict[str, dict[str, Any]]:
+        """The directory objects a host's forest answers ``[ADSI]`` with: RootDSE and each
+        administrative group of its Exchange organization (its legacyExchangeDN)."""
+        forest = next((f for f in self.inventory.recovery_forests if server in f.servers), None)
+        if forest is not None:
+            domain, org, groups = forest.domain, forest.organization, forest.administrative_groups
+        else:
+            domain = getattr(server, "domain", "") or "corp.local"
+            org = self.inventory.organization.name
+            groups = self.inventory.organization.administrative_groups
+        config = "CN=Configuration," + ",".join(f"DC={part}" for part in domain.split("."))
+        found: dict[str, dict[str, Any]] = {"RootDSE": {"configurationNamingContext": config}}
+        for group in groups:
+            dn = (f"CN={_rdn(group.name)},CN=Administrative Groups,CN={_rdn(org)},"
+                  f"CN=Microsoft Exchange,CN=Services,{config}")  # fmt: skip
+            found[dn] = {"legacyExchangeDN": group.legacy_exchange_dn, "name": group.name}
+        return found
 
     def reload(self) -> None:
         """Forget the hosts held in memory (another process changed them)."""
@@ -282,7 +313,7 @@ class Lab:
 
         servers = {}
         try:
-            for server in self.exchange_servers():
+            for server in self.all_servers():
                 port = (ports or {}).get(server.name, 0)
                 servers[server.name] = WinRSServer(
                     self.host(server.name), LAB_USER, self.password, port=port
@@ -299,6 +330,11 @@ class Lab:
                    "read_timeout": 15, "username": LAB_USER}
             for name, port in ports.items()
         }  # fmt: skip
+
+
+def _rdn(value: str) -> str:
+    """An RDN value escaped as the step library's Escape-Rdn escapes it (RFC 4514)."""
+    return re.sub(r'([,\\#+<>;"=])', r"\\\1", value)
 
 
 def _due(at: datetime, step: timedelta, incremental_hours: int) -> str | None:

@@ -117,6 +117,7 @@ class ExchangeHost(HostSim):
         *,
         clock: Clock,
         truth_dir: Path | None = None,
+        directory: dict[str, dict[str, Any]] | None = None,
         seed: int = 1,
         data_pages: int = 48,
         log_size: int = exstore.LOG_SIZE,
@@ -129,14 +130,17 @@ class ExchangeHost(HostSim):
         self.name = server.name
         self.version = self.exchange_version = server.exchange_version
         self.page, self.log_size, self.data_pages = page_size(self.version), log_size, data_pages
-        self.ps_version = server.powershell or default_powershell(server.windows_version)
+        powershell = getattr(server, "powershell", None)
+        self.ps_version = powershell or default_powershell(server.windows_version)
+        self.directory = {k.lower(): v for k, v in (directory or {}).items()}
         self.windows = server.windows_version
         self.random = random.Random(seed)
         self.files = PowerShellLite(root=root)
         self.fs = FileSystem(root)
         self.truth_dir = truth_dir
+        install = getattr(server, "install_path", None) or _default_install(self.version)
         self.env = {
-            "ExchangeInstallPath": (server.install_path or "C:\\Exchsrvr") + "\\",
+            "ExchangeInstallPath": install.rstrip("\\") + "\\",
             "COMPUTERNAME": server.name,
             "ProgramFiles": "C:\\Program Files",
         }
@@ -468,6 +472,15 @@ class ExchangeHost(HostSim):
 
     # -- LabHost --------------------------------------------------------------------------------
 
+    def directory_entry(self, path: str) -> Any:
+        """What ``[ADSI]'LDAP://...'`` finds in this host's forest (RootDSE, the Exchange
+        organization's administrative groups with their legacyExchangeDN)."""
+        from dr.lab.ps.values import PSObject
+
+        key = path.removeprefix("LDAP://").removeprefix("ldap://").lower()
+        found = self.directory.get(key)
+        return PSObject.of("System.DirectoryServices.DirectoryEntry", **found) if found else None
+
     def cmdlet(self, name: str) -> Any:
         from dr.lab.excmdlets import CMDLETS
 
@@ -532,6 +545,15 @@ class ExchangeHost(HostSim):
         state.mounted = False
         self.streams[sg.name].mounted = self._any_mounted(sg)
         self._apply_locks()
+
+
+def _default_install(version: int) -> str:
+    if version <= 2003:
+        return "C:\\Program Files\\Exchsrvr"
+    return f"C:\\Program Files\\Microsoft\\Exchange Server\\V{_MAJOR.get(version, 15)}"
+
+
+_MAJOR = {2007: 8, 2010: 14, 2013: 15, 2016: 15, 2019: 15}
 
 
 def _backup_step(action: str, values: dict[str, Any]) -> bool:

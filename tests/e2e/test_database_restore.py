@@ -41,3 +41,21 @@ def test_point_in_time_restore_of_a_damaged_database_equals_the_truth(
     _, bad = exstore.check_pages(aside)
     assert bad == [1], "the damaged original is kept aside, as it was"
     assert lab.verify("DB02", lab.now()).equal, "the other database was not touched"
+
+
+def test_alternate_restore_into_the_recovery_forest_equals_the_truth(lab_ws: LabWorkspace) -> None:
+    """B8: DB02 restored on RX2016 in the isolated forest; production is not touched."""
+    plan = lab_ws.plan("alternate", "--db", "DB02", "--at", iso(_target(lab_ws)))
+    assert {s["host"] for s in plan["steps"]} <= {"RX2016", "orchestrator"}
+    point = datetime.fromisoformat(plan["recoverable_point"])
+
+    out = lab_ws.run_plan()
+
+    assert out.returncode == 0, out.stdout + out.stderr
+    verdict = lab_ws.dr(
+        "lab", "verify", "--db", "DB02", "--at", point.isoformat(), "--host", "RX2016", "--json"
+    )
+    result = json.loads(verdict.stdout)
+    assert result["equal"] and result["expected"] > 0, result
+    lab = lab_ws.lab()
+    assert lab.verify("DB02", lab.now()).equal, "production DB02 is untouched"

@@ -776,10 +776,26 @@ class Interpreter:
         from dr.lab.ps.convert import cast
 
         name = _type_text(type_node)
+        if name.lower() in ("adsi", "system.directoryservices.directoryentry"):
+            return self._adsi(to_str(value))
         try:
             return cast(name, value)
         except LookupError:
             raise unsupported(type_node, f"cast to [{name}]") from None
+
+    def _adsi(self, path: str) -> Any:
+        """``[ADSI]'LDAP://...'``: the host's directory answers (a host without one has no
+        domain to ask); a missing object fails as DirectoryEntry does on first use."""
+        lookup = getattr(self.host, "directory_entry", None)
+        found = lookup(path) if lookup is not None else None
+        if found is None:
+            raise PSRuntimeError(
+                'The following exception occurred while retrieving member "legacyExchangeDN": '
+                '"There is no such object on the server."',
+                fqid="DirectoryServicesCOMException",
+                target=path,
+            )
+        return found
 
     def type_literal(self, node: Node) -> Any:
         return PSObject.of("System.RuntimeType", Name=_type_text(node), FullName=_type_text(node))
