@@ -16,9 +16,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from engine.plan import Plan, validate_dag
+from engine.plan import Plan, seal_problem, validate_dag
 from engine.render import RenderedStep, render_step
 from engine.resources import data_dir
 from engine.runbook import Library, Verify
@@ -230,7 +231,47 @@ def render(plan: Plan, library: Library, fmt: Format) -> str:
     doc = build(plan, library)
     env = _environment(fmt)
     template = env.get_template(f"runbook.{fmt}.j2")
-    return template.render(doc=doc, plan=plan, when=when, duration=duration)
+    seal = seal_problem(plan)
+    return template.render(doc=doc, plan=plan, when=when, duration=duration, seal=seal)
+
+
+class Verbatim(str):
+    """Markdown text that is already safe where it stands (a code span, a fenced block)."""
+
+
+_MD_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|"}
+_MD_ACTIVE = re.compile(r"[&<>|]")
+
+
+def markdown_text(value: Any) -> str:
+    """A value placed in Markdown prose or a table cell: no HTML, no cell break.
+
+    ``<`` ``>`` ``&`` become character references (a Markdown renderer shows them as the
+    characters, and passes raw HTML through otherwise); ``|`` is escaped for tables.
+    """
+    if isinstance(value, Verbatim):
+        return str(value)
+    text = "" if value is None else str(value)
+    return _MD_ACTIVE.sub(lambda m: _MD_ESCAPES[m.group(0)], text)
+
+
+def code_span(value: Any) -> Verbatim:
+    """An inline code span that no backtick in ``value`` can close early."""
+    text = str(value).replace("\n", " ")
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
+    return Verbatim(f"{ticks}{pad}{text}{pad}{ticks}")
+
+
+# Mermaid's entity codes (#quot;, #60; ...: mermaid.js.org/syntax/flowchart, "Entity codes
+# to escape characters"); a label is inside double quotes, so only these can break out.
+_MERMAID = {'"': "#quot;", "<": "#60;", ">": "#62;", "&": "#38;", "\n": " ", "\r": " "}
+
+
+def mermaid_label(value: Any) -> Verbatim:
+    """Text for a quoted Mermaid label: quotes and markup as Mermaid entity codes."""
+    return Verbatim("".join(_MERMAID.get(ch, ch) for ch in str(value)))
 
 
 def fact_lines(value: Any) -> list[str]:
@@ -255,18 +296,21 @@ def _fact_word(value: Any) -> str:
 
 
 def _environment(fmt: Format) -> jinja2.Environment:
-    env = jinja2.Environment(
+    env = SandboxedEnvironment(
         loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
         autoescape=fmt == "html",
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=markdown_text if fmt == "md" else None,
     )
     env.filters["markdown"] = lambda t: Markup(markdown_html(t or ""))
     env.filters["inline"] = lambda t: Markup(_inline(t or ""))
     env.filters["fence"] = fence
     env.filters["fact_lines"] = fact_lines
-    env.filters["mermaid"] = lambda t: str(t).replace('"', "#quot;").replace("\n", " ")
+    env.filters["mermaid"] = mermaid_label
+    env.filters["code"] = code_span
+    env.filters["verbatim"] = Verbatim
     env.globals["action_label"] = ACTION_LABEL
     return env

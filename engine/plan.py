@@ -179,27 +179,62 @@ def critical_path(steps: list[Step]) -> tuple[float, list[str]]:
     return finish[end], list(reversed(path))
 
 
-def load_plan(path: Path) -> Plan:
-    """Read a saved plan, checking its format version, digest and DAG."""
+MAX_PLAN_BYTES = 64 * 1024 * 1024
+_UNSEALED_HINT = (
+    "make the plan again with `dr plan ... -o FILE`, or pass --unsealed to use it as it is "
+    "(recorded in the run's journal)"
+)
+
+
+def seal_problem(plan: Plan) -> str | None:
+    """Why ``plan`` is not sealed by its own digest, or None when it is."""
+    if not plan.digest:
+        return "the plan is not sealed (its digest is blank or missing)"
+    if plan.canonical_json() != _dump(plan):
+        return "the plan's digest does not match its content (edited after it was made?)"
+    return None
+
+
+def load_plan(path: Path, *, allow_unsealed: bool = False) -> Plan:
+    """Read a saved plan, checking its format version, seal (digest) and DAG.
+
+    A plan whose digest is blank, missing or wrong is refused unless ``allow_unsealed``;
+    the caller then records that it used an unsealed plan (:func:`seal_problem` says why).
+    """
+    plan = _parse_plan(path, _read_plan(path))
+    if plan.format_version != FORMAT_VERSION:
+        raise PlanFormatError(f"{path}: plan format {plan.format_version} is not supported")
+    validate_dag(plan.steps)
+    problem = seal_problem(plan)
+    if problem and not allow_unsealed:
+        raise PlanFormatError(f"{path}: {problem}", hint=_UNSEALED_HINT)
+    return plan
+
+
+def _read_plan(path: Path) -> str:
     try:
-        raw = path.read_text(encoding="utf-8")
+        if path.stat().st_size > MAX_PLAN_BYTES:
+            raise PlanFormatError(
+                f"{path}: the plan is larger than {MAX_PLAN_BYTES // (1024 * 1024)} MiB",
+                hint="plans are written by `dr plan ... -o FILE`; is this the right file?",
+            )
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PlanFormatError(f"{path}: cannot read plan ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise PlanFormatError(
+            f"{path}: not UTF-8 text (byte {exc.start})",
+            hint="plans are UTF-8 JSON written by `dr plan ... -o FILE`",
+        ) from exc
+
+
+def _parse_plan(path: Path, raw: str) -> Plan:
     try:
-        plan = Plan.model_validate_json(raw)
+        return Plan.model_validate_json(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
+        field = ".".join(str(p) for p in first["loc"]) or "(document)"
         raise PlanFormatError(
             f"{path}: {field}: {first['msg']}",
             hint="plans are written by `dr plan ... -o FILE`; do not edit them by hand",
         ) from exc
-    if plan.format_version != FORMAT_VERSION:
-        raise PlanFormatError(f"{path}: plan format {plan.format_version} is not supported")
-    validate_dag(plan.steps)
-    if plan.digest and plan.canonical_json() != _dump(plan):
-        raise PlanFormatError(
-            f"{path}: the plan's digest does not match its content (edited after it was made?)",
-            hint="make the plan again with `dr plan ...`",
-        )
-    return plan

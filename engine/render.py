@@ -7,6 +7,13 @@ filters that return :class:`Raw` text: ``raw`` (refuses anything but a conservat
 characters), ``hex`` and ``logprefix`` (which produce or validate their own output), and
 ``secret('name')`` (an environment-variable *reference*; the value never enters the text).
 
+A value written into a file that another interpreter reads (a ``.cmd`` file, a diskshadow
+script, an argument of a native program) is quoted for *that* interpreter first, by the
+filters ``cmd_arg``, ``diskshadow_arg`` and ``native_arg``; the result is a plain string,
+which the template's own shell then quotes like any other value. What an interpreter cannot
+take safely is refused with a :class:`~engine.errors.RenderError`, never escaped by hope.
+Templates run in jinja2's sandbox: a step library cannot reach Python internals.
+
 PowerShell: a single-quoted literal is verbatim; ``'`` and the typographic quotes
 ``‘ ’ ‚ ‛`` that PowerShell also treats as quotes are doubled. cmd.exe: a double-quoted
 argument, refusing characters that cmd would still interpret inside quotes. POSIX ``sh``:
@@ -22,10 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 
 from engine.errors import RenderError
 from engine.plan import SecretRef, Step
-from engine.runbook import ShellName, StepKind, Variant, Verify
+from engine.runbook import ShellName, StepKind, Variant, Verify, unmet_needs
 from engine.transports.base import Command
 
 _PS_QUOTES = re.compile("(['\u2018\u2019\u201a\u201b])")
@@ -33,6 +41,18 @@ _CMD_REFUSED = re.compile(r'["%!\r\n\x00-\x1f]')
 _SAFE_RAW = re.compile(r"^[A-Za-z0-9_.,:=+\-/\\]*$")
 _LOG_PREFIX = re.compile(r"^E[0-9A-F]{2}$", re.IGNORECASE)
 _UNDEFINED = re.compile(r"'([^']+)' is undefined")
+# diskshadow reads a script line by line and expands %NAME% (aliases and environment
+# variables, learn.microsoft.com/windows-server/administration/windows-commands/expose and
+# .../add-alias); a double quote would end the quoted argument.
+_DISKSHADOW_REFUSED = re.compile(r'["%\x00-\x1f\x7f]')
+# PowerShell 5.1 passes a native program's arguments as one command line without escaping
+# embedded double quotes (the Legacy style, ProcessStartInfo.Arguments: learn.microsoft.com/
+# dotnet/api/system.management.automation.nativeargumentpassingstyle), so a quote would split
+# one argument into several.
+_NATIVE_REFUSED = re.compile(r'["\x00-\x1f\x7f]')
+_DRIVE_PATH = re.compile(r"^([A-Za-z]):\\")
+_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+SHADOW_LETTERS = "PQRS"
 
 
 class Raw(str):
@@ -69,6 +89,26 @@ def quote_cmd(value: object) -> str:
         raise _Unsafe(f"{shown} cannot be passed safely to cmd.exe; use a PowerShell variant")
     stripped = text.rstrip("\\")
     return '"' + stripped + "\\" * (2 * (len(text) - len(stripped))) + '"'
+
+
+def quote_diskshadow(value: object) -> str:
+    """A diskshadow script argument in double quotes, or an error for what it would expand."""
+    text = str(value)
+    bad = _DISKSHADOW_REFUSED.search(text)
+    if bad:
+        shown = repr(bad.group(0))
+        raise _Unsafe(f"{shown} cannot be written into a diskshadow script")
+    return '"' + text + '"'
+
+
+def native_argument(value: object) -> str:
+    """``value`` checked to arrive as one argument of a native program started by PowerShell."""
+    text = str(value)
+    bad = _NATIVE_REFUSED.search(text)
+    if bad:
+        shown = repr(bad.group(0))
+        raise _Unsafe(f"{shown} cannot be passed safely as an argument of a Windows program")
+    return text
 
 
 def quote_posix(value: object) -> str:
@@ -146,19 +186,95 @@ def _logprefix(value: Any) -> Raw:
     return Raw(text.upper())
 
 
+def _cmd_arg(value: Any) -> str:
+    """The cmd.exe quoted form of ``value`` as text for a generated ``.cmd`` file."""
+    bad = _CMD_REFUSED.search(str(value))
+    if bad:
+        shown = repr(bad.group(0))
+        raise _Unsafe(f"{shown} cannot be written into a .cmd file (cmd.exe would interpret it)")
+    return quote_cmd(value)
+
+
+def _diskshadow_arg(value: Any) -> str:
+    return quote_diskshadow(value)
+
+
+def _native_arg(value: Any) -> str:
+    return native_argument(value)
+
+
+def _drive(value: Any) -> str:
+    """The drive letter of an absolute Windows path (``F:\\Logs`` → ``F``)."""
+    match = _DRIVE_PATH.match(str(value))
+    if not match:
+        raise _Unsafe(f"{str(value)!r} is not an absolute path on a drive letter (like F:\\Logs)")
+    return match.group(1).upper()
+
+
+def _volume(value: Any) -> Raw:
+    """A volume for diskshadow's ``add volume``: one drive letter, written ``F:``."""
+    text = str(value)
+    if not re.fullmatch(r"[A-Za-z]", text):
+        raise _Unsafe(f"{text!r} is not a drive letter")
+    return Raw(text.upper() + ":")
+
+
+def _shadow_drive(index: Any) -> Raw:
+    """Where the ``index``-th shadow copy is exposed: ``P:``, ``Q:``, ``R:``, ``S:``."""
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 4:
+        raise _Unsafe(f"at most {len(SHADOW_LETTERS)} volumes can be shadow-copied at once")
+    return Raw(SHADOW_LETTERS[index] + ":")
+
+
+def _shadow(path: Any, volumes: Any) -> str:
+    """``path`` on the shadow copy of its volume (the n-th of ``volumes`` is exposed as P:...)."""
+    letters = [str(v).upper() for v in (volumes if isinstance(volumes, list | tuple) else [])]
+    letter = _drive(path)
+    if letter not in letters:
+        raise _Unsafe(f"{str(path)!r} is not on one of the volumes {letters}")
+    return str(_shadow_drive(letters.index(letter))) + str(path)[2:]
+
+
+def _winjoin(base: Any, name: str) -> str:
+    return str(base).rstrip("\\") + "\\" + name
+
+
+def _word(value: Any) -> Raw:
+    text = str(value)
+    if not _WORD.match(text):
+        raise _Unsafe(f"{text!r} is not a single word")
+    return Raw(text)
+
+
+_FILE_FILTERS: dict[str, Any] = {
+    "cmd_arg": _cmd_arg,
+    "diskshadow_arg": _diskshadow_arg,
+    "native_arg": _native_arg,
+    "drive": _drive,
+    "volume": _volume,
+    "shadow_drive": _shadow_drive,
+    "shadow": _shadow,
+    "winjoin": _winjoin,
+    "word": _word,
+}
+
+
 def _command_env(shell: ShellName) -> jinja2.Environment:
-    env = jinja2.Environment(
+    env = SandboxedEnvironment(
         undefined=jinja2.StrictUndefined,
         finalize=lambda v: literal(v, shell),
         keep_trailing_newline=False,
         autoescape=False,
     )
     env.filters.update(raw=_raw, hex=_hex, logprefix=_logprefix, q=lambda v: Raw(literal(v, shell)))
+    env.filters.update(_FILE_FILTERS)
     return env
 
 
 def _text_env(finalize: Any) -> jinja2.Environment:
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, finalize=finalize, autoescape=False)
+    env = SandboxedEnvironment(
+        undefined=jinja2.StrictUndefined, finalize=finalize, autoescape=False
+    )
     env.filters.update(raw=lambda v: Raw(str(v)), hex=_hex, logprefix=_logprefix, bullets=_bullets)
     return env
 
@@ -277,6 +393,9 @@ class _Context:
 def render_step(variant: Variant, step: Step, kind: StepKind | None = None) -> RenderedStep:
     """Fill in every template of ``variant`` with ``step.params``, quoted for its shell."""
     ctx = _Context(kind.name if kind else step.kind, step, variant)
+    if kind is not None:
+        _check_params(ctx, kind)
+    _check_needs(ctx)
     shell = variant.effective_shell
     command = None
     if variant.command:
@@ -313,6 +432,22 @@ def render_step(variant: Variant, step: Step, kind: StepKind | None = None) -> R
         secret_env={name: secret_env(name) for name in variant.secrets},
         missing_secrets=[n for n in variant.secrets if n not in {r.name for r in step.secrets}],
     )
+
+
+def _check_needs(ctx: _Context) -> None:
+    """A variant the step's host cannot run (its PowerShell, snap-in or tools) is refused."""
+    reason = unmet_needs(ctx.variant, ctx.step.platform)
+    if reason is not None:
+        ctx.fail(f"the variant cannot run there: {reason}")
+
+
+def _check_params(ctx: _Context, kind: StepKind) -> None:
+    """A step gives exactly what its kind declares: a parameter the kind does not know is
+    refused (a typo, or a plan made for another library)."""
+    unknown = sorted(set(ctx.step.params) - set(kind.params))
+    if unknown:
+        declared = ", ".join(kind.params) or "none"
+        ctx.fail(f"parameter {unknown[0]!r} is not one of the kind's parameters ({declared})")
 
 
 def _render_check(

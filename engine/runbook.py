@@ -38,6 +38,8 @@ _KIND_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 _SECRET_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 _VERSION = re.compile(r"^(\d+)(?:\s*R(\d+))?$", re.IGNORECASE)
 _RANGE = re.compile(r"^(>=|<=|>|<|==)?\s*(\S.*)$")
+_PS_VERSION = re.compile(r"^(\d+)(?:\.(\d+))?$")
+NO_POWERSHELL = "none"
 
 
 class _Strict(BaseModel):
@@ -92,6 +94,28 @@ class Reboot(_Strict):
 WhenValue = list[str] | str
 
 
+class Needs(_Strict):
+    """What a variant needs on its host beyond its ``when:`` block.
+
+    ``powershell`` is a range over the host's Windows PowerShell (``">=3.0"``), checked
+    against the step's ``platform["powershell"]`` (``"none"``: the host has none). ``snapin``
+    (a snap-in name, or ``exchange-shell`` for the remote Exchange shell) and ``tools``
+    (programs the commands call) are checked when the platform lists ``snapins`` / ``tools``
+    (comma-separated); a platform without those keys is not asked about them.
+    """
+
+    powershell: str | None = None
+    snapin: str | None = None
+    tools: list[str] = Field(default_factory=list)
+
+    @field_validator("powershell")
+    @classmethod
+    def _range_parses(cls, value: str | None) -> str | None:
+        if value is not None and _parse_ps_condition(value) is None:
+            raise ValueError(f"{value!r} is not a PowerShell version or a range like '>=3.0'")
+        return value
+
+
 class Variant(_Strict):
     """How a kind is carried out on one family of platforms."""
 
@@ -112,6 +136,7 @@ class Variant(_Strict):
     instructions: str = ""
     record: list[str] = Field(default_factory=list)
     approvers: str | None = None
+    needs: Needs = Field(default_factory=Needs)
 
     @field_validator("when", mode="before")
     @classmethod
@@ -161,6 +186,18 @@ class Variant(_Strict):
             return self.shell
         return "cmd" if self.action == "cmd" else "powershell"
 
+    @property
+    def uses_powershell(self) -> bool:
+        """Whether anything the engine sends for this variant is a PowerShell script: the
+        command, a check, or the reboot probe (PowerShell unless the command is posix)."""
+        shell = self.effective_shell
+        if self.command and shell == "powershell":
+            return True
+        for check in (self.verify, self.idempotency):
+            if check is not None and (check.shell or shell) == "powershell":
+                return True
+        return self.reboot is not None and shell != "posix"
+
 
 class StepKind(_Strict):
     """One kind of step: its title, description for people, parameters and variants."""
@@ -207,6 +244,53 @@ def _holds(cond: _Condition, have: tuple[int, int]) -> bool:
         ">": have > cond.version,
         "<": have < cond.version,
     }[cond.op]
+
+
+def ps_version_key(text: str) -> tuple[int, int] | None:
+    """``"2.0"`` → (2, 0); ``"5.1"`` → (5, 1); ``"3"`` → (3, 0); anything else → None."""
+    match = _PS_VERSION.match(text.strip())
+    if not match:
+        return None
+    return int(match.group(1)), int(match.group(2) or 0)
+
+
+def _parse_ps_condition(text: str) -> _Condition | None:
+    match = _RANGE.match(text.strip())
+    if not match:
+        return None
+    version = ps_version_key(match.group(2))
+    return _Condition(match.group(1) or "==", version) if version else None
+
+
+def unmet_needs(variant: Variant, platform: dict[str, str]) -> str | None:
+    """Why ``variant`` cannot run on a host with ``platform``, or None if it can (or the
+    platform does not say: a plan without ``powershell`` is not refused for it; see
+    :func:`select_variant` for how such a platform chooses)."""
+    have = platform.get("powershell")
+    if have is not None:
+        if have == NO_POWERSHELL and variant.uses_powershell:
+            return "it sends PowerShell and the host has none"
+        wanted = variant.needs.powershell
+        have_key = ps_version_key(have)
+        cond = _parse_ps_condition(wanted) if wanted else None
+        if cond is not None and (have_key is None or not _holds(cond, have_key)):
+            return f"it needs PowerShell {wanted} and the host has {have}"
+    return _unmet_lists(variant.needs, platform)
+
+
+def _unmet_lists(needs: Needs, platform: dict[str, str]) -> str | None:
+    if needs.snapin and "snapins" in platform:
+        if needs.snapin not in _listed(platform["snapins"]):
+            return f"it needs the {needs.snapin} shell and the host lists {platform['snapins']}"
+    if needs.tools and "tools" in platform:
+        missing = [t for t in needs.tools if t.lower() not in _listed(platform["tools"].lower())]
+        if missing:
+            return f"it needs {', '.join(missing)}, which the host does not list"
+    return None
+
+
+def _listed(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def match_score(when: dict[str, WhenValue], platform: dict[str, str]) -> int | None:
@@ -257,22 +341,49 @@ class Library:
     def variant(self, step: Step) -> Variant:
         """The variant for ``step.platform``: the most specific match (the first on a tie)."""
         kind = self.kind(step.kind)
-        return select_variant(kind, step.platform)
+        return select_variant(kind, step.platform, where=f"step {step.id} on host {step.host}")
 
 
-def select_variant(kind: StepKind, platform: dict[str, str]) -> Variant:
-    best: tuple[int, Variant] | None = None
-    for variant in kind.variants:
+def claims(kind: StepKind, platform: dict[str, str]) -> bool:
+    """Whether any variant's ``when:`` matches ``platform`` (whether or not it can run)."""
+    return any(match_score(v.when, platform) is not None for v in kind.variants)
+
+
+def select_variant(kind: StepKind, platform: dict[str, str], where: str = "") -> Variant:
+    """The most specific variant whose ``when:`` matches and whose needs the host meets
+    (the first on a tie). A kind whose matching variants all need more than the host has is
+    refused, naming ``where`` (the step and host) and what each variant lacks."""
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(platform.items())) or "no platform"
+    runnable: list[tuple[int, Variant]] = []
+    refused: list[str] = []
+    for index, variant in enumerate(kind.variants):
         score = match_score(variant.when, platform)
-        if score is not None and (best is None or score > best[0]):
-            best = (score, variant)
-    if best is None:
-        shown = ", ".join(f"{k}={v}" for k, v in sorted(platform.items())) or "no platform"
+        if score is None:
+            continue
+        reason = unmet_needs(variant, platform)
+        if reason is not None:
+            refused.append(f"variant {index}: {reason}")
+        else:
+            runnable.append((score, variant))
+    # A platform that does not say its PowerShell proves no `needs.powershell`: a variant
+    # without one is taken first, the others only if nothing else matches.
+    proven = [c for c in runnable if "powershell" in platform or not c[1].needs.powershell]
+    for candidates in (proven, runnable):
+        if candidates:
+            top = max(score for score, _ in candidates)
+            return next(v for score, v in candidates if score == top)
+    if refused:
+        subject = f"{where}: " if where else ""
         raise LibraryError(
-            f"step kind {kind.name!r} has no variant for {shown} ({kind.source})",
-            hint="add a variant with a matching `when:` block, or fix the step's platform",
+            f"{subject}step kind {kind.name!r} cannot run on {shown}: {'; '.join(refused)} "
+            f"({kind.source})",
+            hint="add a variant the host can run (or a manual one), or record the host's "
+            "PowerShell in the inventory (`powershell:`)",
         )
-    return best[1]
+    raise LibraryError(
+        f"step kind {kind.name!r} has no variant for {shown} ({kind.source})",
+        hint="add a variant with a matching `when:` block, or fix the step's platform",
+    )
 
 
 def library_dirs(extra_dirs: Sequence[Path] = ()) -> list[Path]:

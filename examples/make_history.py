@@ -381,7 +381,15 @@ def merge_mail_level(runs: list[dict]) -> list[dict]:  # type: ignore[type-arg]
     return list(merged.values())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Write a fortnight of backup runs for examples/estate.yaml as a JSON "
+        "manifest on standard output (deterministic).",
+        epilog="example: .venv/bin/python examples/make_history.py > examples/history.json",
+    )
+    parser.parse_args(argv)
     runs = merge_mail_level(ex2003() + ex2016() + others())
     runs.sort(key=lambda r: (r["end"], r["set"]))
     json.dump({"format": "dr-manifest/1", "runs": runs}, sys.stdout, indent=1)

@@ -38,6 +38,12 @@ _HOSTS = typer.Option(
     "`orchestrator` and `localhost` run locally. Kept with the run for resume.",
 )
 _BY = typer.Option(None, "--by", help="Who you are (default $DR_OPERATOR, else your login name).")
+_UNSEALED = typer.Option(
+    False,
+    "--unsealed",
+    help="Use a plan whose digest is blank, missing or does not match its content (refused "
+    "otherwise). Recorded in the run's journal, with your name.",
+)
 _JSON_RUN = typer.Option(
     False,
     "--json",
@@ -72,6 +78,7 @@ def start(
     by: str = _BY,
     runbooks: list[Path] = _RUNBOOKS,
     hosts: Path = _HOSTS,
+    unsealed: bool = _UNSEALED,
     journal_sync: str = typer.Option(
         "full",
         "--journal-sync",
@@ -87,12 +94,13 @@ def start(
     for any reason, `dr run resume RUN` continues without running a finished step again:
     a step that was running is stopped if it still runs, then re-checked.
     """
-    from engine.plan import load_plan
+    from engine.plan import load_plan, seal_problem
     from engine.runner import RunOptions, create_run
 
     if journal_sync not in ("full", "normal"):
         raise typer.BadParameter("full or normal", param_hint="--journal-sync")
-    plan = load_plan(plan_file)
+    plan = load_plan(plan_file, allow_unsealed=unsealed)
+    problem = seal_problem(plan)
     options = RunOptions(
         parallel=parallel,
         dry_run=dry_run,
@@ -106,6 +114,9 @@ def start(
     out = err_console if as_json else console
     with _journal() as journal:
         info = create_run(journal, plan, plan_file.resolve(), operator_name(by), options)
+        if problem:
+            _record_unsealed(journal, info.id, operator_name(by), f"{plan_file}: {problem}")
+            err_console.print(f"[yellow]warning[/]: {plan_file}: {problem} (--unsealed, recorded)")
         out.print(f"run [bold]{info.id}[/] started by {info.started_by}", highlight=False)
         _execute(journal, info, specs, operator_name(by), as_json)
 
@@ -114,6 +125,7 @@ def start(
 def resume(
     run: str = typer.Argument(..., help="Run id (or a unique prefix)."),
     by: str = _BY,
+    unsealed: bool = _UNSEALED,
     as_json: bool = _JSON_RUN,
 ) -> None:
     """Continue a run from its journal, after a crash, a kill, a pause or an acknowledgement.
@@ -128,7 +140,9 @@ def resume(
     with _journal() as journal:
         info = journal.run(run)
         options = RunOptions.from_dict(info.options)
-        specs = _specs(run_plan(info), options.library_dirs)
+        plan = run_plan(info)
+        _check_run_seal(journal, info, plan, operator_name(by), unsealed)
+        specs = _specs(plan, options.library_dirs)
         _execute(journal, info, specs, operator_name(by), as_json)
 
 
@@ -263,6 +277,34 @@ def verify_command(
 # -- helpers ------------------------------------------------------------------------------
 
 
+def _record_unsealed(journal: Journal, run_id: str, by: str, problem: str) -> None:
+    from engine.journal import Entry
+
+    body = {"unsealed": True, "by": by, "note": f"used with --unsealed: {problem}"}
+    journal.append(run_id, [Entry("option", body)])
+
+
+def _check_run_seal(journal: Journal, info: RunInfo, plan: Any, by: str, unsealed: bool) -> None:
+    """Resume only the plan the run was started with: its copy must match the run's digest."""
+    from engine.errors import PlanFormatError
+    from engine.plan import seal_problem
+
+    problem = seal_problem(plan)
+    if problem is None and plan.digest != info.plan_digest:
+        problem = "the plan copy's digest is not the one the run was started with"
+    if problem is None:
+        return
+    where = f"run {info.id}: its plan copy in the journal"
+    if not unsealed:
+        raise PlanFormatError(
+            f"{where}: {problem}",
+            hint="`dr run verify RUN` shows what changed; pass --unsealed to resume anyway "
+            "(recorded in the journal)",
+        )
+    _record_unsealed(journal, info.id, by, f"{where}: {problem}")
+    err_console.print(f"[yellow]warning[/]: {where}: {problem} (--unsealed, recorded)")
+
+
 class _JournalContext:
     def __enter__(self) -> Journal:
         from engine.journal import Journal
@@ -306,6 +348,9 @@ def _execute(
         _print_dry_run(recorder)
     if as_json:
         emit_json(_summary(journal, info, state, recorder))
+    from dr.evidence.hook import after_run
+
+    after_run(workspace(), journal, info, state, err_console)  # record a finished run
     _finish(journal, info, state, quiet=as_json)
 
 
@@ -344,7 +389,8 @@ def _transports(options: Any) -> tuple[Any, Any]:
                 f"no transport for host {host!r}",
                 hint="map it in the --hosts file given to `dr run start`",
             )
-        return _open_transport({**spec, "host": host})
+        # the table's `host:` (an address or FQDN) wins over the plan's host name
+        return _open_transport({"host": host, **spec})
 
     return factory, None
 
@@ -353,14 +399,16 @@ def _host_specs(hosts_file: str | None) -> dict[str, dict[str, Any]]:
     cfg = workspace().config().get("hosts") or {}
     if hosts_file is None:
         return dict(cfg)
-    import yaml
-
     from dr.errors import InputError
+    from engine.yamlpos import YamlSyntaxError, load_located
 
     try:
-        data = yaml.safe_load(Path(hosts_file).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        data = load_located(Path(hosts_file).read_text(encoding="utf-8")).data or {}
+    except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{hosts_file}: cannot read the hosts file ({exc})") from exc
+    except YamlSyntaxError as exc:
+        where = f"{hosts_file}:{exc.line}:{exc.column}" if exc.line else hosts_file
+        raise InputError(f"{where}: {exc.message}") from exc
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise InputError(f"{hosts_file}: expected a mapping of host name to transport spec")
     return {**cfg, **data}

@@ -27,6 +27,12 @@ def render(
         help="`md` or `html`; by default taken from the output file's extension.",
     ),
     library: list[Path] = typer.Option([], "--library", "-L", help=_LIBRARY_HELP),
+    unsealed: bool = typer.Option(
+        False,
+        "--unsealed",
+        help="Render a plan whose digest is blank, missing or does not match (refused "
+        "otherwise); the document then says it is not sealed.",
+    ),
 ) -> None:
     """Write the runbook a responder follows by hand, from a saved plan.
 
@@ -43,7 +49,7 @@ def render(
     from engine.runbook import Library
 
     chosen = _format(fmt, output)
-    plan = load_plan(plan_file)
+    plan = load_plan(plan_file, allow_unsealed=unsealed)
     text = render_document(plan, Library.load(library), chosen)
     if output == "-":
         typer.echo(text, nl=False)

@@ -215,6 +215,17 @@ def ls(
     console.print(table)
 
 
+def check_restore_target(to: Path) -> None:
+    """--to must be a directory or not exist yet (one clear line otherwise)."""
+    from dr.errors import ParameterError
+
+    if to.exists() and not to.is_dir():
+        raise ParameterError(
+            f"--to {to}: exists and is not a directory",
+            hint="restore into a new or existing directory; nothing was written",
+        )
+
+
 @app.command("restore")
 def restore(
     version: str = typer.Argument(..., help="Version id (see `dr store ls`)."),
@@ -233,6 +244,7 @@ def restore(
     """
     from dr.store.restore import restore_version
 
+    check_restore_target(to)
     with open_repo(repo, key_file) as r:
         manifest = r.read_manifest(version)
         with byte_progress("restoring", manifest["size"], quiet=json_out) as tick:
@@ -263,6 +275,7 @@ def verify(
         total = stored_bytes(r) if read_data else 0
         with byte_progress("reading packs", total, quiet=json_out or not read_data) as tick:
             report = run_verify(r, read_data=read_data, progress=tick)
+        _verify_catalog(r, report)
     if json_out:
         emit_json(report.to_dict())
     else:
@@ -271,8 +284,29 @@ def verify(
         raise IntegrityError(
             f"{len(report.damaged_versions)} damaged version(s): "
             + ", ".join(report.damaged_versions or ["none"])
-            + (f"; {len(report.damaged_packs)} damaged pack(s)" if report.damaged_packs else ""),
+            + (f"; {len(report.damaged_packs)} damaged pack(s)" if report.damaged_packs else "")
+            + (f"; {len(report.catalog_problems)} catalog run(s) without their version"
+               if report.catalog_problems else "")
+            + ("; the repository config is not intact" if report.config_problems else ""),
             hint="restore an undamaged version; `dr store repair-index` if index files are lost",
+        )  # fmt: skip
+
+
+def _verify_catalog(repo: Repository, report: Any) -> None:
+    """Cross-check the workspace catalog: record versions it lacks, name runs it has in
+    excess (their version is gone). Nothing is marked expired here: `dr store prune` does."""
+    from dr.store.reconcile import reconcile
+
+    with _prune_catalog() as catalog:
+        if catalog is None or not _is_workspace_repository(repo):
+            return
+        drift = reconcile(catalog, repo, mark=False)
+    for _key, what in sorted(drift.missing_versions.items()):
+        report.catalog_problems.append(f"catalog run {what}: its version is not in the repository")
+    if drift.recorded:
+        report.warnings.append(
+            f"recorded {drift.recorded} version(s) the catalog did not list: "
+            + ", ".join(sorted(drift.unrecorded))
         )
 
 
@@ -291,6 +325,12 @@ def _print_verify(report: Any) -> None:
             f"{len(report.unindexed_packs)} pack(s) from interrupted backups; `dr store prune` "
             "removes them"
         )
+    for problem in report.config_problems:
+        console.print(f"[red]DAMAGED[/] config: {problem}")
+    for problem in report.catalog_problems:
+        console.print(f"[red]MISSING[/] {problem}")
+    for warning in report.warnings:
+        console.print(f"[yellow]note[/]    {warning}")
 
 
 @app.command("prune")
@@ -321,17 +361,19 @@ def prune(
     """
     from dr.store.format import utcnow
     from dr.store.prune import prune as run_prune
+    from dr.store.reconcile import mark_runs_expired, reconcile
 
     override = keep_last is not None or keep_days is not None
     with _prune_catalog() as catalog, open_repo(repo, key_file) as r:
+        linked = catalog is not None and not dry_run and _is_workspace_repository(r)
+        drift = reconcile(catalog, r) if linked else None
         view, policies = _retention_facts(catalog, use_marks=not (policy or override))
         report = run_prune(
             r, at=utcnow(), keep_last=keep_last, keep_days=keep_days,
             catalog=view, policies=policies, dry_run=dry_run,
+            before_delete=(lambda keys: mark_runs_expired(catalog, keys)) if linked else None,
         )  # fmt: skip
-        if catalog is not None and not dry_run and report.expired_runs:
-            _mark_runs_expired(catalog, report.expired_runs)
-    _print_prune(report, dry_run, json_out)
+    _print_prune(report, dry_run, json_out, drift)
 
 
 @contextmanager
@@ -346,6 +388,16 @@ def _prune_catalog() -> Iterator[Any]:
         return
     with Catalog.open(ws.catalog_path) as catalog:
         yield catalog
+
+
+def _is_workspace_repository(repo: Repository) -> bool:
+    """Whether ``repo`` is the repository the workspace catalog records (only then are the
+    two reconciled: another repository's versions are not this catalog's runs)."""
+    from dr.workspace import Workspace, resolve_path
+
+    ws = Workspace(resolve_path(STATE.workspace))
+    recorded = ws.config().get("repository") if ws.exists() else None
+    return bool(recorded) and Path(recorded).resolve() == repo.root.resolve()
 
 
 def _retention_facts(catalog: Any, *, use_marks: bool) -> tuple[Any, dict[str, Any]]:
@@ -364,23 +416,39 @@ def _retention_facts(catalog: Any, *, use_marks: bool) -> tuple[Any, dict[str, A
     return view, policies
 
 
-def _mark_runs_expired(catalog: Any, keys: list[str]) -> None:
-    marks = ",".join("?" * len(keys))
-    rows = catalog.conn.execute(f"SELECT id FROM runs WHERE run_key IN ({marks})", keys)
-    catalog.mark_expired(run_ids=[row[0] for row in rows.fetchall()])
-
-
-def _print_prune(report: Any, dry_run: bool, json_out: bool) -> None:
+def _print_prune(report: Any, dry_run: bool, json_out: bool, drift: Any = None) -> None:
     if json_out:
-        emit_json({**report.to_dict(), "dry_run": dry_run})
+        extra = {"catalog": drift.to_dict()} if drift is not None else {}
+        emit_json({**report.to_dict(), "dry_run": dry_run, **extra})
         return
     for d in report.decisions:
         verdict = "keep  " if d.keep else ("would expire" if dry_run else "expire")
         console.print(f"{verdict} {d.id}  {'; '.join(d.reasons)}")
+    if drift is not None:
+        _print_drift(drift)
     if not dry_run:
         console.print(
             f"Expired {len(report.expired)} version(s); deleted {report.packs_deleted} and "
             f"repacked {report.packs_repacked} pack(s); freed {_human(report.bytes_freed)}."
+        )
+
+
+def _print_drift(drift: Any) -> None:
+    """What reconciling the catalog with the repository found and did."""
+    if drift.marked_expired:
+        console.print(
+            f"Catalog: marked {drift.marked_expired} run(s) expired whose version was already "
+            "gone from the repository (an earlier prune was interrupted)"
+        )
+    elif drift.missing_versions:
+        for _key, what in sorted(drift.missing_versions.items()):
+            console.print(
+                f"[red]MISSING[/] catalog run {what}: its version is not in the repository"
+            )
+    if drift.recorded:
+        console.print(
+            f"Catalog: recorded {drift.recorded} version(s) it did not list (a backup was "
+            "interrupted after storing them)"
         )
 
 

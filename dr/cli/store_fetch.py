@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from dr.cli.common import console, emit_json, workspace
-from dr.cli.store import JsonOpt, KeyOpt, RepoOpt, app, open_repo, repo_path
+from dr.cli.store import JsonOpt, KeyOpt, RepoOpt, app, check_restore_target, open_repo, repo_path
 
 RUNS = typer.Argument(..., help="Catalog runs, as plans name them: run-1826 run-1828 ...")
 
@@ -54,6 +54,7 @@ def fetch_command(
     from dr.store import fetch
 
     dest = fetch.local_path(to, _staging())
+    check_restore_target(dest)
     with Catalog.open(workspace().catalog_path) as catalog:
         found = fetch.sources(catalog, runs)
     if check:

@@ -25,6 +25,9 @@ P = tuple[PathPart, ...]
 
 _DRIVE = re.compile(r"^([A-Za-z]):[\\/]")
 _UNC = re.compile(r"^\\\\[^\\]+\\")
+# Characters no Windows file or folder name can hold (learn.microsoft.com/windows/win32/
+# fileio/naming-a-file): refused before a path can reach a command line or a script file.
+_NOT_IN_PATHS = re.compile(r'["<>|\x00-\x1f]')
 
 
 class Report:
@@ -194,7 +197,13 @@ def _drive_of(path: str) -> str | None:
 
 def _check_path(report: Report, path: P, value: str | None, drives: set[str], host: str) -> None:
     """A Windows path must be absolute and, when drives are declared, on one of them."""
-    if value is None or _UNC.match(value):
+    if value is None:
+        return
+    bad = _NOT_IN_PATHS.search(value)
+    if bad:
+        report.add(path, f"{bad.group(0)!r} cannot be part of a Windows path — fix the path")
+        return
+    if _UNC.match(value):
         return
     letter = _drive_of(value)
     if letter is None:

@@ -4,7 +4,8 @@ Validation errors are only useful to a responder if they point at the line to fi
 loader composes the YAML node tree once and records the line and column (1-based) of every
 mapping value and sequence item, keyed by its path (``("servers", 1, "log_prefix")``).
 Syntax errors and duplicate keys become :class:`~dr.errors.Problem` values naming the file,
-line and column.
+line and column. The document is bounded first (size, nesting, what its aliases expand to;
+:mod:`engine.yamlpos`), so a hostile estate file is one clear error.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 
 from dr.errors import Problem
+from engine.yamlpos import YamlSyntaxError, check_expansion, check_text
 
 PathPart = str | int
 Path_ = tuple[PathPart, ...]
@@ -81,23 +83,51 @@ class YamlProblems(Exception):
 
 def load_located(text: str, file: str) -> Located:
     """Parse ``text`` (safe loader) and map every node's path to its line and column."""
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        check_text(text)
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        located = Located(file=file, data=None)
+        if node is not None:
+            check_expansion(node)
+            _check_keys(node, located)  # before construction, which rewrites merge keys
+            located.data = loader.construct_document(node)
+    except YamlSyntaxError as exc:
+        problem = Problem(exc.message, file=file, line=exc.line, column=exc.column)
+        raise YamlProblems([problem]) from exc
+    except yaml.reader.ReaderError as exc:
+        raise YamlProblems([_reader_problem(exc, text, file)]) from exc
     except yaml.MarkedYAMLError as exc:
         raise YamlProblems([_syntax_problem(exc, file)]) from exc
     except yaml.YAMLError as exc:
         raise YamlProblems([Problem(f"not valid YAML: {exc}", file=file)]) from exc
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date like 2024-99-99
+        raise YamlProblems([Problem(f"a value cannot be read ({exc})", file=file)]) from exc
     finally:
-        loader.dispose()
-    located = Located(file=file, data=data)
-    if node is not None:
-        duplicates: list[Problem] = []
-        _walk(node, (), located, duplicates)
-        if duplicates:
-            raise YamlProblems(duplicates)
+        if loader is not None:
+            loader.dispose()
     return located
+
+
+def _check_keys(node: yaml.Node, located: Located) -> None:
+    duplicates: list[Problem] = []
+    _walk(node, (), located, duplicates)
+    if duplicates:
+        raise YamlProblems(duplicates)
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, text: str, file: str) -> Problem:
+    """A character YAML does not allow (NUL, other control characters), at its line."""
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    return Problem(
+        message=f"character #x{exc.character:04x} is not allowed in a YAML file — remove it",
+        file=file,
+        line=line,
+        column=column,
+    )
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError, file: str) -> Problem:

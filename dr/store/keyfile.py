@@ -16,6 +16,7 @@ import base64
 import getpass
 import json
 import os
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,10 @@ from dr.store.format import iso, utcnow, write_atomic
 
 KEY_DIR_ENV = "DR_KEY_DIR"
 PASSPHRASE_ENV = "DR_PASSPHRASE"
+# What a run step that declares the secret `repository-passphrase` receives (engine.render).
+STEP_PASSPHRASE_ENV = "DR_SECRET_REPOSITORY_PASSPHRASE"
+# A repository id becomes a file name: letters, digits, '.', '_', '-'; never a path.
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 KDF_PROFILE_ENV = "DR_KDF_PROFILE"
 KEY_FORMAT = "dr-key"
 
@@ -75,13 +80,29 @@ def default_key_dir() -> Path:
     return Path.home() / ".config" / "dr" / "keys"
 
 
+def check_repo_id(repo_id: object, where: str = "repository id") -> str:
+    """``repo_id`` if it is safe as a file name, else a StoreError naming ``where``."""
+    text = str(repo_id) if isinstance(repo_id, str) else ""
+    if not _REPO_ID.match(text) or ".." in text:
+        raise StoreError(
+            f"{where}: {repo_id!r} is not a repository id (letters, digits, '.', '_', '-')",
+            hint="the repository config or key file was edited or damaged; restore it",
+        )
+    return text
+
+
 def key_path(repo_id: str, key_dir: Path | None = None) -> Path:
-    return (key_dir or default_key_dir()) / f"{repo_id}.key"
+    """``<key dir>/<repo-id>.key``; the id is checked, so it can never leave the key dir."""
+    return (key_dir or default_key_dir()) / f"{check_repo_id(repo_id)}.key"
 
 
 def passphrase_from_env_or_prompt(*, confirm: bool = False) -> str:
-    """``$DR_PASSPHRASE``, else a prompt on the terminal (twice when creating a key)."""
-    value = os.environ.get(PASSPHRASE_ENV)
+    """``$DR_PASSPHRASE``, else a prompt on the terminal (twice when creating a key).
+
+    Inside a run step, which gets no ``DR_PASSPHRASE`` unless it declares the secret, the
+    declared secret ``repository-passphrase`` (``$DR_SECRET_REPOSITORY_PASSPHRASE``) is used.
+    """
+    value = os.environ.get(PASSPHRASE_ENV) or os.environ.get(STEP_PASSPHRASE_ENV)
     if value:
         return value
     first = getpass.getpass("Repository passphrase: ")
@@ -120,7 +141,16 @@ def write_key_file(path: Path, document: dict[str, Any]) -> None:
     if path.exists():
         raise StoreError(f"{path}: a key file already exists; refusing to overwrite it")
     data = json.dumps(document, indent=2).encode()
+    _private_dir(path.parent)
     write_atomic(path, data, mode=0o600)
+
+
+def _private_dir(directory: Path) -> None:
+    """Create the key directory readable by its owner only (0700), whatever the umask."""
+    if directory.exists():
+        return
+    directory.mkdir(parents=True, mode=0o700)
+    directory.chmod(0o700)
 
 
 def read_key_file(path: Path) -> dict[str, Any]:
@@ -132,7 +162,7 @@ def read_key_file(path: Path) -> dict[str, Any]:
             hint="the key stays on the machine that created the repository; copy an exported "
             f"key there or point ${KEY_DIR_ENV} / --key-file at it",
         ) from exc
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise KeyMismatch(f"{path}: not a dr key file ({exc})") from exc
     if not isinstance(doc, dict) or doc.get("format") != KEY_FORMAT:
         raise KeyMismatch(f"{path}: not a dr key file (field 'format')")

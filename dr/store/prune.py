@@ -10,6 +10,7 @@ removed by the next prune.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -317,9 +318,14 @@ def prune(
     catalog: CatalogView | None = None,
     policies: dict[str, RetentionPolicy] | None = None,
     dry_run: bool = False,
+    before_delete: Callable[[list[str]], Any] | None = None,
 ) -> PruneReport:
     """Expire what retention expired (see ``plan_expiry``), then reclaim space: two passes,
-    each under the exclusive lock, so a crash between them only delays the reclaim."""
+    each under the exclusive lock, so a crash between them only delays the reclaim.
+
+    ``before_delete`` gets the catalog run keys of the versions about to go, before the
+    first manifest is deleted (the catalog marks them expired: killed at any point, the
+    catalog never lists a deleted version as restorable)."""
     report = PruneReport()
     manifests = [m for _, m, _ in repo.manifests() if m is not None]
     report.decisions = plan_expiry(
@@ -329,6 +335,8 @@ def prune(
     report.expired_runs = [run_key(m) for m in manifests if m["id"] in _expiring(report)]
     if dry_run:
         return report
+    if before_delete is not None and report.expired_runs:
+        before_delete(report.expired_runs)
     expire(repo, report.decisions, report)
     reclaim(repo, report)
     return report

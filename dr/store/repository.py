@@ -7,6 +7,7 @@ docs/repository-format.md.
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import secrets
@@ -376,7 +377,7 @@ def _clear_temp_config(root: Path) -> None:
 
 
 def _new_config(repo_id: str, keys: MasterKeys, pack_size: int) -> dict[str, Any]:
-    return {
+    config: dict[str, Any] = {
         "format": REPO_FORMAT,
         "version": FORMAT_VERSION,
         "id": repo_id,
@@ -389,6 +390,29 @@ def _new_config(repo_id: str, keys: MasterKeys, pack_size: int) -> dict[str, Any
         "pack_size": pack_size,
         "key_check": keys.key_check(repo_id),
     }
+    return {**config, "config_mac": config_mac(keys, config)}
+
+
+CONFIG_MAC_FIELD = "config_mac"
+
+
+def config_mac(keys: MasterKeys, config: dict[str, Any]) -> str:
+    """HMAC-SHA256 (id key) of the config's canonical JSON without this field: an edited
+    chunker, pack size or id is caught when the repository is opened."""
+    body = {k: v for k, v in config.items() if k != CONFIG_MAC_FIELD}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hmac.digest(keys.id_key, b"dr-config/" + text.encode(), "sha256").hex()
+
+
+def config_problem(keys: MasterKeys, config: dict[str, Any]) -> str | None:
+    """Why the config is not the one this key wrote, or None (a config from before the
+    field existed is reported as not authenticated)."""
+    mac = config.get(CONFIG_MAC_FIELD)
+    if mac is None:
+        return "the repository config is not authenticated (made before config_mac existed)"
+    if not isinstance(mac, str) or not hmac.compare_digest(mac, config_mac(keys, config)):
+        return "the repository config was changed after the repository was made (config_mac)"
+    return None
 
 
 def read_config(root: Path) -> dict[str, Any]:
@@ -400,12 +424,21 @@ def read_config(root: Path) -> dict[str, Any]:
             f"{root} is not a dr repository (no {CONFIG_NAME})",
             hint="create one with `dr store init PATH`",
         ) from exc
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise IntegrityError(f"{path}: unreadable repository config ({exc})") from exc
     if not isinstance(config, dict) or config.get("format") != REPO_FORMAT:
         raise StoreError(f"{path}: not a dr repository config (field 'format')")
-    if int(config.get("version", 0)) > FORMAT_VERSION:
-        raise StoreError(f"{path}: repository format {config['version']} is newer than this dr")
+    version = config.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise IntegrityError(f"{path}: damaged repository config (field 'version')")
+    if version > FORMAT_VERSION:
+        raise StoreError(f"{path}: repository format {version} is newer than this dr")
+    if "id" not in config:
+        raise IntegrityError(
+            f"{path}: damaged repository config (no field 'id')",
+            hint="restore the config from a copy; the id ties the repository to its key",
+        )
+    keyfile.check_repo_id(config["id"], f"{path}: field 'id'")
     return config
 
 
@@ -429,5 +462,11 @@ def open_repository(
     if keys.key_check(repo_id) != config.get("key_check"):
         raise KeyMismatch(
             f"key file {kpath} does not open {root}: the repository was made with another key",
+        )
+    problem = config_problem(keys, config)
+    if problem and config.get(CONFIG_MAC_FIELD) is not None:
+        raise IntegrityError(
+            f"{root / CONFIG_NAME}: {problem}",
+            hint="restore the config from a copy; `dr store verify` says what else is wrong",
         )
     return Repository(root, config, keys, kpath)

@@ -4,6 +4,10 @@ Without ``read_data``: every manifest decrypts, every blob a version needs (chun
 maps and the super-blocks the maps name) is in the index, and its pack exists and is long
 enough. With ``read_data``: additionally every pack's SHA-256 matches its name and every
 blob decrypts, decompresses and has the keyed id it is stored under.
+
+Always: the repository config is authenticated (``config_mac``) and its chunker is the one
+backups are cut with; the CLI adds the catalog cross-check (``dr.store.reconcile``): a
+catalog run whose version is gone is damage, named.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ class VerifyReport:
     damaged_packs: dict[str, str] = field(default_factory=dict)
     unindexed_packs: list[str] = field(default_factory=list)
     blobs_checked: int = 0
+    config_problems: list[str] = field(default_factory=list)
+    catalog_problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def damaged_versions(self) -> list[str]:
@@ -38,7 +45,13 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return not self.damaged_versions and not self.damaged_index_files and not self.damaged_packs
+        return not (
+            self.damaged_versions
+            or self.damaged_index_files
+            or self.damaged_packs
+            or self.config_problems
+            or self.catalog_problems
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +62,9 @@ class VerifyReport:
             "damaged_packs": self.damaged_packs,
             "unindexed_packs": self.unindexed_packs,
             "blobs_checked": self.blobs_checked,
+            "config_problems": self.config_problems,
+            "catalog_problems": self.catalog_problems,
+            "warnings": self.warnings,
         }
 
 
@@ -56,6 +72,7 @@ def verify(
     repo: Repository, *, read_data: bool = False, progress: Progress | None = None
 ) -> VerifyReport:
     report = VerifyReport()
+    check_config(repo, report)
     index = repo.reload_index()
     report.damaged_index_files = dict(index.damaged_files)
     on_disk = list_packs(repo.root)
@@ -71,6 +88,24 @@ def verify(
         else:
             report.versions[vid] = version_problems(repo, manifest, bad_blobs, intact)
     return report
+
+
+def check_config(repo: Repository, report: VerifyReport) -> None:
+    """The config is the one this key wrote, and its chunker the one backups use."""
+    from dr.store.chunking import CDC_AVG, CDC_MAX, CDC_MIN
+    from dr.store.repository import CONFIG_MAC_FIELD, config_problem
+
+    problem = config_problem(repo.keys, repo.config)
+    if problem and repo.config.get(CONFIG_MAC_FIELD) is None:
+        report.warnings.append(problem)
+    elif problem:
+        report.config_problems.append(problem)
+    expected = {"name": "fastcdc2020", "min": CDC_MIN, "avg": CDC_AVG, "max": CDC_MAX}
+    if repo.config.get("chunker") != expected:
+        report.config_problems.append(
+            f"the config's chunker {repo.config.get('chunker')!r} is not the one this "
+            f"repository's backups are cut with ({expected!r})"
+        )
 
 
 def version_problems(

@@ -13,6 +13,13 @@ its start time from ``/proc/<pid>/stat`` and the boot id, so that a reused pid i
 mistaken for it); only when the hook has returned (the engine has journalled it) is the gate
 opened. If the engine dies first, the gate reads end-of-file and the command never runs.
 Once running, the command is found again by :meth:`LocalTransport.stop` from any process.
+
+A command gets a minimal environment, not dr's: what the operating system needs
+(:data:`PASSED_ENV`: ``PATH``, ``HOME``, the locale, the temporary folder, Windows'
+``SystemRoot`` ...), dr's own non-secret settings (``DR_WORKSPACE``, ``DR_KEY_DIR`` ...)
+and what the step declares (``Command.env``: its secrets). ``DR_PASSPHRASE``,
+``DR_WINRM_PASSWORD`` and any other secret of the dr process never reach a step it did not
+name.
 Where ``setpriv --pdeathsig`` exists (Linux), the command is also killed by the kernel
 when the engine thread that started it dies: a second line of defence, not the first.
 """
@@ -50,6 +57,27 @@ _GATE_CLOSED = 125
 _KILL_WAIT_SECONDS = 10.0
 
 
+PASSED_ENV = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM",
+        "TMPDIR", "TEMP", "TMP", "PYTHONPATH", "VIRTUAL_ENV",
+        "SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATHEXT", "USERPROFILE",
+        "APPDATA", "LOCALAPPDATA", "PROGRAMDATA", "PROGRAMFILES", "COMPUTERNAME",
+        "PSMODULEPATH", "NUMBER_OF_PROCESSORS", "PROCESSOR_ARCHITECTURE",
+        "DR_WORKSPACE", "DR_KEY_DIR", "DR_KDF_PROFILE", "DR_RUNBOOKS", "DR_OPERATOR",
+    }
+)  # fmt: skip
+
+
+def step_environment(
+    declared: dict[str, str], environ: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment a local command gets: :data:`PASSED_ENV` and ``LC_*``, then ``declared``."""
+    source = dict(os.environ) if environ is None else environ
+    base = {k: v for k, v in source.items() if k.upper() in PASSED_ENV or k.startswith("LC_")}
+    return {**base, **declared}
+
+
 def encode_powershell(script: str) -> str:
     """The ``-EncodedCommand`` form of a script: base64 of its UTF-16LE bytes.
 
@@ -72,7 +100,7 @@ class LocalTransport:
         gated = on_start is not None and self.reports_start
         if gated:
             argv = gate_argv(argv, has_stdin=command.stdin is not None)
-        env = {**os.environ, **command.env}
+        env = step_environment(dict(command.env))
         started = datetime.now(UTC)
         try:
             proc = subprocess.Popen(argv, env=env, **_popen_options(command, gated))

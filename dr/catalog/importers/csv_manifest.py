@@ -195,7 +195,9 @@ def _check_header(columns: list[str], file: str) -> None:
     known = {"run_id", *RUN_COLUMNS, *ARTIFACT_COLUMNS}
     unknown = [c for c in columns if c not in known]
     missing = [c for c in ("run_id", "set", "host", "type", "start", "end") if c not in columns]
+    twice = sorted({c for c in columns if columns.count(c) > 1})
     problems = [Problem("unknown column", file, 1, field=c) for c in unknown]
     problems += [Problem("required column is missing", file, 1, field=c) for c in missing]
+    problems += [Problem("column appears twice — keep one", file, 1, field=c) for c in twice]
     if problems:
         raise ManifestError(f"{file}: bad header line", problems=problems)

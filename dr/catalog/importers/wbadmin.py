@@ -11,6 +11,7 @@ it. A parse error keeps its line: it is reported as ``file:line: Version identif
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from dr.catalog.importers.records import RawRecord, RawRun
@@ -28,7 +29,7 @@ def parse(text: str, file: str) -> list[WbadminVersion]:
     from dr.exchange.wbadmin import parse_versions
 
     try:
-        return parse_versions(text)
+        versions = parse_versions(text)
     except ToolOutputError as exc:
         line = exc.details.get("line")
         message = exc.message.split(": ", 1)[-1]
@@ -36,6 +37,34 @@ def parse(text: str, file: str) -> list[WbadminVersion]:
         raise ManifestError(
             f"{file}: unreadable wbadmin output", hint=exc.hint, problems=[problem]
         ) from exc
+    if not versions:
+        raise ManifestError(
+            f"{file}: no backup version found in this wbadmin output; nothing was imported",
+            hint="give the output of `wbadmin get versions` (each version has a line "
+            "`Version identifier: MM/DD/YYYY-HH:MM`)",
+        )
+    problems = [p for p in (_time_problem(v, file) for v in versions) if p]
+    if problems:
+        raise ManifestError(f"{file}: unreadable wbadmin output", problems=problems)
+    return versions
+
+
+def _time_problem(version: WbadminVersion, file: str) -> Problem | None:
+    """A version identifier that is not a real time (``99/99/2024-99:99``), at its line."""
+    try:
+        at = version.identifier_time
+    except ValueError:
+        shown = version.version_identifier
+        return Problem(
+            f"{shown!r} is not a date and time (MM/DD/YYYY-HH:MM)",
+            file, version.line, field="Version identifier",
+        )  # fmt: skip
+    if at.year > datetime.now(UTC).year + 1:
+        return Problem(
+            f"{version.version_identifier!r} is in the future", file, version.line,
+            field="Version identifier",
+        )  # fmt: skip
+    return None
 
 
 def bare_metal(versions: list[WbadminVersion]) -> bool:
