@@ -235,6 +235,34 @@ def verify(
         )
 
 
+@app.command("exec")
+def exec_(
+    host: str = typer.Argument(..., help="Lab host, e.g. EX2016."),
+    script: str = typer.Argument(..., help="PowerShell (or, with --cmd, a cmd.exe line)."),
+    cmd: bool = typer.Option(False, "--cmd", help="Run it as a cmd.exe command line."),
+) -> None:
+    """Run a command on a lab host, as a responder would at its console, and print what it says.
+
+    Example (the listing `dr plan database --server-logs` reads):
+    `dr lab exec EX2016 "Set-Location -LiteralPath 'F:\\ExchangeLogs\\DB01'; eseutil /ml E00"`.
+    Exits with the command's exit code.
+    """
+    import sys
+
+    target = _lab().host(host)
+    code = 0
+    output = target(script, b"", "cmd" if cmd else "powershell")
+    try:
+        while True:
+            stream, data = next(output)
+            (sys.stdout if stream == "stdout" else sys.stderr).buffer.write(data)
+    except StopIteration as stop:
+        code = int(stop.value or 0)
+    sys.stdout.flush()
+    if code:
+        raise typer.Exit(code if 0 < code < 256 else 1)
+
+
 FAULTS = ("crash-store", "corrupt-page", "lose-database", "delete-log", "swap-log")
 
 

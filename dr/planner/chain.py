@@ -46,6 +46,7 @@ class LogSource:
     at: datetime
     points: tuple[tuple[int, datetime], ...]
     size_bytes: int = 0
+    current: int | None = None  # live logs: the generation that is in Enn.log
 
     @property
     def first(self) -> int:
@@ -237,6 +238,7 @@ def _live_source(live: LiveLogs) -> LogSource | None:
             : last - live.logs.first + 1
         ]
     logs = LogRange(live.logs.prefix, live.logs.first, last, live.logs.signature)
+    current = live.current if live.current is not None and live.current <= last else None
     return LogSource(
         f"live:{live.stream}",
         "live",
@@ -244,6 +246,7 @@ def _live_source(live: LiveLogs) -> LogSource | None:
         live.at,
         tuple(sorted(set(points))),
         live.size_bytes,
+        current,
     )
 
 

@@ -318,6 +318,8 @@ def _replay(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
                 "first_gen": live.first,
                 "last_gen": min(live.last, stop),
                 "dest": tgt.temp_folder,
+                # the newest generation is the open Enn.log itself (0: not needed / not listed)
+                "current_gen": live.current if live.current and live.current <= stop else 0,
             },
             size_bytes=live.size_bytes,
             title="Use the logs still on the server",

@@ -87,6 +87,9 @@ class LiveLogs:
     ``ends`` optionally gives the time each generation ``first..last`` was closed; without
     it only ``at`` (when ``last`` was closed) is a known point in time.
 
+    ``current`` is the generation the open log ``Enn.log`` holds (the newest, last of
+    ``logs``): it has no numbered file, and a restore copies ``Enn.log`` itself.
+
     ``unusable_from`` is the first generation in the folder that cannot be replayed (another
     log signature, a mismatched generation, damage: ``eseutil /ml`` says which, and
     ``unusable_reason`` says why). Replay stops before it; the generations from it on are
@@ -100,6 +103,7 @@ class LiveLogs:
     size_bytes: int = 0
     unusable_from: int | None = None
     unusable_reason: str | None = None
+    current: int | None = None  # the generation held in the current log, Enn.log (not numbered)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,9 @@ def live_logs(inv: Inventory, sg_ref: str, text: str, at: datetime, source: str)
     digits = 5 if version <= 2003 else 8
     prefix = ref.storage_group.log_prefix
     gens = generations(text, prefix, digits)
+    current = _current(text, prefix, gens)
+    if current is not None:
+        gens = [*gens, current]
     if not gens:
         raise ParameterError(
             f"{source}: no {prefix} log file names ({digits} hex digits) for {ref.key}",
@@ -63,14 +66,29 @@ def live_logs(inv: Inventory, sg_ref: str, text: str, at: datetime, source: str)
             hint="plan with --at before the hole, or find the missing logs",
         )
     if bad is None:
-        return LiveLogs(stream=ref.key, logs=LogRange(prefix, gens[0], gens[-1]), at=at)
+        return LiveLogs(
+            stream=ref.key, logs=LogRange(prefix, gens[0], gens[-1]), at=at, current=current
+        )
     return LiveLogs(
         stream=ref.key,
         logs=LogRange(prefix, min(gens[0], bad.generation), max(gens[-1], bad.generation)),
         at=at,
         unusable_from=bad.generation,
         unusable_reason=f"eseutil /ml on {bad.file}: {bad.reason}",
+        current=current,
     )
+
+
+def _current(text: str, prefix: str, numbered: list[int]) -> int | None:
+    """The generation in the open log ``Enn.log``, if the listing names it: the one after the
+    last numbered log (ESE renames ``Enn.log`` to its number only when it is full), or the
+    ``lGeneration`` ``eseutil /ml Enn.log`` prints. None when ``Enn.log`` is not listed."""
+    if not re.search(rf"(?<![0-9A-Za-z]){re.escape(prefix)}\.log\b", text, re.IGNORECASE):
+        return None
+    stated = re.search(r"lGeneration:\s*(\d+)", text)
+    if stated:
+        return int(stated.group(1))
+    return numbered[-1] + 1 if numbered else None
 
 
 def _unusable(text: str, prefix: str, digits: int) -> Unusable | None:

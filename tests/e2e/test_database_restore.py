@@ -59,3 +59,31 @@ def test_alternate_restore_into_the_recovery_forest_equals_the_truth(lab_ws: Lab
     assert result["equal"] and result["expected"] > 0, result
     lab = lab_ws.lab()
     assert lab.verify("DB02", lab.now()).equal, "production DB02 is untouched"
+
+
+def test_point_of_failure_with_the_logs_left_on_the_server_loses_nothing(
+    lab_ws: LabWorkspace,
+) -> None:
+    """B3: the store crashed; the logs on the server (the open E00.log among them) are
+    listed with eseutil /ml, and the plan replays them to the moment of the crash."""
+    lab_ws.dr("lab", "break", "crash-store", "--db", "DB01")
+    listing = lab_ws.root / "e00-listing.txt"
+    out = lab_ws.dr(
+        "lab", "exec", "EX2016",
+        "Set-Location -LiteralPath 'F:\\ExchangeLogs\\DB01'; eseutil /ml E00",
+    )  # fmt: skip
+    listing.write_text(out.stdout, encoding="utf-8")
+    now = lab_ws.lab().now()
+    plan = lab_ws.plan("database", "--db", "DB01", "--server-logs", f"EX2016/DB01={listing}",
+                       "--logs-listed-at", now.isoformat())  # fmt: skip
+    assert plan["data_loss_window_seconds"] == 0
+    copy = next(s for s in plan["steps"] if s["kind"] == "copy-live-logs")
+    assert copy["params"]["current_gen"] == copy["params"]["last_gen"] > 0
+
+    run = lab_ws.run_plan()
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    verdict = json.loads(
+        lab_ws.dr("lab", "verify", "--db", "DB01", "--at", now.isoformat(), "--json").stdout
+    )
+    assert verdict["equal"] and verdict["expected"] > 0, verdict

@@ -201,7 +201,7 @@ def test_a_cmdlet_without_documented_parameters_is_refused_not_guessed(
 ) -> None:
     """The lab binds only against cmdlet data with a source (dr/lab/data/cmdlets): a cmdlet
     whose page is not there yet is not recognized, rather than accepted unchecked."""
-    stdout, stderr, code = ps(host, script)
+    _stdout, stderr, code = ps(host, script)
     assert code == 1 and "is not recognized" in stderr
 
 

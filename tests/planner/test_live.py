@@ -42,12 +42,25 @@ def inv():  # type: ignore[no-untyped-def]
     return load_inventory(ROOT / "examples" / "estate.yaml")
 
 
-@pytest.mark.parametrize("listing", [DIR_LISTING, ESEUTIL_ML])
-def test_a_listing_gives_the_run_of_generations(inv, listing: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("listing", "last", "current"), [(DIR_LISTING, 254302, 254302), (ESEUTIL_ML, 254301, None)]
+)
+def test_a_listing_gives_the_run_of_generations(
+    inv, listing: str, last: int, current: int | None
+) -> None:  # type: ignore[no-untyped-def]
     text = listing.format(a=254300, b=254301)
     live = live_logs(inv, "DB01", text, AT, "listing.txt")
     assert (live.stream, live.logs.prefix) == ("EX2016/DB01", "E00")
-    assert (live.logs.first, live.logs.last, live.at) == (254300, 254301, AT)
+    # a listed E00.log is the open log: the generation after the last numbered one
+    assert (live.logs.first, live.logs.last, live.at) == (254300, last, AT)
+    assert live.current == current
+
+
+def test_the_open_log_states_its_generation_in_eseutil_output(inv) -> None:  # type: ignore[no-untyped-def]
+    text = "Base name: E00\n      Log file: E00.log\n      lGeneration: 254309 (0x3E165)\n"
+    text += "E000003E164.log\n"
+    live = live_logs(inv, "DB01", text, AT, "listing.txt")
+    assert live.current == 254309 and live.logs.last == 254309
 
 
 def test_other_prefixes_and_widths_do_not_count() -> None:
@@ -91,7 +104,8 @@ def test_point_of_failure_plan_replays_the_server_logs(tmp_path: Path) -> None:
     assert plan["data_loss_window_seconds"] == 0
     assert plan["recoverable_point"] == "2024-05-19T22:10:00Z"
     copy = next(s for s in plan["steps"] if s["kind"] == "copy-live-logs")
-    assert copy["params"]["last_gen"] == 254301
+    # the point of failure is in the open E00.log: it is copied too, as the last generation
+    assert copy["params"]["last_gen"] == 254302 and copy["params"]["current_gen"] == 254302
     bad = dr("plan", "database", "--db", "DB01", "--server-logs", "DB01")
     assert bad.returncode == 2 and "STORAGE-GROUP=FILE" in bad.stderr
 
