@@ -193,20 +193,31 @@ def truth(db: str = DbOpt, at: str | None = AtOpt, json_out: bool = JsonOpt) -> 
 
 @app.command("verify")
 def verify(
-    db: str = DbOpt,
+    db: str | None = typer.Option(None, "--db", help="Database name (DB01) or SERVER/SG/DB."),
     at: str | None = AtOpt,
     host: str | None = typer.Option(None, "--host", help="Host holding the restored file."),
+    mailbox: str | None = typer.Option(
+        None, "--mailbox", help="A mailbox restore: the mailbox (alias) that received it."
+    ),
+    folder: str = typer.Option(
+        "Recovered Items", "--folder", help="With --mailbox: the folder the restore wrote under."
+    ),
     json_out: bool = JsonOpt,
 ) -> None:
-    """Prove the database file on its host equal to the ground truth at --at.
+    """Prove a restore equal to the ground truth at --at.
 
-    Exit 0 when every message is there, in its folder, and nothing else; exit 3 with the
-    messages that differ otherwise.
+    With --db: the database file on its host (or --host) holds every message, in its
+    folder, and nothing else. With --mailbox: the copies a mailbox restore put under
+    --folder are the mailbox as it was. Exit 0 when equal; exit 3 naming every message
+    that differs otherwise.
     """
-    from dr.errors import TruthMismatch
+    from dr.errors import ParameterError, TruthMismatch
 
     lab = _lab()
-    verdict = lab.verify(db, _at(at, lab), host)
+    if (db is None) == (mailbox is None):
+        raise ParameterError("give --db or --mailbox", hint="`dr lab verify --help`")
+    when = _at(at, lab)
+    verdict = lab.verify_mailbox(mailbox, when, folder) if mailbox else lab.verify(db, when, host)
     if json_out:
         emit_json(verdict.as_dict())
     else:

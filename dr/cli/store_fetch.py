@@ -17,9 +17,9 @@ from dr.cli.store import JsonOpt, KeyOpt, RepoOpt, app, check_restore_target, op
 RUNS = typer.Argument(..., help="Catalog runs, as plans name them: run-1826 run-1828 ...")
 
 
-def _staging() -> dict[str, str]:
+def _staging() -> dict[str, Any]:
     mapping = workspace().config().get("staging") or {}
-    return {str(k): str(v) for k, v in dict(mapping).items()}
+    return {str(k): (dict(v) if isinstance(v, dict) else str(v)) for k, v in dict(mapping).items()}
 
 
 def _repository_if_any(repo: Path | None, key_file: Path | None) -> Any:
@@ -36,6 +36,9 @@ def _repository_if_any(repo: Path | None, key_file: Path | None) -> Any:
 def fetch_command(
     runs: list[str] = RUNS,
     to: str = typer.Option(..., "--to", help="Staging folder, as the plan names it."),
+    host: str | None = typer.Option(
+        None, "--host", help="The host whose folder TO is (its entries in `staging:` first)."
+    ),
     check: bool = typer.Option(
         False, "--check", help="Only check that everything is already there and intact."
     ),
@@ -48,12 +51,13 @@ def fetch_command(
     A run taken by another tool is not in dr's repository: the command says where its files
     are and stops, so the step pauses for a person to copy them. A Windows staging folder is
     found through the workspace's `staging:` map (config.yaml), e.g.
-    `staging: {'T:\\DRTemp': /mnt/ex2016-temp}`.
+    `staging: {'T:\\DRTemp': /mnt/ex2016-temp}`, or per host:
+    `staging: {EX2016: {'T:\\DRStaging': /mnt/ex2016-staging}}`.
     """
     from dr.catalog import Catalog
     from dr.store import fetch
 
-    dest = fetch.local_path(to, _staging())
+    dest = fetch.local_path(to, _staging(), host)
     check_restore_target(dest)
     with Catalog.open(workspace().catalog_path) as catalog:
         found = fetch.sources(catalog, runs)

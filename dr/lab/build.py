@@ -58,12 +58,10 @@ def configure(ws: Workspace, lab: Lab, ports: dict[str, int]) -> None:
     """Point the workspace at the lab: hosts, staging folders, the ports in lab.json."""
     from dr.planner.database import staging_root
 
-    staging: dict[str, str] = dict(ws.config().get("staging") or {})
+    staging: dict[str, object] = dict(ws.config().get("staging") or {})
     for server in lab.all_servers():
         root = staging_root(server)
-        for sg in server.storage_groups:
-            windows = f"{root}\\{sg.name}"
-            staging[windows] = str(lab.host(server.name).fs.host_path(windows))
+        staging[server.name] = {root: str(lab.host(server.name).fs.host_path(root))}
     hosts = dict(ws.config().get("hosts") or {})
     hosts.update(lab.transport_specs(ports))
     ws.update_config(hosts=hosts, staging=staging)

@@ -159,8 +159,23 @@ class Lab:
                 truth_dir=self.directory / "truth",
                 seed=seed,
                 directory=self.directory_of(server),
+                display_names={
+                    m.alias: m.display_name or m.alias for m in self.inventory.mailboxes
+                },
+                mailbox_dbs=self._mailbox_dbs(server),
             )
         return self._hosts[server.name]
+
+    def _mailbox_dbs(self, server: Server | RecoveryServer) -> dict[str, str]:
+        """alias → database name, for the mailboxes homed on ``server``."""
+        from dr.model.refs import resolve_database
+
+        found = {}
+        for mailbox in self.inventory.mailboxes:
+            ref = resolve_database(self.inventory, mailbox.database)
+            if ref.server.name == server.name:
+                found[mailbox.alias] = ref.database.name
+        return found
 
     def directory_of(self, server: Server | RecoveryServer) -> dict[str, dict[str, Any]]:
         """The directory objects a host's forest answers ``[ADSI]`` with: RootDSE and each
@@ -297,12 +312,28 @@ class Lab:
         target = self.host(host or server_name)
         _, database = target.find_db(db_name)
         found = exstore.contents(target.path(database.edb))
-        truth = self.truth(db_name, at, server_name)
-        missing = tuple(truth[k] for k in sorted(truth.keys() - found.keys()))
-        extra = tuple(found[k] for k in sorted(found.keys() - truth.keys()))
-        moved = tuple((truth[k], found[k]) for k in sorted(truth.keys() & found.keys())
-                      if truth[k] != found[k])  # fmt: skip
-        return Verdict(db_name, at, len(truth), len(found), missing, extra, moved)
+        return _compare(db_name, at, self.truth(db_name, at, server_name), found)
+
+    def verify_mailbox(self, alias: str, at: datetime, folder: str) -> Verdict:
+        """A mailbox restore: the copies under ``folder`` in the live mailbox against the
+        mailbox as the truth held it at ``at`` (same messages, same folders beneath)."""
+        from dr.model.refs import resolve_database
+
+        mailbox = next((m for m in self.inventory.mailboxes if m.alias == alias), None)
+        if mailbox is None:
+            raise NotFoundError(f"no mailbox {alias!r} in the inventory")
+        ref = resolve_database(self.inventory, mailbox.database)
+        host = self.host(ref.server.name)
+        live = exstore.contents(host.path(ref.database.edb)).values()
+        prefix = folder.rstrip("/") + "/"
+        found = {
+            m.id.removesuffix("-r"): Message(alias, m.id.removesuffix("-r"),
+                                             m.folder.removeprefix(prefix), m.subject)
+            for m in live if m.mailbox == alias and m.folder.startswith(prefix)
+        }  # fmt: skip
+        truth = {m.id: m for m in self.truth(ref.database.name, at, ref.server.name).values()
+                 if m.mailbox == alias}  # fmt: skip
+        return _compare(f"mailbox {alias} ({folder})", at, truth, found)
 
     # -- endpoints ----------------------------------------------------------------------------
 
@@ -330,6 +361,15 @@ class Lab:
                    "read_timeout": 15, "username": LAB_USER}
             for name, port in ports.items()
         }  # fmt: skip
+
+
+def _compare(what: str, at: datetime, truth: dict[str, Message],
+             found: dict[str, Message]) -> Verdict:  # fmt: skip
+    missing = tuple(truth[k] for k in sorted(truth.keys() - found.keys()))
+    extra = tuple(found[k] for k in sorted(found.keys() - truth.keys()))
+    moved = tuple((truth[k], found[k]) for k in sorted(truth.keys() & found.keys())
+                  if truth[k] != found[k])  # fmt: skip
+    return Verdict(what, at, len(truth), len(found), missing, extra, moved)
 
 
 def _rdn(value: str) -> str:

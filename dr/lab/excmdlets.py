@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from dr.lab import exstore
+from dr.lab.exhost import mailbox_guid
 from dr.lab.hostsim import _ToolError
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def _database_object(host: ExchangeHost, sg: Any, db: Any, status: bool) -> Any:
         AllowFileRestore=state.allow_file_restore,
         CircularLoggingEnabled=host.streams[sg.name].circular_logging,
         EdbFilePath=db.edb, LogFolderPath=sg.log_path, LogFilePrefix=sg.log_prefix,
-        Recovery=False, Guid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{host.name}/{db.name}")),
+        Recovery=state.recovery, Guid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{host.name}/{db.name}")),
     )  # fmt: skip
 
 
@@ -77,7 +78,7 @@ def get_mailbox_database(call: Any) -> Iterator[Any]:
     server = call.params.get("Server")
     if server is not None and _identity(server).lower() != host.name.lower():
         return
-    for sg in host.server.storage_groups:
+    for sg in host.groups():
         for db in sg.databases:
             if not names:
                 yield _database_object(host, sg, db, status)
@@ -165,13 +166,83 @@ def get_mailbox_statistics(call: Any) -> Iterator[Any]:
             counts[message.mailbox] = counts.get(message.mailbox, 0) + 1
         for mailbox in sorted(counts):
             yield values.PSObject.of(
-                "Microsoft.Exchange.Data.Mapi.MailboxStatistics", DisplayName=mailbox,
-                MailboxGuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"mailbox/{mailbox}")),
+                "Microsoft.Exchange.Data.Mapi.MailboxStatistics",
+                DisplayName=host.display_names.get(mailbox, mailbox),
+                MailboxGuid=mailbox_guid(mailbox),
                 ItemCount=counts[mailbox], Database=db.name,
             )  # fmt: skip
 
 
+def new_mailbox_database(call: Any) -> Iterator[Any]:
+    host = _host(call)
+    if not call.params.get("Recovery"):
+        raise _fail("dr lab: only recovery databases (-Recovery) are created on lab hosts",
+                    category="NotImplemented")  # fmt: skip
+    server = call.params.get("Server")
+    if server is not None and _identity(server).lower() != host.name.lower():
+        raise _fail(f"dr lab: {host.name} cannot create a database on {server}")
+    name = str(call.params["Name"])
+    try:
+        host.new_recovery_database(name, str(call.params.get("EdbFilePath") or ""),
+                                   str(call.params.get("LogFolderPath") or ""))  # fmt: skip
+    except _ToolError as exc:
+        raise _fail(str(exc), category="InvalidOperation") from None
+    sg, db = host.find_db(name)
+    yield _database_object(host, sg, db, status=False)
+
+
+def remove_mailbox_database(call: Any) -> Iterator[Any]:
+    for name, host in _each_db(call, "remove"):
+        try:
+            host.remove_database(name)
+        except _ToolError as exc:
+            call.error(str(exc), category="InvalidOperation", target=name)
+    yield from ()
+
+
+def new_mailbox_restore_request(call: Any) -> Iterator[Any]:
+    values = _ps()
+    host = _host(call)
+    name = str(call.params.get("Name") or f"MailboxRestore{len(host.requests) + 1}")
+    try:
+        found = host.restore_request(
+            name, _identity(call.params["SourceDatabase"]),
+            _identity(call.params["SourceStoreMailbox"]), _identity(call.params["TargetMailbox"]),
+            str(call.params.get("TargetRootFolder") or ""),
+        )  # fmt: skip
+    except _ToolError as exc:
+        raise _fail(str(exc), category="InvalidOperation") from None
+    yield values.PSObject.of("Microsoft.Exchange.MailboxReplicationService.RestoreRequest", **found)
+
+
+def get_mailbox_restore_request(call: Any) -> Iterator[Any]:
+    values = _ps()
+    host = _host(call)
+    wanted = call.params.get("Name") or call.params.get("Identity")
+    source = call.params.get("SourceDatabase")
+    for found in host.requests.values():
+        if wanted is not None and found["Name"].lower() != _identity(wanted).lower():
+            continue
+        if source is not None and found["SourceDatabase"].lower() != _identity(source).lower():
+            continue
+        yield values.PSObject.of(
+            "Microsoft.Exchange.MailboxReplicationService.RestoreRequest", **found
+        )
+
+
+def remove_mailbox_restore_request(call: Any) -> Iterator[Any]:
+    host = _host(call)
+    for name in _targets(call):
+        host.requests.pop(name, None)
+    yield from ()
+
+
 CMDLETS = {
+    "new-mailboxdatabase": new_mailbox_database,
+    "remove-mailboxdatabase": remove_mailbox_database,
+    "new-mailboxrestorerequest": new_mailbox_restore_request,
+    "get-mailboxrestorerequest": get_mailbox_restore_request,
+    "remove-mailboxrestorerequest": remove_mailbox_restore_request,
     "get-mailboxdatabase": get_mailbox_database,
     "mount-database": mount_database,
     "dismount-database": dismount_database,

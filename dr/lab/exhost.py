@@ -98,6 +98,7 @@ class DbState:
     allow_file_restore: bool = False
     db_sig: int = 0
     dbtime: int = 0
+    recovery: bool = False
     guids: dict[str, str] = field(default_factory=dict)  # mailbox alias → MailboxGuid
 
 
@@ -118,6 +119,8 @@ class ExchangeHost(HostSim):
         clock: Clock,
         truth_dir: Path | None = None,
         directory: dict[str, dict[str, Any]] | None = None,
+        display_names: dict[str, str] | None = None,
+        mailbox_dbs: dict[str, str] | None = None,
         seed: int = 1,
         data_pages: int = 48,
         log_size: int = exstore.LOG_SIZE,
@@ -149,6 +152,10 @@ class ExchangeHost(HostSim):
         self.backups = []
         self.scripts: list[str] = []
         self.dbs: dict[str, DbState] = {}
+        self.extra: list[StorageGroup] = []  # recovery databases created on this host
+        self.requests: dict[str, dict[str, Any]] = {}  # mailbox restore requests
+        self.display_names: dict[str, str] = dict(display_names or {})
+        self.mailbox_dbs: dict[str, str] = dict(mailbox_dbs or {})
         self._busy = threading.RLock()  # one script at a time: the store's state is shared
         self.streams: dict[str, LabStream] = {}  # type: ignore[assignment]
         if self._state_path.exists():
@@ -181,6 +188,8 @@ class ExchangeHost(HostSim):
                 for name, s in self.streams.items()
             },
             "dbs": {name: vars(d) for name, d in self.dbs.items()},
+            "extra": [sg.model_dump(mode="json") for sg in self.extra],
+            "requests": self.requests,
         }
         self._state_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._state_path.with_suffix(".tmp")
@@ -196,7 +205,10 @@ class ExchangeHost(HostSim):
     def _load(self) -> None:
         data = json.loads(self._state_path.read_text(encoding="utf-8"))
         self.dbs = {name: DbState(**d) for name, d in data["dbs"].items()}
-        for sg in self.server.storage_groups:
+        self.extra = [StorageGroup.model_validate(g) for g in data.get("extra", [])]
+        self.requests = data.get("requests", {})
+        self.streams = {}  # type: ignore[assignment]
+        for sg in self.groups():
             st = data["streams"][sg.name]
             created = datetime.fromisoformat(st["created"])
             sig = _signature(st["rand"], created)
@@ -219,8 +231,12 @@ class ExchangeHost(HostSim):
     def db_key(self, sg: StorageGroup, db: Database) -> str:
         return f"{sg.name}/{db.name}"
 
+    def groups(self) -> list[StorageGroup]:
+        """The inventory's storage groups (databases from 2010) and recovery databases."""
+        return [*self.server.storage_groups, *self.extra]
+
     def _apply_locks(self) -> None:
-        for sg in self.server.storage_groups:
+        for sg in self.groups():
             stream = self.streams[sg.name]
             current = f"{sg.log_path}\\{sg.log_prefix}.log"
             self._lock(current, stream.mounted)
@@ -318,6 +334,8 @@ class ExchangeHost(HostSim):
         """The current log closes: it becomes ``Enn<generation>.log``; a new one starts."""
         assert isinstance(stream, LabStream)
         folder = self.log_dir(stream)
+        if not (folder / f"{stream.prefix}.log").exists():  # a new stream (a recovery database)
+            self._write_current(stream)
         self._lock(self._win(stream, f"{stream.prefix}.log"), False)
         (folder / f"{stream.prefix}.log").replace(folder / self.log_name(stream, stream.current))
         stream.current += 1
@@ -384,7 +402,7 @@ class ExchangeHost(HostSim):
 
     def find_db(self, name: str) -> tuple[StorageGroup, Database]:
         wanted = name.lower()
-        for sg in self.server.storage_groups:
+        for sg in self.groups():
             for db in sg.databases:
                 full = {
                     db.name.lower(),
@@ -510,6 +528,8 @@ class ExchangeHost(HostSim):
             warnings.append(
                 f"The database file {db.edb} did not exist: a new, empty database was created."
             )
+        if state.recovery and any(o.recovery and o.mounted for o in self.dbs.values()):
+            raise _ToolError("Only one recovery database can be mounted on a server.", 1)
         header = exstore.read_db_header(path)
         if (
             header.state != ese.DbState.CLEAN_SHUTDOWN
@@ -538,6 +558,71 @@ class ExchangeHost(HostSim):
         stream.mounted = self._any_mounted(sg)
         self._apply_locks()
 
+    def sleep(self, seconds: float) -> None:
+        """Start-Sleep on the lab host takes no time: the lab's work is done at once."""
+
+    def new_recovery_database(self, name: str, edb: str, log_path: str) -> None:
+        """New-MailboxDatabase -Recovery: the object only; the file is whatever is at
+        ``edb`` when it mounts (nothing there: a new, empty database)."""
+        from dr.model.inventory import Database
+
+        if any(g.name.lower() == name.lower() for g in self.groups()):
+            raise _ToolError(f'The database "{name}" already exists.', 1)
+        used = {g.log_prefix for g in self.groups()}
+        prefix = next(f"E{n:02X}" for n in range(256) if f"E{n:02X}" not in used)
+        sg = StorageGroup(name=name, log_prefix=prefix, log_path=log_path, system_path=log_path,
+                          databases=[Database(name=name, edb=edb)])  # fmt: skip
+        self.extra.append(sg)
+        self.dbs[self.db_key(sg, sg.databases[0])] = DbState(
+            mounted=False, recovery=True, db_sig=self.random.randrange(1, 1 << 31)
+        )
+        created = self.clock()
+        sig = _signature(0x3A0000 + self.random.randrange(1 << 16), created)
+        self.streams[name] = LabStream(sg, self.version, str(sig), current=1, checkpoint=1,
+                                       mounted=False, sig=sig, created=created)  # fmt: skip
+
+    def remove_database(self, name: str) -> None:
+        """Remove-MailboxDatabase: a dismounted recovery database's object goes; its files
+        stay on disk (Exchange does not delete them)."""
+        sg, db = self.find_db(name)
+        state = self.dbs[self.db_key(sg, db)]
+        if not state.recovery:
+            raise _ToolError(f"dr lab: only recovery databases are removed here ({name})", 1)
+        if state.mounted:
+            raise _ToolError(f"The database {name} is mounted. Dismount it first.", 1)
+        self.extra = [g for g in self.extra if g.name != sg.name]
+        del self.dbs[self.db_key(sg, db)]
+        self.streams.pop(sg.name, None)
+
+    def restore_request(self, name: str, source_db: str, source: str, target: str,
+                        root: str) -> dict[str, Any]:  # fmt: skip
+        """New-MailboxRestoreRequest: the source mailbox's messages, from a mounted recovery
+        database, delivered into the target mailbox under ``root`` (as the store logs them)."""
+        sg, db = self.find_db(source_db)
+        state = self.dbs[self.db_key(sg, db)]
+        if not (state.recovery and state.mounted):
+            raise _ToolError(f"The database {source_db} isn't a mounted recovery database.", 1)
+        alias = self._store_mailbox(source)
+        if target not in self.mailbox_dbs:
+            raise _ToolError(f"The operation couldn't be performed because object '{target}' "
+                             "couldn't be found.", 1)  # fmt: skip
+        held = [m for m in exstore.contents(self.path(db.edb)).values() if m.mailbox == alias]
+        for message in sorted(held, key=lambda m: m.key):
+            copy = Message(target, f"{message.id}-r", f"{root}/{message.folder}", message.subject)
+            self._transact(self.mailbox_dbs[target], "deliver", copy)
+        found = {"Name": name, "Status": "Completed", "SourceDatabase": source_db,
+                 "TargetMailbox": target, "ItemsTransferred": len(held)}  # fmt: skip
+        self.requests[name] = found
+        return found
+
+    def _store_mailbox(self, given: str) -> str:
+        """-SourceStoreMailbox: the MailboxGuid, or the display name — not the alias."""
+        for alias, display in self.display_names.items():
+            if given.lower() in (mailbox_guid(alias).lower(), display.lower()):
+                return alias
+        raise _ToolError(f"The operation couldn't be performed because the mailbox "
+                         f"'{given}' couldn't be found in the source database.", 1)  # fmt: skip
+
     def crash(self, db_name: str) -> None:
         """The store stops with the database attached: Dirty Shutdown, files still dirty."""
         sg, db = self.find_db(db_name)
@@ -554,6 +639,11 @@ def _default_install(version: int) -> str:
 
 
 _MAJOR = {2007: 8, 2010: 14, 2013: 15, 2016: 15, 2019: 15}
+
+
+def mailbox_guid(alias: str) -> str:
+    """The lab's MailboxGuid of a mailbox: stable, derived from its alias."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mailbox/{alias}"))
 
 
 def _backup_step(action: str, values: dict[str, Any]) -> bool:

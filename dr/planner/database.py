@@ -54,6 +54,8 @@ class RestoreTarget:
     databases: tuple[Database, ...]
     original: bool  # the original server: existing files to copy aside, live logs there
     source_keys: tuple[str, ...] = ()  # the backed-up databases, when names differ (an RDB)
+    exists: bool = True  # False: no database object yet (an RDB is created after recovery)
+    source_sg: str | None = None  # the backed-up storage group, when its name differs (an RDB)
 
     def source_key(self, chain: Chain, index: int) -> str:
         if self.source_keys:
@@ -79,7 +81,12 @@ class RestoreTarget:
         return f"{staging_root(self.server)}\\{self.sg.name}"
 
     def staged(self, version_id: str) -> str:
-        return f"{self.staging}\\{version_id}"
+        """A fetched run's folder; a dr backup keeps each storage group in a folder of its
+        own name there, so a target of another name (an RDB) is pointed at the source's."""
+        base = f"{self.staging}\\{version_id}"
+        if self.source_sg and self.source_sg != self.sg.name:
+            return f"{base}\\{self.source_sg}"
+        return base
 
     @property
     def lock(self) -> str:
@@ -130,15 +137,16 @@ def stream_chain(
 
 
 def restore_stream(
-    b: PlanBuilder, chain: Chain, tgt: RestoreTarget, after: Sequence[str]
+    b: PlanBuilder, chain: Chain, tgt: RestoreTarget, after: Sequence[str], *, mount: bool = True
 ) -> list[str]:
-    """The steps restoring one stream's databases from ``chain``; returns the last ids."""
+    """The steps restoring one stream's databases from ``chain``; returns the last ids.
+    ``mount`` False stops after the header check (a recovery database is created then)."""
     use_chain(b, chain)
     s = Series(b, list(after))
     _prepare(s, chain, tgt)
     _restore_sets(s, chain, tgt)
     _replay(s, chain, tgt)
-    return _verify_and_mount(s, tgt)
+    return _verify_and_mount(s, tgt, mount=mount)
 
 
 def _on(tgt: RestoreTarget) -> dict[str, object]:
@@ -163,12 +171,13 @@ def _prepare(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
         "fetch-artifacts",
         tgt.key(),
         host=ORCHESTRATOR,
-        params={"versions": chain.version_ids, "dest": tgt.staging},
+        params={"versions": chain.version_ids, "dest": tgt.staging, "host": tgt.host},
         size_bytes=_chain_bytes(chain),
         title="Fetch the chosen backups from the repository",
     )
     if tgt.family == "modern":
-        _dismount(s, tgt)
+        if tgt.exists:
+            _dismount(s, tgt)
         if tgt.original:
             _copy_own_files(s, tgt)
     else:
@@ -381,7 +390,7 @@ def _remove_after(s: Series, tgt: RestoreTarget, path: str, stop: int, where: st
     )
 
 
-def _verify_and_mount(s: Series, tgt: RestoreTarget) -> list[str]:
+def _verify_and_mount(s: Series, tgt: RestoreTarget, *, mount: bool = True) -> list[str]:
     for db in tgt.databases:
         s.add(
             "verify-database-header",
@@ -390,6 +399,8 @@ def _verify_and_mount(s: Series, tgt: RestoreTarget) -> list[str]:
             params={"edb": db.edb, "expect_state": "Clean Shutdown"},
             title=f"eseutil /mh {db.name}: Clean Shutdown, Log Required 0-0",
         )
+    if not mount:
+        return s.last
     for db in tgt.databases:
         p = {"server": tgt.host, "sg": tgt.sg.name, "db": db.name}
         s.add("mount-database", tgt.key(db.name), **_on(tgt), params=p, title=f"Mount {db.name}")
@@ -495,7 +506,7 @@ def _offline_steps(b: PlanBuilder, ref: DatabaseRef, version: BackupVersion) -> 
         "fetch-artifacts",
         tgt.key(db.name),
         host=ORCHESTRATOR,
-        params={"versions": [version.id], "dest": tgt.staging},
+        params={"versions": [version.id], "dest": tgt.staging, "host": tgt.host},
         size_bytes=version.size_bytes,
         title="Fetch the offline backup from the repository",
     )

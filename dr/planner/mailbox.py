@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import PureWindowsPath
 
 from dr.errors import NotFoundError, NotRecoverable, WrongDatabase
 from dr.model.inventory import Inventory, Mailbox, StorageGroup
@@ -191,7 +192,11 @@ def _mail_level_plan(
         "fetch-artifacts",
         [mailbox.alias],
         host="orchestrator",
-        params={"versions": [item_backup.id], "dest": f"{temp_root(ref.server)}\\mail-level"},
+        params={
+            "versions": [item_backup.id],
+            "dest": f"{temp_root(ref.server)}\\mail-level",
+            "host": ref.server.name,
+        },
         size_bytes=item_backup.size_bytes,
         title="Fetch the mail-level backup",
     )
@@ -235,34 +240,58 @@ def _recovery_database_plan(
 def recovery_database_steps(
     b: PlanBuilder, chain: Chain, ref: DatabaseRef, mailboxes: Sequence[str], folder: str
 ) -> list[str]:
-    """2010+: the chain restored into a recovery database, then restore requests from it."""
+    """2010+, in Microsoft's order ("Restore data using a recovery database"): the files
+    restored into the recovery database's folder (the .edb keeps its name: its logs name
+    it), ``eseutil /r`` to Clean Shutdown, only then ``New-MailboxDatabase -Recovery`` over
+    them and the mount, then a restore request per mailbox, then the RDB removed.
+
+    Three folders, never one: the restore's temp folder (its logs and restore.env), the
+    RDB's database folder, and the RDB's own log folder for the stream it starts."""
     rdb = f"RDB-{ref.database.name}"
-    root = f"{temp_root(ref.server)}\\{rdb}"
-    rdb_db = ref.database.model_copy(update={"name": rdb, "edb": f"{root}\\{rdb}.edb"})
+    drive = temp_root(ref.server).split("\\", 1)[0]
+    home = f"{drive}\\RecoveryDatabases\\{rdb}"
+    rdb_db = ref.database.model_copy(
+        update={"name": rdb, "edb": f"{home}\\{PureWindowsPath(ref.database.edb).name}"}
+    )
     rdb_sg = StorageGroup(
         name=rdb,
         log_prefix=ref.storage_group.log_prefix,
-        log_path=root,
-        system_path=root,
+        log_path=f"{home}\\Logs",
+        system_path=f"{home}\\Logs",
         databases=[rdb_db],
     )
     on = {"host": ref.server.name, "platform": platform_of(ref.server)}
+    tgt = RestoreTarget(
+        ref.server, rdb_sg, (rdb_db,), original=False, source_keys=(ref.key,), exists=False,
+        source_sg=ref.storage_group.name,
+    )  # fmt: skip
+    recovered = restore_stream(b, chain, tgt, [], mount=False)
     create = b.add(
         "create-recovery-database",
         [ref.server.name, rdb],
         **on,
-        params={"server": ref.server.name, "name": rdb, "edb": rdb_db.edb, "log_path": root},
-        title=f"New-MailboxDatabase -Recovery {rdb}",
+        needs=recovered,
+        params={
+            "server": ref.server.name,
+            "name": rdb,
+            "edb": rdb_db.edb,
+            "log_path": rdb_sg.log_path,
+        },
+        title=f"New-MailboxDatabase -Recovery {rdb} over the recovered files, and mount it",
     )
-    tgt = RestoreTarget(ref.server, rdb_sg, (rdb_db,), original=False, source_keys=(ref.key,))
-    last = restore_stream(b, chain, tgt, [create])
+    names = {m.alias: m.display_name or m.alias for m in b.inv.mailboxes}
     requests = [
         b.add(
             "mailbox-restore-request",
             [m],
             **on,
-            needs=last,
-            params={"mailbox": m, "recovery_db": rdb, "target_folder": folder},
+            needs=[create],
+            params={
+                "mailbox": m,
+                "display_name": names.get(m, m),
+                "recovery_db": rdb,
+                "target_folder": folder,
+            },
             title=f"New-MailboxRestoreRequest {m} from {rdb} into its original database",
         )
         for m in mailboxes

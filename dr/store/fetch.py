@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dr.errors import ArtifactExpired, IntegrityError, NotFoundError, ParameterError, StoreError
 
@@ -91,15 +91,23 @@ def _stored_in(artifacts: Sequence[Artifact]) -> tuple[str | None, str | None]:
     return next(iter(versions))
 
 
-def local_path(dest: str, staging: Mapping[str, str]) -> Path:
-    """Where this machine sees ``dest``: a Windows path goes through the staging map."""
+def local_path(dest: str, staging: Mapping[str, Any], host: str | None = None) -> Path:
+    """Where this machine sees ``dest``: a Windows path goes through the staging map.
+
+    The map's entries are ``WINDOWS-PREFIX: local path``, for any host, or ``HOST: {prefix:
+    local path}`` for one host's folders (two hosts both have a T: drive); a host's own
+    entries are tried first."""
     if not _WINDOWS_PATH.match(dest) or os.name == "nt":
         return Path(dest)
     wanted = PureWindowsPath(dest)
-    for prefix in sorted(staging, key=len, reverse=True):
-        base = PureWindowsPath(prefix)
-        if wanted == base or base in wanted.parents:
-            return Path(staging[prefix]).joinpath(*wanted.relative_to(base).parts)
+    scoped = {str(k).lower(): v for k, v in staging.items() if isinstance(v, Mapping)}
+    tables = [scoped.get(host.lower(), {})] if host else []
+    tables.append({k: v for k, v in staging.items() if not isinstance(v, Mapping)})
+    for table in tables:
+        for prefix in sorted(table, key=len, reverse=True):
+            base = PureWindowsPath(prefix)
+            if wanted == base or base in wanted.parents:
+                return Path(str(table[prefix])).joinpath(*wanted.relative_to(base).parts)
     raise ParameterError(
         f"{dest} is a folder on a Windows host; this machine does not know where it is mounted",
         hint="add it to the workspace config.yaml, e.g. staging: {'T:\\\\DRTemp': /mnt/ex-temp}",

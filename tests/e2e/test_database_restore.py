@@ -87,3 +87,26 @@ def test_point_of_failure_with_the_logs_left_on_the_server_loses_nothing(
         lab_ws.dr("lab", "verify", "--db", "DB01", "--at", now.isoformat(), "--json").stdout
     )
     assert verdict["equal"] and verdict["expected"] > 0, verdict
+
+
+def test_a_mailbox_restored_through_a_recovery_database_equals_the_truth(
+    lab_ws: LabWorkspace,
+) -> None:
+    """B2 on 2016: files restored and recovered first, then New-MailboxDatabase -Recovery,
+    mount, New-MailboxRestoreRequest by MailboxGuid, the RDB removed (issue 10 item 7)."""
+    plan = lab_ws.plan("mailbox", "--mailbox", "finance", "--at", iso(_target(lab_ws)))
+    point = datetime.fromisoformat(plan["recoverable_point"])
+    request = next(s for s in plan["steps"] if s["kind"] == "mailbox-restore-request")
+
+    out = lab_ws.run_plan()
+
+    assert out.returncode == 0, out.stdout + out.stderr
+    verdict = json.loads(lab_ws.dr(
+        "lab", "verify", "--mailbox", "finance", "--at", point.isoformat(),
+        "--folder", request["params"]["target_folder"], "--json",
+    ).stdout)  # fmt: skip
+    assert verdict["equal"] and verdict["expected"] > 0, verdict
+    lab = lab_ws.lab()
+    host = lab.host("EX2016")
+    assert not host.extra, "the recovery database was removed"
+    assert lab.verify("DB02", lab.now()).equal

@@ -38,6 +38,8 @@ BENIGN: dict[str, Any] = {
     "dest": "C:\\dr-temp\\full",
     "dest_dir": "E:\\Restore",
     "domain": "corp.example",
+    "host": "EX1",
+    "display_name": "Jan Smith",
     "edb": "E:\\DB\\db1.edb",
     "expect_state": "Clean Shutdown",
     "expected": {"items": 10},

@@ -162,3 +162,15 @@ def test_the_same_seed_builds_the_same_lab(tmp_path: Path) -> None:
         lab.advance(lab.now() + timedelta(hours=2))
         made.append(sorted(m.row() for m in lab.truth("DB01", lab.now()).values()))
     assert made[0] == made[1] and made[0]
+
+
+def test_a_recovery_database_mounted_before_its_files_exist_is_empty(lab: Lab) -> None:
+    """Why the order matters: Exchange mounts a new, empty database over a missing file."""
+    host = lab.host("EX2016")
+    host.new_recovery_database("RDB1", "T:\\RDB1\\DB01.edb", "T:\\RDB1\\Logs")
+    warnings = host.mount("RDB1")
+    assert any("new, empty database" in w for w in warnings)
+    assert exstore.contents(host.path("T:\\RDB1\\DB01.edb")) == {}
+    host.new_recovery_database("RDB2", "T:\\RDB2\\DB02.edb", "T:\\RDB2\\Logs")
+    with pytest.raises(Exception, match="Only one recovery database"):
+        host.mount("RDB2")

@@ -262,6 +262,25 @@ def test_mailbox_beyond_retention_both_families(mailbox: str, expect: str) -> No
     assert expect in kinds(plan)
 
 
+def test_a_recovery_database_is_created_only_over_recovered_files() -> None:
+    """Microsoft's order: restore the files, eseutil /r, New-MailboxDatabase -Recovery,
+    mount, restore request (mounting an RDB before its files exist makes an empty one)."""
+    plan = plan_mailbox(estate_facts(), "finance", at(24 * 90), deleted_at=at(1))
+    order = kinds(plan)
+    assert order.index("soft-recovery") < order.index("create-recovery-database")
+    assert order.index("verify-database-header") < order.index("create-recovery-database")
+    assert "dismount-database" not in order and "mount-database" not in order
+    create = next(s for s in plan.steps if s.kind == "create-recovery-database")
+    restore = next(s for s in plan.steps if s.kind == "restore-database-backup")
+    temp = next(s for s in plan.steps if s.kind == "prepare-temp-folder").params["path"]
+    assert create.params["edb"] == restore.params["edb"]
+    assert create.params["edb"].endswith("\\DB02.edb"), "the file keeps the name its logs use"
+    folders = {temp, create.params["log_path"], create.params["edb"].rsplit("\\", 1)[0]}
+    assert len(folders) == 3, folders
+    request = next(s for s in plan.steps if s.kind == "mailbox-restore-request")
+    assert request.params["display_name"] == "Finance" and request.params["mailbox"] == "finance"
+
+
 def test_mailbox_within_retention_is_reconnected() -> None:
     plan = plan_mailbox(estate_facts(), "jsmith", at(48), deleted_at=at(1))
     assert kinds(plan) == ["connect-mailbox"]
