@@ -277,7 +277,7 @@ def finish(demo: Demo) -> None:
         f"  runbook         {demo.path('runbook.md')}, {demo.path('runbook.html')}\n"
         f"  workspace       {demo.path('ws')} (catalog.sqlite, journal.sqlite, config.yaml)\n"
         f"  lab             {demo.path('ws/lab')} (hosts/, truth/); `dr lab status`\n"
-        f"  repository      {demo.path('ws/lab/repo')} (key file in {demo.path('keys')})\n"
+        f"  repository      {demo.path('ws/repository')} (key file in {demo.path('keys')})\n"
         f"  run log         dr -w {demo.path('ws')} run status; dr -w {demo.path('ws')} run "
         "log RUN STEP",
         highlight=False,

@@ -159,6 +159,6 @@ def _repository(ws: Workspace) -> None:
             hint="set DR_PASSPHRASE (any passphrase you choose for this lab), or record an "
             "existing repository with `dr store init`",
         )
-    path = ws.root / "lab" / "repo"
+    path = ws.root / "repository"  # beside the lab, so `dr lab down` keeps what the catalog names
     init_repository(path, passphrase)
     ws.update_config(repository=str(path))
