@@ -255,6 +255,9 @@ SecretKind = Literal[
     "ca-certificate-password",
     "backup-encryption-key",
     "service-account",
+    "domain-join-account",
+    "domain-join-password",
+    "iis-backup-password",
     "other",
 ]
 

@@ -99,11 +99,16 @@ def rebuild_host(
         title=f"Install Windows {server.windows_version} as {server.name}",
     )
     if join:
+        why = f"joining {server.name} to {server.domain}"
         s.add(
             "join-domain",
             [server.name],
             **_on(server),
             params={"server": server.name, "domain": server.domain},
+            secrets=[
+                b.secret("domain-join-account", None, why),
+                b.secret("domain-join-password", None, why),
+            ],
             title=f"Join {server.name} to {server.domain} under its old name",
         )
     return s.last
@@ -276,6 +281,13 @@ def _ancillary(
                 **on,
                 needs=after,
                 params={"server": server.name, "version": meta.id, "backup_name": meta.id},
+                secrets=[
+                    b.secret(
+                        "iis-backup-password",
+                        server.name,
+                        f"the IIS metabase backup of {server.name}",
+                    )
+                ],
                 title="Restore the IIS metabase (its keys came with the system state)",
             )
         )
@@ -329,7 +341,10 @@ def _ca(b: PlanBuilder, provider: FactsProvider, server: Server, after: list[str
     db = latest_artifact(provider, server.name, "ca-database", None, required=True)
     assert db is not None
     b.use(db)
-    secret = b.secret("ca-certificate-password", server.name, f"the CA on {server.name}")
+    secret = b.secret(
+        "ca-certificate-password", server.name, f"the CA on {server.name}",
+        name="ca-backup-password",  # what restore-ca's template asks for
+    )  # fmt: skip
     return b.add(
         "restore-ca",
         [server.name],

@@ -365,8 +365,25 @@ def test_recover_server_uses_the_switches_the_version_accepts(
 def test_kms_server_needs_the_startup_password_reference() -> None:
     plan = plan_server(estate_facts(), "KMS1")
     kms = next(s for s in plan.steps if s.kind == "restore-kms-database")
-    assert [r.name for r in kms.secrets] == ["kms-startup"]
+    assert [r.name for r in kms.secrets] == ["kms-startup-password"]
     assert "Safe 2" in kms.secrets[0].location
+
+
+@pytest.mark.parametrize("scenario", ["forest", "kms", "ca", "site"])
+def test_every_secret_a_step_needs_is_located_in_the_rendered_runbook(scenario: str) -> None:
+    """The template asks for a secret by name; the runbook must say where it is kept."""
+    from engine.documents import render
+    from engine.runbook import Library
+
+    plan = {
+        "forest": lambda: plan_forest(estate_facts(), "CORP"),
+        "kms": lambda: plan_server(estate_facts(), "KMS1"),
+        "ca": lambda: plan_server(estate_facts(), "DC1"),
+        "site": lambda: plan_site(estate_facts()),
+    }[scenario]()
+    text = render(plan, Library.load(), "md")
+    assert "the plan does not say where it is kept" not in text
+    assert "Safe 2" in text or "KeePass" in text
 
 
 def test_missing_secret_location_is_refused() -> None:
