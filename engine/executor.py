@@ -451,7 +451,11 @@ def judge(check: Check, result: Result) -> tuple[bool, str]:
 
 
 def reboot_probe(services: tuple[str, ...], shell: str) -> Command:
-    """A command that prints the boot time and fails unless every named service runs."""
+    """A command that prints the boot time and fails unless every named service runs.
+
+    Windows: ``Get-WmiObject`` (Windows PowerShell 1.0 to 5.1; ``Get-CimInstance`` needs 3.0)
+    prints ``LastBootUpTime`` as WMI's DMTF datetime string, which is only compared with the
+    one read before the restart."""
     if shell == "posix":
         names = " ".join(quote_posix(s) for s in services)
         script = "cat /proc/sys/kernel/random/boot_id 2>/dev/null || uptime -s\n"
@@ -461,7 +465,7 @@ def reboot_probe(services: tuple[str, ...], shell: str) -> Command:
     names = ",".join(quote_powershell(s) for s in services)
     script = (
         "$ProgressPreference = 'SilentlyContinue'\n"
-        "(Get-CimInstance Win32_OperatingSystem).LastBootUpTime.ToUniversalTime().ToString('o')\n"
+        "(Get-WmiObject -Class Win32_OperatingSystem).LastBootUpTime\n"
     )
     if services:
         script += (

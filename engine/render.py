@@ -347,6 +347,7 @@ class _Context:
     kind: str
     step: Step
     variant: Variant
+    used: set[str] = field(default_factory=set)  # secrets the rendered text asked for
 
     def fail(self, message: str) -> NoReturn:
         raise RenderError(
@@ -358,6 +359,7 @@ class _Context:
         def secret(name: str) -> str:
             if name not in self.variant.secrets:
                 self.fail(f"the template uses secret {name!r}, which the kind does not list")
+            self.used.add(name)
             var = secret_env(name)
             if shell == "powershell":
                 return Raw(f"$env:{var}")
@@ -430,7 +432,10 @@ def render_step(variant: Variant, step: Step, kind: StepKind | None = None) -> R
         reboot=_reboot(ctx, variant),
         secrets=[ref for ref in step.secrets if ref.name in variant.secrets],
         secret_env={name: secret_env(name) for name in variant.secrets},
-        missing_secrets=[n for n in variant.secrets if n not in {r.name for r in step.secrets}],
+        # a secret the kind lists but this step's text never asks for is not "missing"
+        missing_secrets=[
+            n for n in variant.secrets if n not in {r.name for r in step.secrets} and n in ctx.used
+        ],
     )
 
 

@@ -151,7 +151,7 @@ class Variant(_Strict):
         for key, cond in value.items():
             items = cond if isinstance(cond, list) else [cond]
             for item in items:
-                if _parse_condition(item) is None:
+                if _parse_key_condition(key, item) is None:
                     raise ValueError(f"{key}: {item!r} is not a version or a range like '>=2007'")
         return value
 
@@ -279,9 +279,8 @@ def unmet_needs(variant: Variant, platform: dict[str, str]) -> str | None:
 
 
 def _unmet_lists(needs: Needs, platform: dict[str, str]) -> str | None:
-    if needs.snapin and "snapins" in platform:
-        if needs.snapin not in _listed(platform["snapins"]):
-            return f"it needs the {needs.snapin} shell and the host lists {platform['snapins']}"
+    if needs.snapin and "snapins" in platform and needs.snapin not in _listed(platform["snapins"]):
+        return f"it needs the {needs.snapin} shell and the host lists {platform['snapins']}"
     if needs.tools and "tools" in platform:
         missing = [t for t in needs.tools if t.lower() not in _listed(platform["tools"].lower())]
         if missing:
@@ -293,19 +292,37 @@ def _listed(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _key_version(key: str, text: str) -> tuple[int, int] | None:
+    """A platform value as a comparable version: Windows / Exchange years, or for the key
+    ``powershell`` a PowerShell version with ``"none"`` below every version."""
+    if key != "powershell":
+        return version_key(text)
+    return (0, 0) if text.strip() == NO_POWERSHELL else ps_version_key(text)
+
+
+def _parse_key_condition(key: str, text: str) -> _Condition | None:
+    if key != "powershell":
+        return _parse_condition(text)
+    if text.strip() == NO_POWERSHELL:
+        return _Condition("==", (0, 0))
+    return _parse_ps_condition(text)
+
+
 def match_score(when: dict[str, WhenValue], platform: dict[str, str]) -> int | None:
     """How specifically ``when`` matches ``platform`` (None: no match; 0: a catch-all).
 
     Each key scores 2 when it names exact versions and 1 when it is a range, so a variant
-    for ``["2003"]`` beats one for ``"<2007"``, and two keys beat one.
+    for ``["2003"]`` beats one for ``"<2007"``, and two keys beat one. The key
+    ``powershell`` matches the host's PowerShell (``"none"``, ``"2.0"``, ``">=3.0"``); a
+    platform that does not say it matches no such condition.
     """
     score = 0
     for key, cond in when.items():
-        have = version_key(platform.get(key, ""))
+        have = _key_version(key, platform.get(key, ""))
         if have is None:
             return None
         items = cond if isinstance(cond, list) else [cond]
-        parsed = [c for c in (_parse_condition(i) for i in items) if c is not None]
+        parsed = [c for c in (_parse_key_condition(key, i) for i in items) if c is not None]
         if not any(_holds(c, have) for c in parsed):
             return None
         score += 2 if all(c.op == "==" for c in parsed) else 1

@@ -63,20 +63,10 @@ def page_size(version: int) -> int:
 
 
 def default_powershell(windows: str | None) -> str | None:
-    """The PowerShell a Windows version ships (none on 2000 / 2003 without WMF)."""
-    table = {
-        "2000": None,
-        "2003": None,
-        "2003R2": None,
-        "2008": "1.0",
-        "2008R2": "2.0",
-        "2012": "3.0",
-        "2012R2": "4.0",
-        "2016": "5.1",
-        "2019": "5.1",
-        "2022": "5.1",
-    }
-    return table.get(str(windows or ""), "5.1")
+    """The PowerShell a Windows version ships (one table: :mod:`dr.lab.ps.versions`)."""
+    from dr.lab.ps.versions import default_powershell as shipped
+
+    return shipped(windows)
 
 
 @dataclass
@@ -133,8 +123,11 @@ class ExchangeHost(HostSim):
         self.name = server.name
         self.version = self.exchange_version = server.exchange_version
         self.page, self.log_size, self.data_pages = page_size(self.version), log_size, data_pages
-        powershell = getattr(server, "powershell", None)
-        self.ps_version = powershell or default_powershell(server.windows_version)
+        from dr.lab.ps.versions import host_powershell
+
+        self.ps_version = host_powershell(
+            server.windows_version, getattr(server, "powershell", None), self.version
+        )
         self.directory = {k.lower(): v for k, v in (directory or {}).items()}
         self.windows = server.windows_version
         self.random = random.Random(seed)

@@ -38,10 +38,25 @@ def platform_of(server: Server | RecoveryServer | None) -> dict[str, str]:
     found = {"windows": str(server.windows_version)}
     if server.exchange_version is not None:
         found["exchange"] = str(server.exchange_version)
+    powershell = _powershell_of(server)
+    if powershell is not None:  # the step library refuses variants the host cannot run
+        found["powershell"] = powershell
     cu = re.fullmatch(r"CU(\d+)", str(getattr(server, "service_pack", None) or ""), re.I)
     if cu:  # the cumulative update: setup's switches changed with the September 2021 CUs
         found["cu"] = cu.group(1)
     return found
+
+
+def _powershell_of(server: Server | RecoveryServer) -> str | None:
+    """The host's PowerShell ("none" if it has none), or None if its Windows is unknown."""
+    from dr.lab.ps.versions import host_powershell, known_windows
+
+    windows = str(server.windows_version)
+    recorded = getattr(server, "powershell", None)
+    if recorded is None and not known_windows(windows):
+        return None
+    exchange = server.exchange_version
+    return host_powershell(windows, recorded, int(exchange) if exchange else None) or "none"
 
 
 def inventory_digest(inv: Inventory) -> str:
@@ -150,12 +165,19 @@ class PlanBuilder:
             if message not in self.warnings:
                 self.warnings.append(message)
 
-    def secret(self, kind: str, host: str | None, needed_for: str) -> SecretRef:
-        """The reference to a secret the restore needs, or a MissingSecret refusal."""
+    def secret(
+        self, kind: str, host: str | None, needed_for: str, *, name: str | None = None
+    ) -> SecretRef:
+        """The reference to a secret the restore needs, or a MissingSecret refusal.
+
+        The reference carries the name the step library's templates ask for (``name``, by
+        default the kind: ``dsrm-password``), so the runbook finds its location; the
+        inventory's own name for the entry goes into the location text."""
         for ref in self.inv.secrets:
             if ref.kind == kind and (host is None or (ref.host or "").upper() == host.upper()):
                 self.use({"secret": ref.name, "kind": ref.kind, "location": ref.location})
-                return SecretRef(name=ref.name, location=ref.location, env=ref.env)
+                where = f"{ref.location} (inventory secret {ref.name})"
+                return SecretRef(name=name or kind, location=where, env=ref.env)
         where = f" of {host}" if host else ""
         raise MissingSecret(
             f"{needed_for} needs the {kind}{where}, and the inventory records no location for it",

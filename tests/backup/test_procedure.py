@@ -98,7 +98,11 @@ def test_the_ca_password_is_a_reference_never_a_value(estate: Inventory) -> None
 def test_every_step_renders_for_its_host(estate: Inventory, name: str, backup_type: str) -> None:
     plan = backup_plan(estate, _set(estate, name), backup_type)  # type: ignore[arg-type]
     specs = build_specs(plan, Library.load())
-    assert all(s.command is not None for s in specs.values())
+    # a command for every step, except on a host without PowerShell (Windows 2000's KMS1),
+    # where the step is a person's, with instructions (issue 16)
+    no_powershell = name == "kms1-kms"
+    for spec in specs.values():
+        assert spec.command is not None or (no_powershell and spec.instructions), spec.id
 
 
 def test_hostile_names_reach_the_shell_as_data(estate: Inventory) -> None:

@@ -319,3 +319,145 @@ def test_json_and_exit_code_and_absent_verification() -> None:
     )
     assert check_output(absent, 0, "No damaged log files were found.").ok
     assert not check_output(absent, 0, "Missing log file: E0000002C.log\nNo damaged log files").ok
+
+
+# --- what a variant needs from its host (issue 16) ---------------------------------------
+
+NEEDS_LIBRARY = """
+kinds:
+  hash-file:
+    title: Compare a file
+    params: [path]
+    variants:
+      - when: {windows: ">=2008"}
+        action: powershell
+        needs: {powershell: ">=4.0"}
+        command: (Get-FileHash -LiteralPath {{ path }}).Hash
+      - when: {windows: ">=2008"}
+        action: powershell
+        command: (Get-Item -LiteralPath {{ path }}).Length
+      - when: {windows: ["2000"]}
+        action: manual
+        instructions: Compare {{ path }} by hand.
+  only-new:
+    title: Needs PowerShell 3.0
+    params: [path]
+    variants:
+      - action: powershell
+        needs: {powershell: ">=3.0", tools: [wbadmin]}
+        command: Get-CimInstance Win32_OperatingSystem
+"""
+
+
+@pytest.fixture
+def needs_library(tmp_path: Path) -> Library:
+    from engine.runbook import load_directory
+
+    return Library(load_directory(_write(tmp_path, NEEDS_LIBRARY)))
+
+
+def _on(kind: str, **platform: str) -> Step:
+    return Step(id=f"{kind}.H1", kind=kind, host="H1", params={"path": "C:\\f"}, platform=platform)
+
+
+def test_the_variant_chosen_is_one_the_hosts_powershell_can_run(needs_library: Library) -> None:
+    hashed = needs_library.variant(_on("hash-file", windows="2016", powershell="5.1"))
+    assert hashed.needs.powershell == ">=4.0"
+    sized = needs_library.variant(_on("hash-file", windows="2012", powershell="3.0"))
+    assert sized.needs.powershell is None and "Length" in (sized.command or "")
+    # A platform that does not say its PowerShell proves no `needs`: the safe variant.
+    assert needs_library.variant(_on("hash-file", windows="2016")) is sized
+    # No PowerShell at all: the kind's manual variant, not a script.
+    manual = needs_library.variant(_on("hash-file", windows="2000", powershell="none"))
+    assert manual.action == "manual"
+
+
+def test_a_variant_the_host_cannot_run_is_refused_naming_step_host_and_need(
+    needs_library: Library,
+) -> None:
+    with pytest.raises(LibraryError) as caught:
+        needs_library.variant(_on("only-new", windows="2008R2", powershell="2.0"))
+    message = caught.value.message
+    assert message.startswith("step only-new.H1 on host H1: ")
+    assert "needs PowerShell >=3.0 and the host has 2.0" in message
+    with pytest.raises(LibraryError, match="sends PowerShell and the host has none"):
+        needs_library.variant(_on("only-new", windows="2003", powershell="none"))
+    # Tools and snap-ins are checked where the platform lists them.
+    with pytest.raises(LibraryError, match="needs wbadmin"):
+        needs_library.variant(_on("only-new", windows="2016", powershell="5.1", tools="robocopy"))
+    assert needs_library.variant(_on("only-new", windows="2016", powershell="5.1", tools="wbadmin"))
+
+
+def test_the_renderer_refuses_a_variant_the_host_cannot_run(needs_library: Library) -> None:
+    from engine.errors import RenderError
+
+    kind = needs_library.kind("only-new")
+    with pytest.raises(RenderError, match=r"step only-new.H1 \(kind only-new, host H1\).*3\.0"):
+        render_step(kind.variants[0], _on("only-new", windows="2008R2", powershell="2.0"), kind)
+    rendered = render_step(kind.variants[0], _on("only-new", windows="2016", powershell="5.1"))
+    assert rendered.command is not None
+
+
+def test_a_needs_range_that_is_no_version_is_a_library_error(tmp_path: Path) -> None:
+    from engine.runbook import load_directory
+
+    bad = NEEDS_LIBRARY.replace('powershell: ">=3.0"', 'powershell: "new"')
+    with pytest.raises(LibraryError, match=r"kinds\.only-new\.variants\[0\]\.needs\.powershell"):
+        load_directory(_write(tmp_path, bad))
+
+
+def test_the_planner_gives_each_host_its_powershell() -> None:
+    from dr.model.inventory import Server
+    from dr.planner.builder import platform_of
+
+    def server(windows: str, **extra: object) -> Server:
+        return Server.model_validate(
+            {"name": "H", "domain": "corp.example.com", "windows_version": windows, **extra}
+        )
+
+    assert platform_of(server("2016"))["powershell"] == "5.1"
+    assert platform_of(server("2008R2"))["powershell"] == "2.0"
+    assert platform_of(server("2000"))["powershell"] == "none"
+    assert platform_of(server("2003"))["powershell"] == "none"
+    assert platform_of(server("2003", powershell="2.0"))["powershell"] == "2.0"
+
+
+def test_the_shipped_library_gives_powershell_2_and_no_powershell_hosts_a_variant(
+    library: Library,
+) -> None:
+    from engine.runbook import Variant, select_variant
+
+    def variant(kind: str, **platform: str) -> Variant:
+        return select_variant(library.kind(kind), platform)
+
+    ps2 = {"exchange": "2010", "windows": "2008R2", "powershell": "2.0"}
+    assert "Restart-Computer" in (variant("join-domain", **ps2).command or "")
+    placed = variant("restore-database-backup", **{**ps2, "exchange": "2013"})
+    assert placed.needs.powershell is None
+    assert "Get-FileHash" not in str(placed.verify)
+    w2k = {"exchange": "2000", "windows": "2000", "powershell": "none"}
+    for kind in ("reboot-host", "kms-export", "system-state-backup", "collect-backup-files"):
+        assert not variant(kind, **w2k).uses_powershell, kind
+
+
+def test_when_can_name_a_host_without_powershell(library: Library) -> None:
+    from engine.runbook import select_variant
+
+    assert match_score({"powershell": "none"}, {"powershell": "none"}) == 2
+    assert match_score({"powershell": "none"}, {"powershell": "2.0"}) is None
+    assert match_score({"powershell": "none"}, {}) is None  # unknown is not "none"
+    assert match_score({"powershell": ">=3.0"}, {"powershell": "5.1"}) == 1
+    # A rebuilt Windows 2003 server has no PowerShell until WMF is installed again: the
+    # steps the planner sends it have a variant it can run.
+    rebuilt = {"exchange": "2003", "windows": "2003", "powershell": "none"}
+    for kind in (
+        "reboot-host",
+        "prepare-temp-folder",
+        "restore-log-backup",
+        "copy-live-logs",
+        "verify-item-counts",
+        "verify-recovery-forest",
+    ):
+        assert not select_variant(library.kind(kind), rebuilt).uses_powershell, kind
+    with_wmf = {**rebuilt, "powershell": "2.0"}
+    assert select_variant(library.kind("copy-live-logs"), with_wmf).action == "powershell"

@@ -43,16 +43,26 @@ EXCHANGE_ON_WINDOWS: dict[str, tuple[str, ...]] = {
     "2019": ("2019", "2022"),
 }
 WINDOWS_ONLY = ("2000", "2003", "2008", "2008R2", "2012", "2012R2", "2016", "2019", "2022")
+# Windows 2003 and 2008 ship no Windows PowerShell (versions.py): a host is checked as it is
+# with the Windows Management Framework 2.0 (the checker's assumption) and, where its Exchange
+# does not imply PowerShell (none, 2000, 2003), also without any.
+NO_WMF_WINDOWS = ("2003", "2008")
 PLATFORMS: tuple[dict[str, str], ...] = (
     *({"exchange": ex, "windows": w} for ex, ws in EXCHANGE_ON_WINDOWS.items() for w in ws),
     *({"windows": w} for w in WINDOWS_ONLY),
+    *(
+        {"exchange": ex, "windows": w, "powershell": "none"}
+        for ex, ws in EXCHANGE_ON_WINDOWS.items()
+        for w in ws
+        if w in NO_WMF_WINDOWS and ex in ("2000", "2003")
+    ),
+    *({"windows": w, "powershell": "none"} for w in NO_WMF_WINDOWS),
 )
 # Kinds the planner sends to host "operator" without a platform (dr/planner/builder.py,
 # mailbox.py, server.py, forest.py): they are also rendered with an empty platform.
 OPERATOR_KINDS = (
     "approve",
     "manual",
-    "recover-deleted-items",
     "verify-hardware",
     "restore-disk-image",
     "reset-computer-account",
@@ -438,7 +448,10 @@ PLACEHOLDERS: dict[str, Any] = {
 def platform_label(platform: dict[str, str]) -> str:
     parts = [f"Exchange {platform['exchange']}"] if "exchange" in platform else []
     parts += [f"Windows {platform['windows']}"] if "windows" in platform else []
-    return " on ".join(parts) or "no platform"
+    label = " on ".join(parts) or "no platform"
+    if platform.get("powershell") == "none" and platform.get("windows") in NO_WMF_WINDOWS:
+        label += " without PowerShell"
+    return label
 
 
 def check_library(library: Any, platforms: Sequence[dict[str, str]] | None = None) -> list[Finding]:
@@ -456,25 +469,73 @@ def check_library(library: Any, platforms: Sequence[dict[str, str]] | None = Non
     return _dedupe(out)
 
 
+def with_powershell(platform: dict[str, str]) -> dict[str, str]:
+    """``platform`` with the PowerShell the checker assumes for its Windows (``"none"``: none),
+    as the planner's ``platform_of`` adds it; a platform without Windows is left as it is."""
+    windows = platform.get("windows")
+    if windows is None or "powershell" in platform:
+        return dict(platform)
+    return {**platform, "powershell": assumed_powershell(windows) or "none"}
+
+
 def _check_kind_on(kind: Any, platform: dict[str, str], select: Any) -> list[Finding]:
+    """The findings of the variant selected for ``platform`` (see :func:`checked_variant`)."""
     from engine.errors import EngineError
+    from engine.runbook import claims
 
     label = platform_label(platform)
+    platform = with_powershell(platform)
+    if platform and not claims(kind, platform):
+        return []  # the kind does not claim this platform
     try:
-        variant = select(kind, platform)
+        variant, facts, refused = checked_variant(kind, platform, select)
     except EngineError as exc:
-        if platform:
-            return []  # the kind does not claim this platform
         return [Finding(kind.name, label, 0, "", str(exc).split(" (")[0], "unrenderable")]
     index = kind.variants.index(variant)
     try:
-        rendered = render_placeholder_step(kind, variant, platform)
+        rendered = render_placeholder_step(kind, variant, facts)
     except EngineError as exc:
         return [Finding(f"{kind.name}[{index}]", label, 0, "", str(exc), "unrenderable")]
-    return _check_rendered(f"{kind.name}[{index}]", label, platform, rendered)
+    found = _check_rendered(f"{kind.name}[{index}]", label, platform, rendered)
+    if refused is None or found:
+        return found
+    return [Finding(kind.name, label, 0, "", refused, "unrunnable")]
+
+
+def checked_variant(
+    kind: Any, platform: dict[str, str], select: Any = None
+) -> tuple[Any, dict[str, str], str | None]:
+    """(variant, the platform to render it with, why the selection refused or None).
+
+    Where the selection refuses every variant (the host cannot run them), the variant its
+    ``when:`` picks is checked anyway, rendered without the PowerShell fact, so the finding
+    names the call at fault; a refusal with no such call is reported as it is. A platform
+    no variant claims raises the selection's error."""
+    from engine.errors import EngineError
+    from engine.runbook import claims, select_variant
+
+    select = select or select_variant
+    try:
+        return select(kind, platform), platform, None
+    except EngineError as exc:
+        if not platform or not claims(kind, platform):
+            raise
+        facts = {k: v for k, v in platform.items() if k != "powershell"}
+        return _when_best(kind, platform), facts, str(exc).split(" (")[0]
+
+
+def _when_best(kind: Any, platform: dict[str, str]) -> Any:
+    """The variant ``when:`` alone selects (the most specific match, the first on a tie)."""
+    from engine.runbook import match_score
+
+    scored = [(match_score(v.when, platform), i) for i, v in enumerate(kind.variants)]
+    best = max((s, -i) for s, i in scored if s is not None)
+    return kind.variants[-best[1]]
 
 
 def render_placeholder_step(kind: Any, variant: Any, platform: dict[str, str]) -> Any:
+    """``variant`` rendered with placeholder parameters on a host with ``platform`` (whose
+    needs the renderer checks only against the facts ``platform`` gives)."""
     from engine.plan import Step
     from engine.render import render_step
 
@@ -492,6 +553,8 @@ def _check_rendered(
 
     windows = platform.get("windows")
     exchange = int(platform["exchange"]) if "exchange" in platform else None
+    have = with_powershell(platform).get("powershell", "5.1")
+    ps_version = None if have == "none" else have
     scripts = [("command", rendered.command), ("verify", rendered.verify)]
     scripts.append(("idempotency", rendered.idempotency))
     if rendered.reboot is not None:
@@ -504,7 +567,7 @@ def _check_rendered(
         out.extend(
             check_script(
                 command.script,
-                ps_version=assumed_powershell(windows) if windows else "5.1",
+                ps_version=ps_version,
                 exchange_version=exchange,
                 windows=windows,
                 shell=command.shell,

@@ -94,3 +94,30 @@ def assumed_powershell(windows: str | None) -> str | None:
     if found is None and windows is not None and normalize_windows(windows) in _WMF2_INSTALLABLE:
         return "2.0"
     return found
+
+
+# The least Windows PowerShell an Exchange server has, whatever its Windows ships: its
+# Exchange Management Shell is Windows PowerShell (Exchange 2007 reference pages, e.g.
+# Get-MailboxDatabase, bb124924(v=exchg.80), are cmdlets of that shell), and Exchange 2010
+# is managed through remote PowerShell (Microsoft KB 2827611, "develop apps by using
+# Exchange PowerShell"), which is PowerShell 2.0 remoting (New-PSSession, "Applies To:
+# Windows PowerShell 2.0", dd347668(v=technet.10)). An inference, not a prerequisite page: no
+# Microsoft Exchange 2007 / 2010 prerequisites page was found in the corpora. 2013 and
+# later are not raised (their Windows versions ship what the table says, or the inventory
+# records more).
+_EXCHANGE_FLOOR: dict[int, str] = {2007: "1.0", 2010: "2.0"}
+
+
+def host_powershell(
+    windows: str | None, recorded: str | None = None, exchange: int | None = None
+) -> str | None:
+    """A host's Windows PowerShell: what the inventory records (``Server.powershell``, e.g.
+    WMF 2.0 on 2003), else what its Windows ships (:func:`default_powershell`) raised to
+    what its Exchange version implies; None: none, or a Windows the table does not know."""
+    if recorded:
+        return recorded
+    found = default_powershell(windows)
+    floor = _EXCHANGE_FLOOR.get(exchange or 0)
+    if floor and (found is None or version_key(found) < version_key(floor)):
+        return floor
+    return found
