@@ -434,6 +434,10 @@ def load_file(path: Path) -> dict[str, StepKind]:
         located = load_located(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise LibraryError(f"{path}: cannot read ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise LibraryError(
+            f"{path}: not UTF-8 text (byte {exc.start})", hint="save the library file as UTF-8"
+        ) from None
     except YamlSyntaxError as exc:
         raise LibraryError(f"{path}:{exc.line}:{exc.column}: {exc.message}") from exc
     data = located.data

@@ -116,6 +116,10 @@ def remote_backup(
         )  # fmt: skip
         with _status(f"{backup_type} backup of {set_name} on {bset.host}", quiet):
             result = run_remote_backup(ctx, bset, backup_type)
+        if repo is None:  # the workspace's repository: an earlier killed backup is picked up
+            from dr.store.reconcile import reconcile
+
+            reconcile(found["catalog"], found["repo"])
     return {
         "set": set_name,
         "host": bset.host,

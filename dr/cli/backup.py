@@ -151,7 +151,9 @@ def run(
             plan_run(r, opts, catalog if record is not None else None, files)
             with byte_progress(f"backup {set_name}", total, quiet=json_out) as tick:
                 manifest = run_backup(r, opts, tick, files)
-        run_id = _record(catalog, record, manifest)
+            run_id = _record(catalog, record, manifest)
+            if record is not None:  # recorded in the catalog: it follows the repository
+                _pick_up_unrecorded(catalog, r, repo)
     finally:
         if catalog is not None:
             catalog.close()
@@ -180,6 +182,29 @@ def _remote(
         f"{summary['files']} files, {summary['size']} bytes, added {summary['stored']} bytes; "
         f"catalog run {summary['catalog_run']}, engine run {summary['engine_run']}."
     )
+
+
+def _pick_up_unrecorded(catalog: Catalog | None, repository: Any, repo: Path | None) -> None:
+    """A version an earlier, killed backup committed but did not record is recorded now
+    (and a recorded run whose version is gone is marked expired): dr.store.reconcile. Only
+    for the workspace's own repository — another one's versions are not this catalog's."""
+    from dr.store.reconcile import reconcile
+
+    if catalog is None or (repo is not None and not _is_workspace_repo(repo)):
+        return
+    drift = reconcile(catalog, repository)
+    if drift.recorded or drift.marked_expired:
+        err_console.print(
+            f"note: the catalog now follows the repository: {drift.recorded} version(s) "
+            f"recorded, {drift.marked_expired} run(s) marked expired"
+        )
+
+
+def _is_workspace_repo(repo: Path) -> bool:
+    from dr.cli.common import workspace
+
+    recorded = workspace().config().get("repository")
+    return recorded is not None and Path(recorded).resolve() == repo.resolve()
 
 
 def _record(

@@ -298,9 +298,6 @@ def test_the_reported_inputs_are_one_clear_line(workspace: Path, tmp_path: Path)
     assert code != 0 and "no backup version found" in text
 
 
-@pytest.mark.xfail(
-    strict=True, reason="dr/catalog/importers/json_manifest.py: RecursionError on deep nesting"
-)
 def test_deeply_nested_json_import_is_one_clear_line(workspace: Path, tmp_path: Path) -> None:
     path = tmp_path / "deep.json"
     path.write_bytes(b'{"runs": ' + b"[" * 20000 + b"]" * 20000 + b"}")
@@ -308,9 +305,6 @@ def test_deeply_nested_json_import_is_one_clear_line(workspace: Path, tmp_path: 
     check(code, text)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="engine/runbook.py load_file: UnicodeDecodeError is not caught"
-)
 def test_a_non_utf8_library_file_is_one_clear_line(workspace: Path, tmp_path: Path) -> None:
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "x.yaml").write_bytes(b"\xff\xfe" + LIBRARY)
@@ -318,10 +312,6 @@ def test_a_non_utf8_library_file_is_one_clear_line(workspace: Path, tmp_path: Pa
     check(code, text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dr/catalog/importers/fields.py and fast.py: no range check, OverflowError in SQLite",
-)
 def test_a_size_of_2_to_the_70_is_one_clear_line(workspace: Path, tmp_path: Path) -> None:
     path = tmp_path / "big.csv"
     path.write_bytes(CSV_MANIFEST.replace(b",1000,", b"," + BIG + b","))
@@ -330,7 +320,6 @@ def test_a_size_of_2_to_the_70_is_one_clear_line(workspace: Path, tmp_path: Path
     assert code == 2
 
 
-@pytest.mark.xfail(strict=True, reason="dr/catalog/importers/fields.py: any year is accepted")
 def test_a_run_dated_9999_is_refused(workspace: Path, tmp_path: Path) -> None:
     path = tmp_path / "future.csv"
     path.write_bytes(CSV_MANIFEST.replace(b"2024-05-06", b"9999-05-06"))

@@ -275,11 +275,6 @@ def test_generated_cmd_file_quotes_each_path_for_cmd() -> None:
     assert lexers.cmd_shape(copy[1])[:6] == ["word", "quote", "text", "quote", "quote", "text"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runbooks/directory.yaml authoritative-restore: the DN reaches ntdsutil unchecked; "
-    "fix: `foreach ($dn in {{ objects | map('native_arg') | list }})`",
-)
 def test_a_quote_in_a_dn_cannot_reach_ntdsutil() -> None:
     library = Library.load()
     kind = library.kind("authoritative-restore")

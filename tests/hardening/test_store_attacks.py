@@ -146,6 +146,18 @@ def test_a_version_left_out_of_the_catalog_is_recorded_by_verify(tmp_path: Path)
         assert len(catalog.runs("files")) == len(ids)
 
 
+def test_a_version_left_out_of_the_catalog_is_recorded_by_the_next_backup(tmp_path: Path) -> None:
+    ids = estate(tmp_path, versions=2, recorded=False)  # as a backup killed after its commit
+    with Catalog.open(tmp_path / "ws" / "catalog.sqlite") as catalog:
+        catalog.register_set(BackupSet(name="more", host="H", type="files"))
+    (tmp_path / "src" / "c.txt").write_text("the next day\n")
+    out = dr(tmp_path, "backup", "run", "more", "--from", str(tmp_path / "src"), "--host", "H")
+    assert out.returncode == 0, out.stderr
+    assert "2 version(s) recorded" in out.stderr
+    with Catalog.open(tmp_path / "ws" / "catalog.sqlite") as catalog:
+        assert len(catalog.runs("files")) == len(ids) and len(catalog.runs("more")) == 1
+
+
 # -- item 6: corruption the verify must name -------------------------------------------------
 
 

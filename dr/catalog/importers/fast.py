@@ -17,11 +17,17 @@ holds it to giving the same catalog as the full checks.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from dr.catalog.importers.fields import ARTIFACT_FIELDS, RUN_FIELDS, check_fields
+from dr.catalog.importers.fields import (
+    ARTIFACT_FIELDS,
+    FUTURE_SLACK,
+    MAX_INT,
+    RUN_FIELDS,
+    check_fields,
+)
 from dr.catalog.importers.records import set_problems
 from dr.catalog.loader import ART_FIELDS, Prepared
 from dr.catalog.model import ARTIFACT_KINDS, STREAM_KINDS, SetRecord
@@ -90,6 +96,7 @@ class FastRows:
         names = [name for _, name in layout.run]
         self.run_cells = itemgetter(*(i for i, _ in layout.run))
         self.start, self.end = names.index("start"), names.index("end")
+        self.latest = datetime.now(UTC) + FUTURE_SLACK  # later than this: not a past run
         static = [(i, name) for i, name in layout.run if name not in ("start", "end")]
         self.static_cells = _getter([i for i, _ in static])
         self.static_names = [name for _, name in static]
@@ -120,8 +127,8 @@ class FastRows:
         key = self.static_cells(first)
         fields = self.runs.get(key) or self._static(key)
         start, end = _parse(cells[self.start]), _parse(cells[self.end])
-        if start.tzinfo is None or end.tzinfo is None or end < start:
-            raise _Bad  # no zone: the full checks say so
+        if start.tzinfo is None or end.tzinfo is None or end < start or end > self.latest:
+            raise _Bad  # no zone, or in the future: the full checks say so
         host = fields[1]
         kind, templates = self.kind, self.templates.setdefault(host, {})
         if kind is None:
@@ -173,7 +180,7 @@ class FastRows:
             cell = row[i]
             if cell:
                 number = int(cell)
-                if number < minimum:
+                if number < minimum or number > MAX_INT:
                     raise _Bad
                 values[position] = number
         if values[_SIZE] is None:

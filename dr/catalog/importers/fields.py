@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dr.catalog.model import ARTIFACT_KINDS, BACKUP_TYPES, RUN_STATUSES
@@ -49,6 +49,10 @@ def text(value: Any) -> str:
     raise ValueError("must be a non-empty string" if value == "" else "must be a string")
 
 
+MAX_INT = 2**63 - 1  # what SQLite's INTEGER holds
+FUTURE_SLACK = timedelta(days=1)  # clocks disagree; a run dated later than this is refused
+
+
 def optional_text(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
@@ -59,8 +63,10 @@ def whole(minimum: int, optional: bool = True) -> Check:
     def check(value: Any) -> int | None:
         if value is None and optional:
             return None
-        if type(value) is int and value >= minimum:
+        if type(value) is int and minimum <= value <= MAX_INT:
             return value
+        if type(value) is int and value > MAX_INT:
+            raise ValueError(f"{value} is too large (at most {MAX_INT})")
         raise ValueError(f"must be a whole number ≥ {minimum}, not {value!r}")
 
     return check
@@ -96,7 +102,10 @@ def moment(value: Any) -> datetime:
         ) from None
     if parsed.tzinfo is None:
         raise ValueError("a time needs a time zone: write it like 2024-05-01T21:00:00Z (UTC)")
-    return parsed.astimezone(UTC)
+    parsed = parsed.astimezone(UTC)
+    if parsed > datetime.now(UTC) + FUTURE_SLACK:
+        raise ValueError(f"{value!r} is in the future: a backup run cannot have happened yet")
+    return parsed
 
 
 RUN_FIELDS: dict[str, Check] = {

@@ -91,6 +91,8 @@ class _Scanner:
             except json.JSONDecodeError as exc:
                 if self.eof or len(self.buf) - self.pos > _MAX_RECORD:
                     raise self.error(f"not valid JSON ({exc.msg})", exc.pos) from exc
+            except RecursionError:
+                raise self.error("JSON nested too deeply to be a manifest") from None
             self.more()
 
     def error(self, message: str, at: int | None = None) -> ManifestError:
