@@ -51,13 +51,15 @@ class Workspace:
     def config(self) -> dict[str, Any]:
         if not self.config_path.is_file():
             return {}
-        try:
-            data = yaml.safe_load(self.config_path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
+        from engine.yamlpos import YamlSyntaxError, load_located
+
+        try:  # bounded in size, depth and aliases like every YAML dr reads
+            data = load_located(self.config_path.read_text(encoding="utf-8")).data or {}
+        except (YamlSyntaxError, UnicodeDecodeError) as exc:
             raise WorkspaceError(
                 f"{self.config_path}: not valid YAML ({exc})",
                 hint="fix or delete the file, then run `dr init` again",
-            ) from exc
+            ) from None
         if not isinstance(data, dict):
             raise WorkspaceError(f"{self.config_path}: expected a mapping")
         return data

@@ -329,6 +329,17 @@ def match_score(when: dict[str, WhenValue], platform: dict[str, str]) -> int | N
     return score
 
 
+def _check_override(old: StepKind | None, new: StepKind, directory: Path) -> None:
+    """A directory may change how a kind is carried out, not its contract with the planner:
+    an override with other parameters would be handed the wrong ones."""
+    if old is not None and old.params != new.params:
+        raise LibraryError(
+            f"{directory}: kind {new.name!r} overrides the built-in with parameters "
+            f"{new.params}; the planner gives {old.params}",
+            hint="keep the kind's params as they are, or give your kind a new name",
+        )
+
+
 class Library:
     """The loaded step library: built-in kinds, then each user directory (which may override)."""
 
@@ -340,7 +351,9 @@ class Library:
         """The built-in library, plus ``extra_dirs`` and ``$DR_RUNBOOKS`` (a path list)."""
         kinds: dict[str, StepKind] = {}
         for directory in library_dirs(extra_dirs):
-            kinds.update(load_directory(directory))
+            for name, kind in load_directory(directory).items():
+                _check_override(kinds.get(name), kind, directory)
+                kinds[name] = kind
         return cls(kinds)
 
     def kinds(self) -> list[str]:

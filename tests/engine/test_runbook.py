@@ -461,3 +461,13 @@ def test_when_can_name_a_host_without_powershell(library: Library) -> None:
         assert not select_variant(library.kind(kind), rebuilt).uses_powershell, kind
     with_wmf = {**rebuilt, "powershell": "2.0"}
     assert select_variant(library.kind("copy-live-logs"), with_wmf).action == "powershell"
+
+
+def test_a_user_kind_may_not_change_a_built_in_kinds_parameters(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text(
+        "kinds:\n  mount-database:\n    title: Mount\n    params: [db]\n    variants:\n"
+        "      - action: manual\n        instructions: mount {{ db }}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(LibraryError, match="overrides the built-in"):
+        Library.load([tmp_path])
