@@ -126,6 +126,12 @@ def build(
     from dr import workspace as wsmod
 
     ws = Workspace(ws_root)
+    if not (ws.exists() and ws.config().get("repository")) and not os.environ.get("DR_PASSPHRASE"):
+        raise ParameterError(  # said before anything is made, so a retry starts clean
+            "the lab's repository needs a passphrase",
+            hint="set DR_PASSPHRASE (any passphrase you choose for this lab), or record an "
+            "existing repository with `dr store init`",
+        )
     if not ws.exists():
         wsmod.init(ws_root, inventory)
     lab = Lab.create(lab_dir(ws), inventory, seed=seed)
