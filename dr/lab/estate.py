@@ -73,6 +73,7 @@ class Lab:
     inventory: Inventory
     state: dict[str, Any] = field(default_factory=dict)
     _hosts: dict[str, ExchangeHost] = field(default_factory=dict)
+    _homes: dict[str, dict[str, str]] = field(default_factory=dict)
 
     # -- making and opening -------------------------------------------------------------------
 
@@ -167,15 +168,17 @@ class Lab:
         return self._hosts[server.name]
 
     def _mailbox_dbs(self, server: Server | RecoveryServer) -> dict[str, str]:
-        """alias → database name, for the mailboxes homed on ``server``."""
+        """alias → database name, for the mailboxes homed on ``server`` (resolved once)."""
         from dr.model.refs import resolve_database
 
-        found = {}
-        for mailbox in self.inventory.mailboxes:
-            ref = resolve_database(self.inventory, mailbox.database)
-            if ref.server.name == server.name:
-                found[mailbox.alias] = ref.database.name
-        return found
+        if server.name not in self._homes:
+            found = {}
+            for mailbox in self.inventory.mailboxes:
+                ref = resolve_database(self.inventory, mailbox.database)
+                if ref.server.name == server.name:
+                    found[mailbox.alias] = ref.database.name
+            self._homes[server.name] = found
+        return self._homes[server.name]
 
     def directory_of(self, server: Server | RecoveryServer) -> dict[str, dict[str, Any]]:
         """The directory objects a host's forest answers ``[ADSI]`` with: RootDSE and each
@@ -202,13 +205,8 @@ class Lab:
     # -- mail and backups ---------------------------------------------------------------------
 
     def mailboxes(self, server: Server, db_name: str) -> list[str]:
-        from dr.model.refs import resolve_database
-
-        found = []
-        for mailbox in self.inventory.mailboxes:
-            ref = resolve_database(self.inventory, mailbox.database)
-            if ref.server.name == server.name and ref.database.name == db_name:
-                found.append(mailbox.alias)
+        """The aliases homed on ``db_name`` of ``server`` (the workload's recipients)."""
+        found = [a for a, db in self._mailbox_dbs(server).items() if db == db_name]
         return found or ["administrator"]
 
     def advance(

@@ -581,16 +581,7 @@ def _gap(
     held = [s.first for s in sources if s.first > first]
     held += [v.logs.first for v in versions if v.logs and not v.expired and v.logs.first > first]
     last = min(held) - 1
-    later = sorted(
-        v.at
-        for v in versions
-        if v.backup_type == "full"
-        and not v.expired
-        and not v.offline
-        and v.at > before
-        and (database is None or v.image(database) is not None)
-    )
-    after = later[0] if later else None
+    after = _next_full(versions, before, database)
     expired = sorted(
         v.id
         for v in versions

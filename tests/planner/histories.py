@@ -158,6 +158,41 @@ def estate_artifacts(hours: float = 0.5) -> list[HostArtifact]:
     return found
 
 
+def estate_facts(*, live: bool = True, offline: bool = False) -> MemoryFacts:
+    """The example estate with a day of backups: a full, logs, an incremental, more logs on
+    every stream, mail-level items on both servers; ``offline`` adds an offline copy of the
+    first EX2003 stream's databases at 1.7 h."""
+    sims = [
+        legacy_sim(),
+        legacy_sim("Second Storage Group", "E01"),
+        modern_sim(),
+        modern_sim("DB02", "E01"),
+    ]
+    for s in sims:
+        s.backup("full")
+        s.logs()
+        s.backup("incremental")
+        s.logs(1, 5)
+    if offline:
+        first = sims[0]
+        first.versions.append(
+            BackupVersion(
+                "OFF",
+                first.stream,
+                "copy",
+                at(1.7),
+                None,
+                first.versions[0].databases,
+                offline=True,
+            )
+        )
+    items = [
+        host_artifact("mailbox-items", "EX2003", 0.5, mailbox="administrator", item_count=1400),
+        host_artifact("mailbox-items", "EX2016", 0.5, mailbox="finance", item_count=61000),
+    ]
+    return facts(*sims, live=live, artifacts=estate_artifacts() + items)
+
+
 _KINDS = ("full", "copy", "incremental", "incremental", "differential")
 
 

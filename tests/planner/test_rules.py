@@ -22,13 +22,13 @@ from dr.planner import (
     plan_site,
     rto,
 )
-from dr.planner.facts import BackupVersion, MemoryFacts
+from dr.planner.facts import MemoryFacts
 from engine.plan import Plan
 from engine.runbook import Library
 from tests.planner.histories import (
     at,
     estate,
-    estate_artifacts,
+    estate_facts,
     facts,
     host_artifact,
     legacy_sim,
@@ -172,28 +172,7 @@ EX2003_MAIL = "First Storage Group/Mailbox Store (EX2003)"
 
 
 def _estate() -> MemoryFacts:
-    sims = [
-        legacy_sim(),
-        legacy_sim("Second Storage Group", "E01"),
-        modern_sim(),
-        modern_sim("DB02", "E01"),
-    ]
-    for s in sims:
-        s.backup("full")
-        s.logs()
-        s.backup("incremental")
-        s.logs(1, 5)
-    stream = sims[0]
-    stream.versions.append(
-        BackupVersion(
-            "OFF", stream.stream, "copy", at(1.7), None, stream.versions[0].databases, offline=True
-        )
-    )
-    items = [
-        host_artifact("mailbox-items", "EX2003", 0.5, mailbox="administrator", item_count=1400),
-        host_artifact("mailbox-items", "EX2016", 0.5, mailbox="finance", item_count=61000),
-    ]
-    return facts(*sims, artifacts=estate_artifacts() + items)
+    return estate_facts(offline=True)
 
 
 SCENARIOS: dict[str, Callable[[MemoryFacts], Plan]] = {

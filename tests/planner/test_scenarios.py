@@ -24,34 +24,11 @@ from engine.plan import Plan, validate_dag
 from tests.planner.histories import (
     at,
     estate,
-    estate_artifacts,
-    facts,
-    host_artifact,
-    legacy_sim,
-    modern_sim,
+    estate_facts,
 )
 
 EX2003_MAIL = "First Storage Group/Mailbox Store (EX2003)"
 EX2003_SALES = "Second Storage Group/Sales Store"
-
-
-def estate_facts(*, live: bool = True) -> MemoryFacts:
-    sims = [
-        legacy_sim(),
-        legacy_sim("Second Storage Group", "E01"),
-        modern_sim(),
-        modern_sim("DB02", "E01"),
-    ]
-    for s in sims:
-        s.backup("full")
-        s.logs()
-        s.backup("incremental")
-        s.logs(1, 5)
-    items = [
-        host_artifact("mailbox-items", "EX2003", 0.5, mailbox="administrator", item_count=1400),
-        host_artifact("mailbox-items", "EX2016", 0.5, mailbox="finance", item_count=61000),
-    ]
-    return facts(*sims, live=live, artifacts=estate_artifacts() + items)
 
 
 def kinds(plan: Plan) -> list[str]:
