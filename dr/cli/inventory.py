@@ -94,6 +94,100 @@ def show(as_json: bool = JSON_OPT) -> None:
         console.print(table)
 
 
+HOSTS_ARG = typer.Argument(
+    None, help="Servers to ask (default: every server of the inventory with a transport)."
+)
+HOSTS_FILE = typer.Option(
+    None, "--hosts", help="A YAML file of host name → transport spec, beside config.yaml's."
+)
+
+
+@app.command()
+def probe(
+    hosts: list[str] | None = HOSTS_ARG,
+    hosts_file: Path | None = HOSTS_FILE,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Ask each host which PowerShell it has, and record the answer for the planner.
+
+    Sends one read-only command (`$PSVersionTable`) over the host's transport. The answer
+    is kept in the workspace (host-facts.json) and from then on wins over what the
+    inventory implies, so plans pick step variants the host can run. A host that cannot be
+    reached is reported and keeps its earlier answer.
+
+    Example: dr inventory probe EX2016 DC1
+    """
+    from dr import hostfacts
+    from dr.backup.command import host_specs, transport_factory
+    from dr.errors import DrError, ParameterError
+    from dr.model.load import load_inventory
+
+    ws = workspace()
+    path = ws.inventory_path()
+    if path is None:
+        from dr.model.load import workspace_inventory
+
+        workspace_inventory(ws)  # raises the workspace's own "no inventory" error
+    inv = load_inventory(path)  # type: ignore[arg-type]
+    specs = host_specs(ws.config(), hosts_file)
+    names = [s.name for s in inv.servers] + [
+        s.name for f in inv.recovery_forests for s in f.servers
+    ]
+    known = {n.lower(): n for n in names}
+    if hosts:
+        unknown = [h for h in hosts if h.lower() not in known]
+        if unknown:
+            raise ParameterError(
+                f"{unknown[0]!r} is not a server of the inventory",
+                hint=f"servers: {', '.join(names)}",
+            )
+        chosen = [known[h.lower()] for h in hosts]
+    else:
+        mapped = {k.lower() for k in specs}
+        chosen = [n for n in names if n.lower() in mapped]
+        if not chosen:
+            raise ParameterError(
+                "no server of the inventory has a transport",
+                hint="map hosts under `hosts:` in the workspace config.yaml, or pass --hosts FILE",
+            )
+    factory = transport_factory(specs)
+    answers, rows = [], []
+    for name in chosen:
+        try:
+            transport = factory(name)
+            try:
+                answer = hostfacts.probe(name, transport)
+            finally:
+                transport.close()
+        except (DrError, hostfacts.ProbeError, OSError) as exc:
+            rows.append({"host": name, "powershell": None, "error": str(exc).splitlines()[0]})
+            continue
+        answers.append(answer)
+        rows.append({"host": name, "powershell": answer.powershell, "error": None})
+    hostfacts.record(ws.root, answers)
+    _probe_report(inv, rows, as_json)
+    if any(r["error"] for r in rows):
+        raise typer.Exit(1)
+
+
+def _probe_report(inv: Inventory, rows: list[dict[str, Any]], as_json: bool) -> None:
+    from dr.planner.builder import platform_of
+
+    servers = {s.name: s for s in inv.servers}
+    servers |= {s.name: s for f in inv.recovery_forests for s in f.servers}
+    for row in rows:
+        row["inventory_implies"] = platform_of(servers[row["host"]]).get("powershell")
+    if as_json:
+        emit_json({"hosts": rows})
+        return
+    table = _table("PowerShell", "host", "answered", "inventory implies", "note")
+    for row in rows:
+        answered, implied = row["powershell"], row["inventory_implies"]
+        note = row["error"] or ("" if answered == implied else "recorded: plans use the answer")
+        table.add_row(row["host"], answered or "-", implied or "unknown", note)
+    console.print(table)
+
+
 def inventory_json(inv: Inventory) -> dict[str, Any]:
     """The model as JSON (durations in seconds), plus the counts."""
     data = inv.model_dump(mode="json")

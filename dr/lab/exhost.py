@@ -125,9 +125,10 @@ class ExchangeHost(HostSim):
         self.page, self.log_size, self.data_pages = page_size(self.version), log_size, data_pages
         from dr.lab.ps.versions import host_powershell
 
-        self.ps_version = host_powershell(
+        found = host_powershell(
             server.windows_version, getattr(server, "powershell", None), self.version
         )
+        self.ps_version = None if found == "none" else found
         self.directory = {k.lower(): v for k, v in (directory or {}).items()}
         self.windows = server.windows_version
         self.random = random.Random(seed)

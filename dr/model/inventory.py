@@ -85,6 +85,9 @@ def _check_name(value: str) -> str:
 Name = Annotated[str, AfterValidator(_check_name)]
 
 
+PowerShellVersion = Literal["none", "1.0", "2.0", "3.0", "4.0", "5.0", "5.1"]
+
+
 class Model(BaseModel):
     """Base of every inventory model: unknown fields are errors, values are immutable."""
 
@@ -174,9 +177,11 @@ class Server(Model):
         description="installed components, replayed by disaster-recovery setup",
     )
     service_pack: str | None = None
-    powershell: Literal["1.0", "2.0", "3.0", "4.0", "5.0", "5.1"] | None = Field(
+    powershell: PowerShellVersion | None = Field(
         default=None,
-        description="PowerShell installed beyond what Windows ships (e.g. WMF 2.0 on 2003 SP2)",
+        description="PowerShell installed beyond what Windows ships (e.g. WMF 2.0 on 2003 SP2), "
+        "or none (2008 without the optional feature); `dr inventory probe` records what the "
+        "host answers",
     )
     drives: list[Drive] = Field(default_factory=list)
     storage_groups: list[StorageGroup] = Field(default_factory=list)
@@ -208,6 +213,7 @@ class RecoveryServer(Model):
     name: Name
     windows_version: WindowsVersion
     exchange_version: ExchangeVersion
+    powershell: PowerShellVersion | None = None
     administrative_group: str
     storage_groups: list[StorageGroup] = Field(default_factory=list)
     drives: list[Drive] = Field(default_factory=list)

@@ -95,7 +95,9 @@ def workspace_inventory(ws: Workspace) -> Inventory:
             f"the workspace's inventory {path} is missing",
             hint="restore the file or record another with `dr inventory use FILE`",
         )
-    return load_inventory(path)
+    from dr import hostfacts
+
+    return hostfacts.with_probed(load_inventory(path), hostfacts.load(ws.root))
 
 
 # --- secret values ---------------------------------------------------------------------

@@ -9,6 +9,7 @@ lab's ground truth.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -57,6 +58,17 @@ class LabWorkspace:
 
     def run_plan(self, *extra: str) -> subprocess.CompletedProcess[str]:
         """Serve the lab in its own process while ``dr run start`` runs the saved plan."""
+        with self.serving() as env:
+            return subprocess.run(
+                [sys.executable, "-m", "dr", "run", "start", str(self.root / "plan.json"),
+                 "--non-interactive", *extra],
+                capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL,
+                timeout=900,
+            )  # fmt: skip
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[dict[str, str]]:
+        """``dr lab serve`` in its own process; yields the environment that signs in to it."""
         lab = self.lab()
         env = {**self.env, "DR_WINRM_USER": "lab\\operator", "DR_WINRM_PASSWORD": lab.password}
         server = subprocess.Popen(
@@ -70,12 +82,7 @@ class LabWorkspace:
                     break
             else:
                 raise AssertionError("dr lab serve did not start")
-            return subprocess.run(
-                [sys.executable, "-m", "dr", "run", "start", str(self.root / "plan.json"),
-                 "--non-interactive", *extra],
-                capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL,
-                timeout=900,
-            )  # fmt: skip
+            yield env
         finally:
             server.terminate()
             server.wait(timeout=30)

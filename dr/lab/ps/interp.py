@@ -616,7 +616,9 @@ class Interpreter:
             lower = "_"
         if lower == "pwd":
             return self.cwd
-        if lower == "psversiontable":
+        if lower == "psversiontable":  # none in 1.0 (about_Automatic_Variables)
+            if self.host.ps_version in (None, "1.0"):
+                return None
             return Hashtable([("PSVersion", self.host.ps_version)])
         return self.vars.get(lower)
 
