@@ -49,8 +49,9 @@ def catalog_facts(
             others.append(_host_artifact(run, artifact))
     circular = _circular_logging(catalog)
     backups: dict[str, list[BackupVersion]] = defaultdict(list)
+    groups = _group_databases(inventory)
     for (run_id, stream), artifacts in streams.items():
-        version = _version(runs[run_id], stream, artifacts)
+        version = _version(runs[run_id], stream, artifacts, groups.get(stream.lower(), ()))
         if (run_id, stream) in circular:
             version = replace(version, circular_logging=True)
         backups[stream].append(version)
@@ -83,9 +84,30 @@ def _host_artifact(run: Run, a: Artifact) -> HostArtifact:
     )
 
 
-def _version(run: Run, stream: str, artifacts: Sequence[Artifact]) -> BackupVersion:
+def _group_databases(inventory: Inventory) -> dict[str, tuple[str, ...]]:
+    """Storage group key (lower-cased) → its databases' keys, ``SERVER/SG/DB``."""
+    return {
+        f"{server.name}/{sg.name}".lower(): tuple(
+            f"{server.name}/{sg.name}/{db.name}" for db in sg.databases
+        )
+        for server in inventory.servers
+        for sg in server.storage_groups
+    }
+
+
+def _is_media(a: Artifact) -> bool:
+    """An NTBackup media file (``.bkf``): one file holding a whole storage group's backup —
+    every database of the group and the logs from ``first_gen`` to ``last_gen``."""
+    return a.database is None and a.name.lower().endswith(".bkf")
+
+
+def _version(
+    run: Run, stream: str, artifacts: Sequence[Artifact], group: Sequence[str] = ()
+) -> BackupVersion:
     log_files = [
-        a for a in artifacts if a.kind == "logs" and a.first_gen is not None and a.last_gen
+        a
+        for a in artifacts
+        if (a.kind == "logs" or _is_media(a)) and a.first_gen is not None and a.last_gen
     ]
     logs = log_files[0] if log_files else None
     log_range = None
@@ -98,7 +120,15 @@ def _version(run: Run, stream: str, artifacts: Sequence[Artifact]) -> BackupVers
             max(a.last_gen for a in log_files if a.last_gen is not None),
             logs.log_signature,
         )
-    images = tuple(_image(a, artifacts) for a in artifacts if a.kind == "database")
+    images = tuple(
+        _image(a, artifacts) for a in artifacts if a.kind == "database" and not _is_media(a)
+    )
+    images += tuple(
+        DatabaseImage(database=key, size_bytes=a.size // max(len(group), 1))
+        for a in artifacts
+        if a.kind == "database" and _is_media(a)
+        for key in group
+    )
     clean = all(
         (a.state or "").lower().startswith("clean") for a in artifacts if a.kind == "database"
     )
@@ -109,7 +139,7 @@ def _version(run: Run, stream: str, artifacts: Sequence[Artifact]) -> BackupVers
         at=run.ended,
         logs=log_range,
         databases=images,
-        log_size_bytes=sum(a.size for a in log_files),
+        log_size_bytes=sum(a.size for a in log_files if not _is_media(a)),
         expired=all(a.expired for a in artifacts),
         offline=bool(images) and logs is None and clean,
     )
