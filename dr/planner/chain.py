@@ -176,6 +176,21 @@ def _no_base(
                 "target": _iso(target),
             },
         )
+    without = [
+        v.id
+        for v in versions
+        if v.backup_type in ("full", "copy") and not v.offline and not v.expired
+        and (target is None or v.at <= target) and database is not None
+    ]  # fmt: skip
+    if without:  # fulls there are, but none holds this database
+        return NoFullBefore(
+            f"{what}: no full backup at or before {_stamp(target)} holds this database "
+            f"(the fulls of {stream} there: {', '.join(sorted(without)[-3:])})",
+            hint="check the database's name in the inventory against the backup's contents "
+            "(`dr catalog list`), or back the database up",
+            details={"stream": stream, "database": database, "target": _iso(target),
+                     "fulls_without_it": sorted(without)},
+        )  # fmt: skip
     later = sorted(
         (v for v in versions if v.backup_type == "full" and not v.expired and not v.offline),
         key=lambda v: v.at,

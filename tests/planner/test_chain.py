@@ -474,3 +474,25 @@ def test_a_foreign_backup_overlapping_usable_logs_is_named_from_the_first_lost_g
         choose(sim, 2, live=False)
     assert caught.value.details["foreign_generation"] == 21
     assert caught.value.details["source"] == "X"
+
+
+def test_fulls_that_do_not_hold_the_database_are_named_not_called_later() -> None:
+    """A full before the target that lacks the database's image: the refusal says so,
+    instead of "the first full after it is" a time before the target."""
+    from datetime import UTC, datetime
+
+    from dr.errors import NoFullBefore
+    from dr.planner.chain import choose_base
+    from dr.planner.facts import BackupVersion, DatabaseImage
+
+    full = BackupVersion(
+        id="run-1", stream="EX/SG", backup_type="full",
+        at=datetime(2026, 11, 2, 22, tzinfo=UTC), logs=None,
+        databases=(DatabaseImage(database="EX/SG/Other", size_bytes=1),),
+    )  # fmt: skip
+    target = datetime(2026, 11, 3, 5, tzinfo=UTC)
+    with pytest.raises(NoFullBefore) as raised:
+        choose_base("EX/SG", [full], target, "EX/SG/Mine")
+    assert "holds this database" in str(raised.value)
+    assert "run-1" in str(raised.value)
+    assert "first full after" not in str(raised.value)
