@@ -245,6 +245,38 @@ class Sla(Model):
     )
 
 
+ScenarioName = Literal["store-failure", "server-loss", "directory-loss"]
+
+
+class DrillOverride(Model):
+    """A database's own drill period (a critical store may be drilled more often)."""
+
+    period: Duration = Field(description="longest time between two passed drills, e.g. 90d")
+
+
+class ScenarioDrill(Model):
+    """A scenario drill (C2) at its own interval."""
+
+    name: ScenarioName
+    interval: Duration = Field(description="e.g. 365d")
+
+
+class DrillPolicy(Model):
+    """C1/C2: every database restored to an alternate server at least once per period.
+
+    Six months by default (the operations guide's rule); ``databases`` overrides it per
+    database (keyed like the SLA: SERVER/SG/DB, SG/DB or DB).
+    """
+
+    period: Duration = Field(default=182 * 86400, description="default: six months (182d)")
+    forest: str | None = Field(default=None, description="recovery forest drills restore into")
+    recovery_database_server: str | None = Field(
+        default=None, description="2010+: restore into a recovery database on this server"
+    )
+    databases: dict[str, DrillOverride] = Field(default_factory=dict)
+    scenarios: list[ScenarioDrill] = Field(default_factory=list)
+
+
 class Retention(Model):
     deleted_items: Duration = Field(default=7 * 86400, description="deleted-item retention")
     deleted_mailboxes: Duration = Field(default=30 * 86400, description="deleted-mailbox retention")
@@ -301,6 +333,7 @@ class Inventory(Model):
     secrets: list[SecretRef] = Field(default_factory=list)
     backup_sets: list[BackupSet] = Field(default_factory=list)
     throughput: Throughput = Field(default_factory=Throughput)
+    drills: DrillPolicy = Field(default_factory=DrillPolicy)
 
     @field_validator("timezone")
     @classmethod
