@@ -45,6 +45,7 @@ _GROUPS: list[tuple[str, str, str]] = [
     ("run", "run", "Execute a plan: start, status, resume, ack, abort, log."),
     ("store", "store", "The artifact repository: deduplicated, compressed, encrypted."),
     ("backup", "backup", "Take backups: drive a set's backup on its host, store, record."),
+    ("drill", "drill", "Restore drills: which are due, and the history of verdicts."),
     ("evidence", "evidence", "Signed evidence of runs: record, show, export, verify offline."),
     ("exchange", "exchange", "ESE files read directly: database, log and checkpoint headers."),
     ("lab", "lab", "The built-in lab: servers that answer like real ones, and the ground truth."),
