@@ -222,8 +222,10 @@ class Executor:
         return Outcome(spec.id, state, attempt, msg, (entry,))
 
     def _backoff(self, spec: StepSpec, retry: int) -> bool:
-        """Wait before the next attempt (doubling each time); True if the run was aborted."""
-        return self.abort.wait(spec.backoff * (2**retry)) or self.abort.is_set()
+        """Wait the runbook's ``backoff_seconds`` before the next attempt, the same each time,
+        so that the policy a runbook shows ("2 retries, 2 min apart") is the one applied;
+        True if the run was aborted."""
+        return self.abort.wait(spec.backoff) or self.abort.is_set()
 
     def _give_up(self, spec: StepSpec, attempt: int, result: _Attempt, entry: Entry) -> Outcome:
         outputs = tuple(result.outputs)
