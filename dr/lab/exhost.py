@@ -423,11 +423,16 @@ class ExchangeHost(HostSim):
         return files
 
     def _read_databases(self, stream: SimStream, *, with_stm: bool) -> dict[str, bytes]:
+        """The files as a backup streams them: a database's header names the logs the backup
+        carries (up to the generation just rolled), so a restore replays from there."""
         files: dict[str, bytes] = {}
         for db in stream.group.databases:
             for windows in (db.edb, db.stm if with_stm else None):
                 if windows and self.path(windows).exists():
                     files[PureWindowsPath(windows).name] = self.path(windows).read_bytes()
+            name = PureWindowsPath(db.edb).name
+            if name in files:
+                files[name] = _required_from(files[name], stream.current - 1)
         return files
 
     def dump_header(self, values: dict[str, Any]) -> Any:
@@ -624,6 +629,15 @@ class ExchangeHost(HostSim):
         state.mounted = False
         self.streams[sg.name].mounted = self._any_mounted(sg)
         self._apply_locks()
+
+
+def _required_from(data: bytes, rolled: int) -> bytes:
+    """A database file's bytes with Log Required ``rolled``-``rolled`` in both header pages."""
+    header = ese.read_header(data)
+    assert isinstance(header, ese.DatabaseHeader)
+    fixed = replace(header, gen_min_required=rolled, gen_max_required=rolled)
+    head = ese.database_header_bytes(fixed)
+    return head + data[len(head) :]
 
 
 def _default_install(version: int) -> str:

@@ -157,8 +157,25 @@ def _r(host: ExchangeHost, rest: list[str]) -> str:
     ])  # fmt: skip
 
 
-_MODES = {"/mh": _mh, "/mk": _mk, "/ml": _ml, "/k": _k, "/r": _r}
-_COMPOSED = {"/k", "/r"}  # the others print their own closing line
+def _cc(host: ExchangeHost, rest: list[str]) -> str:
+    """``/cc PATH [/t]`` (2000/2003 hard recovery, :func:`dr.lab.legacy.hard_recovery`)."""
+    from dr.lab.legacy import hard_recovery
+
+    plain, sw = _switches(rest)
+    if host.version > 2003 or not plain:
+        raise exstore.RecoveryError(-1, "JET_errInvalidParameter", "Invalid parameter",
+                                    "/cc needs the restore folder (2000/2003)")  # fmt: skip
+    forward = "t" not in sw
+    done = hard_recovery(host, plain[0], play_forward=forward)
+    return "\r\n".join([
+        _BANNER, "Initiating RESTORE mode...", f"    Restore log file: {plain[0]}",
+        f"    Play forward logs: {'yes' if forward else 'no (/t)'}", "",
+        f"                      Restore Status (% complete)  {done or 'nothing to restore'}", "",
+    ])  # fmt: skip
+
+
+_MODES = {"/mh": _mh, "/mk": _mk, "/ml": _ml, "/k": _k, "/r": _r, "/cc": _cc}
+_COMPOSED = {"/k", "/r", "/cc"}  # the others print their own closing line
 
 
 # -- robocopy ---------------------------------------------------------------------------------

@@ -1,0 +1,237 @@
+"""Exchange 2000/2003 restores on a lab host: what NTBackup writes, and ``eseutil /cc``.
+
+NTBackup has no command-line restore, so a runbook's NTBackup step is manual; the lab models
+the operator's action (:func:`ntbackup_restore`, ``dr lab operator ntbackup-restore``) and
+then the hard recovery the store or ``eseutil /cc`` performs (:func:`hard_recovery`), as the
+Exchange Server 2003 Disaster Recovery Operations Guide describes them:
+
+* a backup restore needs the store dismounted and "This database can be overwritten by a
+  restore" set on it;
+* the database files go to their place; the restored logs and ``restore.env`` go to a
+  temporary folder, one per storage group — a ``restore.env`` of another group there makes
+  the restore fail;
+* "Last Restore Set" starts hard recovery at the end of the restore; otherwise
+  ``eseutil /cc <temp>`` does: it replays the restore folder's logs and then the storage
+  group's own log folder, or with ``/t`` only the restore folder's;
+* a missing generation (-543) or a log of another stream (-530) stops recovery with the real
+  JET error; after a successful hard recovery ``restore.env`` and the restored logs are gone.
+
+The lab's ``restore.env`` is its own stand-in (a marker line and JSON), not Microsoft's binary
+format: nothing but the lab and its own ``eseutil`` read it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path, PureWindowsPath
+from typing import TYPE_CHECKING, Any
+
+from dr.exchange import ese
+from dr.lab import exstore
+from dr.lab.hostsim import _ToolError
+
+if TYPE_CHECKING:
+    from dr.lab.exhost import ExchangeHost
+    from dr.model.inventory import StorageGroup
+
+__all__ = ["RESTORE_ENV", "RestoreEnv", "hard_recovery", "ntbackup_restore", "read_bkf"]
+
+RESTORE_ENV = "restore.env"
+_ENV_MARK = "DR-LAB-RESTORE-ENV 1\n"
+_BKF_MARK = b"DR-LAB-BKF 1\n"
+
+
+@dataclass(frozen=True)
+class RestoreEnv:
+    """What ``restore.env`` tells hard recovery: the group, its logs, the databases restored."""
+
+    storage_group: str
+    prefix: str
+    log_random: int
+    databases: tuple[str, ...]
+    first: int
+    last: int
+    backup_set: str
+
+    def text(self) -> str:
+        return _ENV_MARK + json.dumps(vars(self) | {"databases": list(self.databases)})
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> RestoreEnv:
+        if not text.startswith(_ENV_MARK):
+            raise exstore.RecoveryError(-1, "JET_errInvalidParameter", "Invalid parameter", where)
+        data = json.loads(text[len(_ENV_MARK) :])
+        return cls(**{**data, "databases": tuple(data["databases"])})
+
+
+def read_bkf(data: bytes) -> dict[str, bytes]:
+    """The members of the lab's NTBackup media file, in order (``hostsim._container``)."""
+    if not data.startswith(_BKF_MARK):
+        raise _ToolError("The file is not a valid backup file (no NTBackup media header).", 1)
+    out: dict[str, bytes] = {}
+    pos = len(_BKF_MARK)
+    while pos < len(data):
+        end = data.index(b"\n", pos)
+        name, size = data[pos:end].decode().rsplit("\t", 1)
+        out[name] = data[end + 1 : end + 1 + int(size)]
+        pos = end + 1 + int(size)
+    return out
+
+
+def ntbackup_restore(
+    host: ExchangeHost,
+    bkf: str,
+    backup_set: str,
+    temp: str,
+    *,
+    last_restore_set: bool,
+    databases: list[str] | None = None,
+) -> list[str]:
+    """What NTBackup writes when the operator restores ``backup_set`` of ``bkf`` (the
+    stores ticked: ``databases``, or every one in the set) with ``temp`` as the temporary
+    location for log and patch files; returns the report lines."""
+    members = read_bkf(host.fs.host_path(bkf).read_bytes())
+    logs = {n: d for n, d in members.items() if n.lower().endswith(".log")}
+    sg = _group_of(host, logs, members)
+    restored = _databases_in(host, sg, members)
+    if databases is not None:
+        wanted = {d.lower() for d in databases}
+        restored = [db for db in restored if db.name.lower() in wanted]
+        if any(_databases_in(host, sg, members)) and len(restored) != len(wanted):
+            raise _ToolError(f"The backup set holds no store named {sorted(wanted)!r} of "
+                             f"{sg.name!r}.", 1)  # fmt: skip
+    env_dir = host.fs.host_path(temp)
+    _check_temp(env_dir, sg)
+    for db in restored:
+        _check_restorable(host, sg, db)
+    env_dir.mkdir(parents=True, exist_ok=True)
+    for db in restored:
+        for windows in (db.edb, db.stm):
+            if windows and PureWindowsPath(windows).name in members:
+                target = host.path(windows)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(members[PureWindowsPath(windows).name])
+    for name, data in logs.items():
+        (env_dir / name).write_bytes(data)
+    env = _merge_env(env_dir, sg, host, restored, logs, backup_set)
+    (env_dir / RESTORE_ENV).write_text(env.text(), encoding="utf-8")
+    report = [f"Restore of {sg.name} from {bkf} (set {backup_set!r}) completed: "
+              f"{len(restored)} database(s), {len(logs)} log file(s) to {env_dir}"]  # fmt: skip
+    if last_restore_set:
+        done = hard_recovery(host, temp, play_forward=True)
+        report.append(f"Last Restore Set: hard recovery replayed into {done}")
+    host.save()
+    return report
+
+
+def _group_of(host: ExchangeHost, logs: dict[str, bytes], members: dict[str, bytes]) -> Any:
+    """The storage group a set belongs to: by its logs' signature (each stream has its own)."""
+    for sg in host.groups():
+        sig = host.streams[sg.name].sig
+        for data in logs.values():
+            header = ese.read_header(data)
+            if isinstance(header, ese.LogHeader) and header.signature == sig:
+                return sg
+    raise _ToolError("The backup set belongs to no storage group of this server (its log "
+                     "signature is another server's): name this server in \"Restore To\" only "
+                     "for a recovery server of the same names.", 1)  # fmt: skip
+
+
+def _databases_in(host: ExchangeHost, sg: StorageGroup, members: dict[str, bytes]) -> list[Any]:
+    return [db for db in sg.databases if PureWindowsPath(db.edb).name in members]
+
+
+def _check_temp(temp: Path, sg: StorageGroup) -> None:
+    """Each storage group needs a temporary folder of its own: another group's
+    ``restore.env`` where this one would be written fails the restore."""
+    path = temp / RESTORE_ENV
+    if path.exists():
+        found = RestoreEnv.parse(path.read_text(encoding="utf-8"), str(path))
+        if found.storage_group != sg.name:
+            raise _ToolError(f"The restore failed: {path.parent} already holds the restore.env "
+                             f"of storage group {found.storage_group!r}. Give each storage group "
+                             "its own temporary folder.", 1)  # fmt: skip
+
+
+def _check_restorable(host: ExchangeHost, sg: StorageGroup, db: Any) -> None:
+    state = host.dbs[host.db_key(sg, db)]
+    if state.mounted:
+        raise _ToolError(f"The restore failed: database {db.name!r} is mounted. Dismount it "
+                         "in Exchange System Manager first.", 1)  # fmt: skip
+    if host.version <= 2003 and not state.allow_file_restore:
+        raise _ToolError(f"The restore failed: database {db.name!r} is not marked \"This "
+                         "database can be overwritten by a restore\" (Properties → Database).",
+                         1)  # fmt: skip
+
+
+def _merge_env(env_dir: Path, sg: StorageGroup, host: ExchangeHost, restored: list[Any],
+               logs: dict[str, bytes], backup_set: str) -> RestoreEnv:  # fmt: skip
+    """A later set (an incremental after the full) adds its logs to the same restore.env."""
+    gens = sorted(_generation(d) for d in logs.values())
+    old = None
+    if (env_dir / RESTORE_ENV).exists():
+        old = RestoreEnv.parse((env_dir / RESTORE_ENV).read_text(encoding="utf-8"), "restore.env")
+    names = tuple(sorted({*(old.databases if old else ()), *(d.name for d in restored)}))
+    first = min([*gens, *([old.first] if old else [])], default=0)
+    last = max([*gens, *([old.last] if old else [])], default=0)
+    stream = host.streams[sg.name]
+    return RestoreEnv(sg.name, sg.log_prefix, stream.sig.random, names, first, last, backup_set)
+
+
+def _generation(data: bytes) -> int:
+    header = ese.read_header(data)
+    return header.generation if isinstance(header, ese.LogHeader) else 0
+
+
+def hard_recovery(host: ExchangeHost, temp: str, *, play_forward: bool) -> str:
+    """``eseutil /cc TEMP`` (``/t`` when not ``play_forward``): replay the restore folder's
+    logs into the restored databases, then — unless ``/t`` — the storage group's own logs;
+    each database ends Clean Shutdown; ``restore.env`` and the restored logs are removed."""
+    from dr.lab.exhost import _replay_into
+
+    folder = host.fs.host_path(temp)
+    env_path = folder / RESTORE_ENV
+    if not env_path.exists():
+        raise FileNotFoundError(f"{temp}\\{RESTORE_ENV}")
+    env = RestoreEnv.parse(env_path.read_text(encoding="utf-8"), str(env_path))
+    sg = next(g for g in host.groups() if g.name == env.storage_group)
+    logs = _logs_in(folder, env.prefix)
+    if play_forward:
+        live = _logs_in(host.log_dir(host.streams[sg.name]), env.prefix)
+        logs.update({g: p for g, p in live.items() if g not in logs})
+    done = []
+    for db in sg.databases:
+        if db.name not in env.databases:
+            continue
+        path = host.path(db.edb)
+        header = exstore.read_db_header(path)
+        last, dbtime = _replay_into(path, header, logs)
+        _mark_clean(host, path, header, last, dbtime)
+        host.dbs[host.db_key(sg, db)].dbtime = dbtime
+        done.append(db.name)
+    for gen_path in _logs_in(folder, env.prefix).values():
+        gen_path.unlink()
+    env_path.unlink()
+    host.save()
+    return ", ".join(done)
+
+
+def _logs_in(folder: Path, prefix: str) -> dict[int, Path]:
+    """Every log of the stream ``prefix`` in ``folder`` by generation, the current one too."""
+    found: dict[int, Path] = {}
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        name = path.name.lower()
+        if name.startswith(prefix.lower()) and name.endswith(".log"):
+            found[exstore.read_log(path).generation] = path
+    return found
+
+
+def _mark_clean(host: ExchangeHost, path: Path, header: ese.DatabaseHeader, last: int,
+                dbtime: int) -> None:  # fmt: skip
+    now = ese.LogTime.from_datetime(host.clock())
+    exstore.write_header(path, replace(
+        header, state=ese.DbState.CLEAN_SHUTDOWN, gen_min_required=0, gen_max_required=0,
+        dbtime=dbtime, last_consistent=ese.LgPos(last + 1), consistent_time=now,
+        last_detach=ese.LgPos(last + 1), detach_time=now,
+    ))  # fmt: skip
