@@ -134,7 +134,12 @@ def test_winrm_stop_signals_terminate_and_deletes_the_shell(
     assert reported.wait(10)
     handle = box["handle"]
     said = make_winrm().stop(handle)
-    assert said == f"terminate signal sent, shell {handle['shell_id']} deleted"
+    # the running side may close its own shell the moment the command ends, before stop()
+    # gets to it (a race under load): either way the shell must be gone afterwards
+    assert said in (
+        f"terminate signal sent, shell {handle['shell_id']} deleted",
+        "terminate signal sent",
+    )
     record = winrs.commands[handle["command_id"]]
     assert record.terminated and "terminate" in record.signals
     assert handle["shell_id"] not in winrs.open_shells()
