@@ -120,15 +120,10 @@ def probe(
     from dr import hostfacts
     from dr.backup.command import host_specs, transport_factory
     from dr.errors import DrError, ParameterError
-    from dr.model.load import load_inventory
+    from dr.model.load import recorded_inventory
 
     ws = workspace()
-    path = ws.inventory_path()
-    if path is None:
-        from dr.model.load import workspace_inventory
-
-        workspace_inventory(ws)  # raises the workspace's own "no inventory" error
-    inv = load_inventory(path)  # type: ignore[arg-type]
+    inv = recorded_inventory(ws)  # compared with the answers, so without the earlier ones
     specs = host_specs(ws.config(), hosts_file)
     names = [s.name for s in inv.servers] + [
         s.name for f in inv.recovery_forests for s in f.servers

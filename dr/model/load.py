@@ -83,7 +83,15 @@ def _error(file: str, problems: list[Problem]) -> InventoryError:
 
 
 def workspace_inventory(ws: Workspace) -> Inventory:
-    """The inventory recorded in the workspace by `dr init --inventory` / `dr inventory use`."""
+    """The inventory recorded in the workspace by `dr init --inventory` / `dr inventory use`,
+    with what its hosts answered when probed (:mod:`dr.hostfacts`)."""
+    from dr import hostfacts
+
+    return hostfacts.with_probed(recorded_inventory(ws), hostfacts.load(ws.root))
+
+
+def recorded_inventory(ws: Workspace) -> Inventory:
+    """The workspace's inventory file as written, without the probed answers."""
     path = ws.inventory_path()
     if path is None:
         raise WorkspaceError(
@@ -95,9 +103,7 @@ def workspace_inventory(ws: Workspace) -> Inventory:
             f"the workspace's inventory {path} is missing",
             hint="restore the file or record another with `dr inventory use FILE`",
         )
-    from dr import hostfacts
-
-    return hostfacts.with_probed(load_inventory(path), hostfacts.load(ws.root))
+    return load_inventory(path)
 
 
 # --- secret values ---------------------------------------------------------------------

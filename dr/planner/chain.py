@@ -176,11 +176,11 @@ def _no_base(
                 "target": _iso(target),
             },
         )
-    without = [
+    without = [] if database is None else [
         v.id
         for v in versions
         if v.backup_type in ("full", "copy") and not v.offline and not v.expired
-        and (target is None or v.at <= target) and database is not None
+        and (target is None or v.at <= target)
     ]  # fmt: skip
     if without:  # fulls there are, but none holds this database
         return NoFullBefore(
