@@ -36,6 +36,7 @@ The tree (code, exit code)::
     │   ├── KeyMismatch                  6200  6   wrong passphrase, key file or repository
     │   └── IntegrityError               6300  6   damaged or missing data in the repository
     ├── RunError                         7000  7   a run cannot start or continue
+    │   └── DrillBusy                    7010  75  another `dr drill tick` holds the drill lock
     ├── LabError                         7700  2   the built-in lab cannot do what was asked
     │   └── TruthMismatch                7710  3   a lab database differs from the ground truth
     └── EvidenceError                    7500  7   evidence cannot be made, read or kept
@@ -262,6 +263,13 @@ class IntegrityError(StoreError):
 class RunError(DrError):
     code = 7000
     exit_code = 7
+
+
+class DrillBusy(RunError):
+    """Another `dr drill tick` holds the workspace's drill lock: nothing was started."""
+
+    code = 7010
+    exit_code = 75  # sysexits.h EX_TEMPFAIL: try again later
 
 
 class LabError(DrError):

@@ -57,12 +57,16 @@ class RunOptions:
     library_dirs: tuple[str, ...] = ()
     hosts_file: str | None = None
     journal_sync: str = "full"  # or "normal": durable against a crash, not a power cut
+    #: steps that wait for a person's go-ahead (`dr run ack`) before they run, e.g. a
+    #: drill's clean-up held so the restored copy can be inspected first
+    hold: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunOptions:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        if "library_dirs" in known:
-            known["library_dirs"] = tuple(known["library_dirs"])
+        for name in ("library_dirs", "hold"):
+            if name in known:
+                known[name] = tuple(known[name])
         return cls(**known)
 
 
@@ -470,7 +474,8 @@ class Runner:
             self._start(self.specs[sid], batch)
 
     def _start(self, spec: StepSpec, batch: _Batch) -> None:
-        if spec.manual or (spec.destructive and spec.id not in self.approved):
+        gated = spec.destructive or spec.id in self.options.hold
+        if spec.manual or (gated and spec.id not in self.approved):
             self._wait_for_person(spec, batch)
             return
         _, missing = self.executor.secrets(spec)
@@ -489,9 +494,16 @@ class Runner:
 
     def _wait_for_person(self, spec: StepSpec, batch: _Batch) -> None:
         gate = not spec.manual
+        held = gate and not spec.destructive  # only a hold (RunOptions.hold) stops it
         approval = gate or spec.action == "approval"
-        second = approval and self.options.two_person and (gate or spec.id in self._guards)
-        if gate:
+        second = (
+            approval
+            and self.options.two_person
+            and ((gate and not held) or spec.id in self._guards)
+        )
+        if held:
+            message = f"held: runs when acknowledged ({spec.title or spec.id})"
+        elif gate:
             message = f"destructive: needs an approval before it runs ({spec.title or spec.id})"
             if second:
                 message += f"; from someone other than {self.info.started_by}"

@@ -163,11 +163,34 @@ def _stream(
     check = make("check-circular-logging", [], server=server.name, sg=sg.name, db=db.name,
                  backup_type=backup_type)  # fmt: skip
     listing = make("list-logs", [check.id], prefix=sg.log_prefix, log_path=sg.log_path)
-    backup, header = _backup_steps(make, server, sg, backup_type, dest, listing.id)
+    counts = _count_steps(make, server, sg, listing.id)
+    backup, header = _backup_steps(
+        make, server, sg, backup_type, dest, [c.id for c in counts.values()] or [listing.id]
+    )
     last = header or backup
     collect = make("collect-backup-files", [last.id], dest=dest)
-    steps = [check, listing, backup, *([header] if header else []), collect]
-    return steps, _part(server, sg, dest, check, listing, header, collect, legacy)
+    steps = [check, listing, *counts.values(), backup, *([header] if header else []), collect]
+    part = _part(server, sg, dest, check, listing, header, collect, legacy)
+    part["steps"]["counts"] = {key: step.id for key, step in counts.items()}
+    return steps, part
+
+
+def _count_steps(make: _StepMaker, server: Server, sg: StorageGroup, after: str) -> dict[str, Step]:
+    """``mailbox-counts`` per database, just before the backup: the item count of every
+    mailbox, recorded with the backup for drills to compare with (C1). Not on Exchange 2000
+    (no Exchange_Mailbox WMI class) nor on a host without PowerShell."""
+    if server.exchange_version is None or server.exchange_version < 2003:
+        return {}
+    from dr.planner.builder import _powershell_of
+
+    if _powershell_of(server) == "none":
+        return {}
+    found = {}
+    for db in sg.databases:
+        key = f"{server.name}/{sg.name}/{db.name}"
+        found[key] = make("mailbox-counts", [after], suffix=_token(db.name),
+                          server=server.name, sg=sg.name, db=db.name)  # fmt: skip
+    return found
 
 
 def _backup_steps(
@@ -176,20 +199,20 @@ def _backup_steps(
     sg: StorageGroup,
     backup_type: BackupType,
     dest: str,
-    after: str,
+    after: list[str],
 ) -> tuple[Step, Step | None]:
     if server.family == "legacy":
-        step = make("ntbackup-online", [after], server=server.name, sg=sg.name,
+        step = make("ntbackup-online", after, server=server.name, sg=sg.name,
                     backup_type=backup_type, dest=dest)  # fmt: skip
         return step, None
     volumes = sorted({p[0].upper() for p in (sg.databases[0].edb, sg.log_path)})
     if backup_type in ("incremental", "differential"):
-        step = make("log-backup", [after], server=server.name, sg=sg.name,
+        step = make("log-backup", after, server=server.name, sg=sg.name,
                     backup_type=backup_type, prefix=sg.log_prefix, log_path=sg.log_path,
                     volumes=volumes, dest=dest)  # fmt: skip
         return step, None
     edb = sg.databases[0].edb
-    step = make("vss-backup", [after], server=server.name, sg=sg.name,
+    step = make("vss-backup", after, server=server.name, sg=sg.name,
                 db=sg.databases[0].name, backup_type=backup_type, edb=edb,
                 log_path=sg.log_path, volumes=volumes, dest=dest)  # fmt: skip
     header = make("dump-database-header", [step.id], edb=win_join(dest, _basename(edb)))
@@ -241,10 +264,10 @@ class _StepMaker:
     def __init__(self, server: Server, part: str) -> None:
         self.server, self.part = server, part
 
-    def __call__(self, kind: str, needs: list[str], **params: Any) -> Step:
+    def __call__(self, kind: str, needs: list[str], suffix: str = "", **params: Any) -> Step:
         host_lock = [f"host-backup:{self.server.name}"] if kind in _HOST_JOBS else []
         return Step(
-            id=f"{kind}.{self.part}",
+            id=f"{kind}.{self.part}" + (f".{suffix}" if suffix else ""),
             kind=kind,
             host=self.server.name,
             params=params,

@@ -351,7 +351,32 @@ def build_artifacts(
 ) -> list[NewArtifact]:
     facts = {p["name"]: stream_facts(ctx.journal, run_id, p) for p in _exchange_parts(plan)}
     backup_type = plan.facts["backup_type"]
-    return [_artifact(f, facts.get(f.part["name"]), backup_type) for f in fetched]
+    files = [_artifact(f, facts.get(f.part["name"]), backup_type) for f in fetched]
+    counts = [a for p in _exchange_parts(plan) for a in mailbox_counts(ctx.journal, run_id, p)]
+    return files + counts
+
+
+def mailbox_counts(journal: Journal, run_id: str, part: dict[str, Any]) -> list[NewArtifact]:
+    """One ``mailbox-counts`` record per mailbox of each database the part counted (the
+    ``mailbox-counts`` step's JSON lines): the mailbox GUID as the name, the display name,
+    the item count. Facts, not files: nothing of theirs is in the repository."""
+    from dr.catalog import NewArtifact
+
+    found: list[NewArtifact] = []
+    for key, step in (part["steps"].get("counts") or {}).items():
+        for line in output_of(journal, run_id, step).splitlines():
+            if not line.startswith("{"):
+                continue
+            row = _json(line, step)
+            guid, items = str(row.get("guid") or "").strip(), row.get("items")
+            if not guid or not isinstance(items, int):
+                raise ToolOutputError(f"step {step}: a mailbox line without guid or items: "
+                                      f"{line[:80]!r}")  # fmt: skip
+            found.append(NewArtifact(
+                kind="mailbox-counts", name=guid.strip("{}").lower(), size=0, storage_group=None,
+                database=key, mailbox=str(row.get("name") or guid), item_count=items,
+            ))  # fmt: skip
+    return found
 
 
 def _artifact(f: Fetched, facts: StreamFacts | None, backup_type: str) -> NewArtifact:

@@ -29,10 +29,14 @@ ARTIFACT_KINDS: tuple[str, ...] = (
     "ca-database",
     "ca-certificates",
     "mailbox-items",
+    "mailbox-counts",
     "server-config",
     "disk-image",
     "files",
 )
+#: Kinds that are facts recorded with a run, not files: nothing of theirs is stored, fetched
+#: or restored (``mailbox-counts``: a mailbox's item count when the backup was taken).
+FACT_KINDS: frozenset[str] = frozenset({"mailbox-counts"})
 #: Kinds that belong to an Exchange log stream (they carry a storage group key).
 STREAM_KINDS: frozenset[str] = frozenset({"database", "stm", "logs", "checkpoint"})
 

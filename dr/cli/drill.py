@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from dr.cli.common import console, emit_json, workspace
+from dr.cli.common import console, emit_json, err_console, workspace
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -31,14 +31,10 @@ def due(at: str | None = AT_OPT, as_json: bool = JSON_OPT) -> None:
     Example: dr drill due --at 2026-12-01T00:00Z --json
     """
     from dr.cli.plan import parse_at
-    from dr.drill import history
-    from dr.drill.due import due_all
-    from dr.drill.subjects import subjects
-    from dr.model.load import workspace_inventory
 
     ws = workspace()
     when = parse_at(at) or datetime.now(UTC).replace(microsecond=0)
-    verdicts = due_all(subjects(workspace_inventory(ws)), history.load(ws.root), when)
+    verdicts = _verdicts(ws, when)
     rows = [_due_row(v) for v in verdicts]
     if as_json:
         emit_json({"at": when.isoformat(), "drills": rows})
@@ -67,6 +63,189 @@ def _due_row(v: Any) -> dict[str, Any]:
         "why": v.why,
         "changed_since_last_test": v.changed_since_last_test,
     }
+
+
+@app.command("run")
+def run(
+    db: str = typer.Argument(None, help="The database to drill: SERVER/SG/DB, SG/DB or DB."),
+    due_only: bool = typer.Option(
+        False, "--due", help="Drill every database that is due now (see `dr drill due`)."
+    ),
+    forest: str = typer.Option(
+        None, "--forest", help="Recovery forest to restore into (default: the policy's)."
+    ),
+    at: str = typer.Option(
+        None,
+        "--at",
+        help="Restore to this point, ISO 8601 (UTC unless an offset is given); default: the "
+        "latest point the backups reach.",
+    ),
+    keep: bool = typer.Option(
+        False,
+        "--keep",
+        help="Hold the clean-up: the restored copy stays for inspection until "
+        "`dr run ack RUN STEP`, then `dr run resume RUN` removes it.",
+    ),
+    by: str = typer.Option(
+        None, "--by", help="Who runs the drill (default $DR_OPERATOR, else your login name)."
+    ),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Run a restore drill: plan, restore into the recovery forest, verify, clean up, record.
+
+    The drill restores the database from its backups onto the recovery forest's server, then
+    checks what was restored on that server: the database header (Clean Shutdown), the mount,
+    every mailbox's item count against the counts the backup recorded, and a sample of
+    mailboxes (seeded, recorded). On the built-in lab the restored database is also compared,
+    message by message, with the lab's ground truth before it is removed. The verdict is
+    appended to the drill history and the run's evidence is signed (`dr evidence keygen`
+    first). A failed drill is recorded too, with what failed. Nothing asks: a step that needs
+    a person fails the drill (exit 7), its run is aborted and left for inspection.
+
+    Exit 0 every drill passed, 7 one failed, 10 held for inspection (--keep).
+
+    Example: dr drill run EX2016/DB02/DB02 --json
+    """
+    from dr.cli.run import operator_name
+    from dr.drill.run import run_database_drill
+    from dr.errors import ParameterError
+
+    if bool(db) == bool(due_only):
+        raise ParameterError("name one database, or pass --due", hint="dr drill run DB02")
+    ws = workspace()
+    keys = [db] if db else _due_databases(ws)
+    if not keys:
+        if as_json:
+            emit_json({"drills": []})
+        else:
+            console.print("no database drill is due")
+        return
+    out = err_console if as_json else console
+    when = None
+    if at:
+        from dr.cli.plan import parse_at
+
+        when = parse_at(at)
+    records = []
+    for key in keys:
+        outcome = run_database_drill(
+            ws, key, by=operator_name(by), forest=forest, at=when, keep=keep,
+            reporter=_reporter(out), say=lambda line: out.print(line, highlight=False,
+                                                               markup=False),
+        )  # fmt: skip
+        records.append(outcome.record)
+    if as_json:
+        emit_json({"drills": [r.model_dump(mode="json") for r in records]})
+    else:
+        _print_records(records)
+    if any(r.verdict != "passed" for r in records):
+        raise typer.Exit(7)
+    if keep:
+        raise typer.Exit(10)
+
+
+@app.command("tick")
+def tick(
+    limit: int = typer.Option(
+        0, "--max", min=0, help="Run at most this many drills this time (0: every one due)."
+    ),
+    by: str = typer.Option(
+        None, "--by", help="Who the drills run as (default $DR_OPERATOR, else the login name)."
+    ),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Run the database drills that are due, one after another: for cron or a systemd timer.
+
+    Takes the workspace's drill lock first: a second tick while one runs exits at once
+    (exit 75) and says which process holds it — overlapping timers never run two drills
+    at once. Overdue drills go first. Scenario drills that are due are listed, not run
+    (plan them with `dr plan server|forest|site`). docs/drills.md has the cron line and the
+    systemd timer unit.
+
+    Exit 0 nothing due or every drill passed, 7 a drill failed, 75 another tick is running.
+
+    Example: dr drill tick --max 2 --json
+    """
+    from dr.cli.run import operator_name
+    from dr.drill.run import run_database_drill
+    from dr.drill.tick import tick_lock
+
+    ws = workspace()
+    out = err_console if as_json else console
+    with tick_lock(ws.root):
+        due_now = _due(ws)
+        databases = [v.key for v in due_now if v.kind == "database"]
+        scenarios = [v.key for v in due_now if v.kind == "scenario"]
+        chosen = databases[:limit] if limit else databases
+        records = []
+        for key in chosen:
+            outcome = run_database_drill(
+                ws, key, by=operator_name(by),
+                say=lambda line: out.print(line, highlight=False, markup=False),
+            )  # fmt: skip
+            records.append(outcome.record)
+    left = databases[len(chosen) :]
+    if as_json:
+        emit_json({"drills": [r.model_dump(mode="json") for r in records],
+                   "left_for_later": left, "scenarios_due": scenarios})  # fmt: skip
+    else:
+        if records:
+            _print_records(records)
+        else:
+            console.print("no database drill is due")
+        if left:
+            console.print(f"{len(left)} more due, left for the next tick (--max {limit})")
+        for name in scenarios:
+            console.print(f"scenario drill {name} is due: plan it with `dr plan ...` and run it")
+    if any(r.verdict != "passed" for r in records):
+        raise typer.Exit(7)
+
+
+def _verdicts(ws: Any, when: datetime) -> list[Any]:
+    """Every subject's verdict at ``when``, drift included (today's estate and library)."""
+    from dr.drill import history
+    from dr.drill.due import due_all
+    from dr.drill.subjects import subjects
+    from dr.model.load import workspace_inventory
+    from engine.runbook import Library
+
+    records = history.load(ws.root)
+    found = subjects(workspace_inventory(ws), records, Library.load())
+    return due_all(found, records, when)
+
+
+def _due(ws: Any) -> list[Any]:
+    return [v for v in _verdicts(ws, datetime.now(UTC).replace(microsecond=0)) if v.due]
+
+
+def _due_databases(ws: Any) -> list[str]:
+    return [v.key for v in _due(ws) if v.kind == "database"]
+
+
+def _reporter(out: Any) -> Any:
+    from dr.cli.runview import PlainReporter
+
+    return PlainReporter(out)
+
+
+def _print_records(records: list[Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title="Drills run")
+    for column in ("drill", "database", "verdict", "RTO", "checks", "evidence"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        checks = f"{sum(c.passed for c in r.checks)}/{len(r.checks)} passed"
+        rto = f"{r.rto_seconds:.0f} s" if r.rto_seconds is not None else "-"
+        verdict = r.verdict.upper()
+        table.add_row(r.drill_id, r.database or "-", verdict, rto, checks,
+                      r.evidence_record_id or "-")  # fmt: skip
+    console.print(table)
+    for r in records:
+        for c in r.checks:
+            if not c.passed:
+                console.print(f"  {r.drill_id}: {c.name}: {c.detail}", highlight=False,
+                              markup=False)  # fmt: skip
 
 
 @app.command("history")

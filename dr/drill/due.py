@@ -1,4 +1,4 @@
-"""When each drill is due: pure, no I/O (the CLI supplies records and today's plan digests).
+"""When each drill is due: pure, no I/O (the CLI supplies the records and what changed).
 
 Why slots: a drill falls due at a slot ``epoch + offset + n·period``, where the offset is a
 hash of the database key, so five hundred databases with the same period are spread over
@@ -26,7 +26,7 @@ class Subject:
     kind: str
     key: str
     period_seconds: float
-    current_plan_digest: str | None = None
+    changed: str | None = None  # why the last passed drill no longer proves it (drift.py)
 
 
 @dataclass(frozen=True)
@@ -95,9 +95,8 @@ def due_one(subject: Subject, last: DrillRecord | None, at: datetime) -> Due:
         return Due(subject.kind, subject.key, True, True, None, at, None, "never drilled")
     deadline = last.ended_at + timedelta(seconds=subject.period_seconds)
     slot = next_slot(subject.key, subject.period_seconds, last.ended_at)
-    drift = _drifted(subject, last)
-    if drift:
-        why = "changed since last test (the plan differs from the one last drilled)"
+    if subject.changed:
+        why = f"changed since last test: {subject.changed}"
         return Due(
             subject.kind, subject.key, True, at > deadline, last.ended_at, at, deadline, why, True
         )
@@ -111,13 +110,6 @@ def due_one(subject: Subject, last: DrillRecord | None, at: datetime) -> Due:
         return Due(subject.kind, subject.key, True, False, last.ended_at, slot, deadline, why)
     why = f"next slot {slot:%Y-%m-%d}"
     return Due(subject.kind, subject.key, False, False, last.ended_at, slot, deadline, why)
-
-
-def _drifted(subject: Subject, last: DrillRecord) -> bool:
-    """True when today's plan is known and differs from the plan last drilled."""
-    return subject.current_plan_digest is not None and (
-        subject.current_plan_digest != last.plan_digest
-    )
 
 
 def due_all(subjects: Iterable[Subject], records: Iterable[DrillRecord], at: datetime) -> list[Due]:

@@ -61,15 +61,19 @@ class DrillRecord(BaseModel):
     failure: str | None = Field(default=None, description="what failed, for a failed drill")
     run_id: str | None = None
     evidence_record_id: str | None = None
-    plan_digest: str
-    library_digest: str | None = None
-    estate_digest: str | None = None
+    plan_digest: str = Field(description="the plan's shape: step kinds, hosts, platforms")
+    library_digest: str | None = Field(
+        default=None, description="the step library's definitions of the kinds it ran"
+    )
+    estate_digest: str | None = Field(
+        default=None, description="the inventory entries it depended on (drift.py)"
+    )
     backup_runs: list[str] = Field(default_factory=list, description="catalog run ids restored")
     rto_seconds: float | None = None
     rto_target_seconds: float | None = None
     rpo_seconds: float | None = None
     rpo_target_seconds: float | None = None
-    sample_seed: int | None = None
+    sample_seed: str | None = Field(default=None, description="the mailbox sample's seed")
     checks: list[DrillCheck] = Field(default_factory=list)
     steps: list[DrillStep] = Field(default_factory=list)
     lab: bool = Field(default=False, description="run against the built-in lab")

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-from dr.drill.due import Subject
+from collections.abc import Iterable
+from typing import Any
+
+from dr.drill.drift import changes
+from dr.drill.due import Subject, index_passed
+from dr.drill.history import DrillRecord
 from dr.model.inventory import Inventory
 from dr.model.refs import all_databases, resolve_database
 
 
-def subjects(inv: Inventory) -> list[Subject]:
+def subjects(
+    inv: Inventory, records: Iterable[DrillRecord] = (), library: Any = None
+) -> list[Subject]:
     """Every database of the estate at its period (its override, else the policy's), then
-    every scenario drill at its interval."""
+    every scenario drill at its interval. With the drill ``records`` and the step
+    ``library``, a database whose last passed drill no longer proves it is marked changed."""
     policy = inv.drills
     overrides = {
         resolve_database(inv, ref).key.lower(): o.period for ref, o in policy.databases.items()
     }
-    found = [
-        Subject("database", ref.key, float(overrides.get(ref.key.lower(), policy.period)))
-        for ref in all_databases(inv)
-    ]
+    passed = index_passed(records)
+    found = []
+    for ref in all_databases(inv):
+        last = passed.get(("database", ref.key.lower()))
+        changed = changes(inv, library, last) if last is not None and library else None
+        period = float(overrides.get(ref.key.lower(), policy.period))
+        found.append(Subject("database", ref.key, period, changed))
     found += [Subject("scenario", s.name, float(s.interval)) for s in policy.scenarios]
     return found

@@ -90,7 +90,7 @@ def make_record(
             corrective_actions=list(corrective),
             sampling=sampling,
             verification=list(verification),
-            **_library(plan, info.options.get("library_dirs") or []),
+            **library_facts(plan, info.options.get("library_dirs") or []),
         )
         return _write(log, facts, signer)
 
@@ -205,7 +205,7 @@ def _export_proof(log: EvidenceLog, entry: dict[str, Any], out: Path) -> None:
 # -- facts from the step library and the catalog ----------------------------------------
 
 
-def _library(plan: Plan, dirs: Sequence[str]) -> dict[str, Any]:
+def library_facts(plan: Plan, dirs: Sequence[str]) -> dict[str, Any]:
     """Digest of each step kind the plan uses, as the library defines it now."""
     from engine.errors import EngineError
     from engine.runbook import Library

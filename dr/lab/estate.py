@@ -160,6 +160,7 @@ class Lab:
                 truth_dir=self.directory / "truth",
                 seed=seed,
                 directory=self.directory_of(server),
+                domain=self.domain_of(server),
                 display_names={
                     m.alias: m.display_name or m.alias for m in self.inventory.mailboxes
                 },
@@ -179,6 +180,13 @@ class Lab:
                     found[mailbox.alias] = ref.database.name
             self._homes[server.name] = found
         return self._homes[server.name]
+
+    def domain_of(self, server: Server | RecoveryServer) -> str:
+        """The DNS domain ``server`` is joined to: its recovery forest's, else its own."""
+        forest = next((f for f in self.inventory.recovery_forests if server in f.servers), None)
+        if forest is not None:
+            return forest.domain
+        return getattr(server, "domain", "") or "corp.local"
 
     def directory_of(self, server: Server | RecoveryServer) -> dict[str, dict[str, Any]]:
         """The directory objects a host's forest answers ``[ADSI]`` with: RootDSE and each

@@ -173,6 +173,47 @@ def get_mailbox_statistics(call: Any) -> Iterator[Any]:
             )  # fmt: skip
 
 
+def get_wmi_object(call: Any) -> Iterator[Any]:
+    """Get-WmiObject: ``Win32_ComputerSystem`` (Name, Domain: learn.microsoft.com/windows/
+    win32/cimwin32prov/win32-computersystem) on any host; on an Exchange 2003 host the
+    ``Exchange_Mailbox`` class of
+    ``root\\MicrosoftExchangeV2`` (learn.microsoft.com/previous-versions/office/developer/
+    exchange-server-2003/aa143732(v=exchg.65)) — one instance per mailbox of every mounted
+    store (the MAPI table provider sees only mounted stores). Exchange 2007 and later have
+    no such namespace ("Invalid namespace", as WMI answers)."""
+    values = _ps()
+    host = _host(call)
+    namespace = str(call.params.get("Namespace") or "root\\cimv2").lower().lstrip("\\")
+    wmi_class = str(call.params.get("Class") or "")
+    if namespace == "root\\cimv2" and wmi_class.lower() == "win32_computersystem":
+        yield values.PSObject.of(
+            "System.Management.ManagementObject#root\\cimv2\\Win32_ComputerSystem",
+            Name=host.name, Domain=host.domain or "WORKGROUP", PartOfDomain=bool(host.domain),
+        )  # fmt: skip
+        return
+    if namespace != "root\\microsoftexchangev2" or host.version > 2003:
+        raise values.PSRuntimeError("Invalid namespace", category="InvalidArgument",
+                                    fqid="GetWMIManagementException")  # fmt: skip
+    if wmi_class.lower() != "exchange_mailbox":
+        raise values.PSRuntimeError("Invalid class", category="InvalidType",
+                                    fqid="GetWMIManagementException")  # fmt: skip
+    for sg in host.groups():
+        for db in sg.databases:
+            if not host.dbs[host.db_key(sg, db)].mounted:
+                continue
+            counts: dict[str, int] = {}
+            for message in exstore.contents(host.path(db.edb)).values():
+                counts[message.mailbox] = counts.get(message.mailbox, 0) + 1
+            for mailbox in sorted(counts):
+                yield values.PSObject.of(
+                    "System.Management.ManagementObject#root\\MicrosoftExchangeV2\\Exchange_Mailbox",
+                    MailboxGUID="{" + mailbox_guid(mailbox).upper() + "}",
+                    MailboxDisplayName=host.display_names.get(mailbox, mailbox),
+                    TotalItems=counts[mailbox], StorageGroupName=sg.name, StoreName=db.name,
+                    ServerName=host.name,
+                )  # fmt: skip
+
+
 def new_mailbox_database(call: Any) -> Iterator[Any]:
     host = _host(call)
     if not call.params.get("Recovery"):

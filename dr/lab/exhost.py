@@ -111,6 +111,7 @@ class ExchangeHost(HostSim):
         directory: dict[str, dict[str, Any]] | None = None,
         display_names: dict[str, str] | None = None,
         mailbox_dbs: dict[str, str] | None = None,
+        domain: str = "",
         seed: int = 1,
         data_pages: int = 48,
         log_size: int = exstore.LOG_SIZE,
@@ -130,6 +131,7 @@ class ExchangeHost(HostSim):
         )
         self.ps_version = None if found == "none" else found
         self.directory = {k.lower(): v for k, v in (directory or {}).items()}
+        self.domain = domain  # the DNS domain the computer is joined to (Win32_ComputerSystem)
         self.windows = server.windows_version
         self.random = random.Random(seed)
         self.files = PowerShellLite(root=root)
@@ -499,8 +501,10 @@ class ExchangeHost(HostSim):
         return PSObject.of("System.DirectoryServices.DirectoryEntry", **found) if found else None
 
     def cmdlet(self, name: str) -> Any:
-        from dr.lab.excmdlets import CMDLETS
+        from dr.lab.excmdlets import CMDLETS, get_wmi_object
 
+        if name.lower() == "get-wmiobject":
+            return get_wmi_object
         if self.version < 2007:
             return None
         return CMDLETS.get(name.lower())
@@ -659,7 +663,7 @@ def _backup_step(action: str, values: dict[str, Any]) -> bool:
     that happens to call the same cmdlet: only those go to the backup emulation."""
     if action == "circular_logging":
         return "type" in values
-    return True
+    return action != "mailbox_counts"  # that one is answered by the cmdlet, from the store
 
 
 def _newly_created(warnings: Iterable[str]) -> bool:

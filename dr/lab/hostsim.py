@@ -374,6 +374,12 @@ class HostSim:
         yield "stdout", _mh_text(edb, facts, self.page).encode()
         return 0
 
+    def mailbox_counts(self, values: dict[str, Any]) -> Output:
+        """The backup's ``mailbox-counts`` step: this simulator keeps no mailboxes (the lab's
+        Exchange hosts answer the real cmdlet from the store instead)."""
+        yield "stdout", b"Mailboxes: 0\r\n"
+        return 0
+
     def collect(self, values: dict[str, Any]) -> Output:
         dest = str(values["dest"]).rstrip("\\")
         base = self.path(dest)
@@ -428,4 +434,10 @@ _TOOLS: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"ntbackup\.exe backup \('@'"), HostSim.ntbackup),
     (re.compile(r"eseutil\.exe /mh"), HostSim.dump_header),
     (re.compile(r"Get-ChildItem -LiteralPath \$dest -Recurse"), HostSim.collect),
+    (
+        re.compile(
+            r"\$rows = @\((Get-MailboxStatistics -Database|Get-WmiObject .*Exchange_Mailbox)"
+        ),
+        HostSim.mailbox_counts,
+    ),
 )

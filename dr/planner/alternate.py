@@ -228,24 +228,44 @@ def plan_alternate(
 # --------------------------------------------------------------------------- C1
 
 
-def expected_counts(provider: FactsProvider, ref: DatabaseRef, point: datetime) -> dict[str, int]:
-    """Item count per mailbox of the database: the catalog's, else the inventory's."""
-    counts: dict[str, int] = {}
-    items = sorted(provider.host_artifacts(ref.server.name, "mailbox-items"), key=lambda a: a.at)
-    for mailbox in provider.inventory().mailboxes:
-        if resolve_database(provider.inventory(), mailbox.database).key != ref.key:
-            continue
-        known = [
-            a.item_count
-            for a in items
-            if a.at <= point
-            and a.item_count is not None
-            and (a.mailbox or "").casefold() == mailbox.alias.casefold()
-        ]
-        count = known[-1] if known else mailbox.item_count
-        if count is not None:
-            counts[mailbox.alias] = count
-    return counts
+def expected_counts(
+    provider: FactsProvider, ref: DatabaseRef, point: datetime
+) -> tuple[dict[str, int], dict[str, str], datetime | None]:
+    """The item count of every mailbox of the database as the last backup at or before
+    ``point`` recorded it (``mailbox-counts``: mailbox GUID → count, GUID → display name,
+    and when they were counted). Empty when no backup recorded counts — an imported history
+    or Exchange 2000: the inventory's ``item_count`` is a size estimate, not a fact to
+    compare a restore with."""
+    rows = [
+        a
+        for a in provider.host_artifacts(ref.server.name, "mailbox-counts")
+        if (a.database or "").casefold() == ref.key.casefold() and a.at <= point and a.name
+    ]
+    if not rows:
+        return {}, {}, None
+    when = max(a.at for a in rows)
+    latest = [a for a in rows if a.at == when and a.item_count is not None]
+    counts = {str(a.name): int(a.item_count or 0) for a in latest}
+    names = {str(a.name): a.mailbox or str(a.name) for a in latest}
+    return counts, names, when
+
+
+def _restored_files(
+    b: PlanBuilder, inv: Inventory, server_name: str, ref: DatabaseRef
+) -> dict[str, Any]:
+    """What the drill left on the recovery server: the database file, its storage group's
+    logs, and the staging and temporary folders its steps filled."""
+    server = next(s for f in inv.recovery_forests for s in f.servers if s.name == server_name)
+    sg = _sg(server, ref)
+    db = next(d for d in sg.databases if d.name.casefold() == ref.database.name.casefold())
+    folders = sorted({
+        str(step.params[name])
+        for step in b.steps
+        for kind, name in (("fetch-artifacts", "dest"), ("prepare-temp-folder", "path"))
+        if step.kind == kind and server_name in (step.host, step.params.get("host"))
+        and step.params.get(name)
+    })  # fmt: skip
+    return {"edb": db.edb, "log_path": sg.log_path, "prefix": sg.log_prefix, "folders": folders}
 
 
 def sample(mailboxes: Sequence[str], seed: str, size: int = SAMPLE_SIZE) -> list[str]:
@@ -270,34 +290,42 @@ def plan_drill(
         Target(what=f"drill of database {ref.key}", at=at, point_of_failure=at is None),
     )
     chain, last, server = alternate_steps(b, provider, ref, forest, at, reporter)
-    counts = expected_counts(provider, ref, chain.point)
+    counts, names, counted_at = expected_counts(provider, ref, chain.point)
     on = {"host": server, "platform": b.steps[-1].platform}
     key = [server, ref.storage_group.name, ref.database.name]
     common = {"server": server, "sg": ref.storage_group.name, "db": ref.database.name}
-    counted = b.add(
-        "verify-item-counts",
-        key,
-        **on,
-        needs=last,
-        params={**common, "expected": counts},
-        title="Item counts of the restored mailboxes against the catalog",
-    )
-    sampled = b.add(
-        "verify-mailbox-sample",
-        key,
-        **on,
-        needs=last,
-        params={"server": server, "mailboxes": sample(sorted(counts), f"{ref.key}|{chain.point}")},
-        title="Open a sample of the restored mailboxes",
-    )
+    checks = []
+    if counts:
+        checks.append(b.add(
+            "verify-item-counts", key, **on, needs=last,
+            params={**common, "expected": counts, "names": names},
+            title=f"Item counts of the {len(counts)} restored mailboxes against the backup's",
+        ))  # fmt: skip
+    else:
+        b.warn(
+            f"no backup of {ref.key} at or before the point recorded its mailboxes' item "
+            "counts (a history imported from another tool, or Exchange 2000): the drill "
+            "checks the mount and a sample, not the counts"
+        )
+    seed = f"{ref.key}|{chain.point.isoformat()}"
+    picked = sample(sorted(counts), seed)
+    checks.append(b.add(
+        "verify-mailbox-sample", key, **on, needs=last,
+        params={**common, "mailboxes": {guid: names[guid] for guid in picked}},
+        title=f"Open the restored database and find a sample of {len(picked)} mailboxes",
+    ))  # fmt: skip
     b.add(
         "cleanup-recovery-forest",
         key,
         **on,
-        needs=[counted, sampled],
-        params={"forest": b.facts["forest"], **common},
+        needs=checks,
+        params={"forest": b.facts["forest"], **common, **_restored_files(b, inv, server, ref)},
         title="Remove the restored database and logs from the recovery forest",
     )
+    b.facts["sample"] = {"seed": seed, "method": "sha256(seed|guid), lowest first",
+                         "size": len(picked), "of": len(counts)}  # fmt: skip
+    if counted_at is not None:
+        b.facts["item_counts_at"] = counted_at.isoformat()
     b.facts["chains"] = [chain_facts(chain)]
     b.facts["expected_item_counts"] = counts
     return b.finish(

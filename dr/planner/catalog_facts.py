@@ -81,6 +81,7 @@ def _host_artifact(run: Run, a: Artifact) -> HostArtifact:
         mailbox=a.mailbox,
         item_count=a.item_count,
         database=a.database,
+        name=a.name if a.kind == "mailbox-counts" else None,
     )
 
 

@@ -119,6 +119,7 @@ class HostArtifact:
     mailbox: str | None = None
     item_count: int | None = None
     database: str | None = None
+    name: str | None = None  # mailbox-counts: the mailbox GUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +306,7 @@ def artifact_from_dict(data: dict[str, Any]) -> HostArtifact:
         mailbox=data.get("mailbox"),
         item_count=data.get("item_count"),
         database=data.get("database"),
+        name=data.get("name"),
     )
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
+from dr.catalog.model import FACT_KINDS
 from dr.errors import ArtifactExpired, IntegrityError, NotFoundError, ParameterError, StoreError
 
 if TYPE_CHECKING:
@@ -62,7 +63,11 @@ def sources(catalog: Catalog, runs: Sequence[str]) -> list[Source]:
     found: list[Source] = []
     for value in runs:
         run_id = parse_run(value)
-        artifacts = tuple(catalog.artifacts(run_id=run_id, include_expired=True))
+        artifacts = tuple(
+            a
+            for a in catalog.artifacts(run_id=run_id, include_expired=True)
+            if a.kind not in FACT_KINDS
+        )
         if not artifacts:
             raise NotFoundError(
                 f"run-{run_id} is not in the catalog (or recorded no artifacts)",

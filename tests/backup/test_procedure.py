@@ -24,10 +24,13 @@ def _kinds(inv: Inventory, name: str, backup_type: str) -> list[str]:
 
 def test_2016_full_is_a_vss_backup_per_database_with_its_header(estate: Inventory) -> None:
     plan = backup_plan(estate, _set(estate, "ex2016-exchange"), "full")
-    per_db = ["check-circular-logging", "list-logs", "vss-backup", "dump-database-header",
-              "collect-backup-files"]  # fmt: skip
+    per_db = ["check-circular-logging", "list-logs", "mailbox-counts", "vss-backup",
+              "dump-database-header", "collect-backup-files"]  # fmt: skip
     assert [s.kind for s in plan.steps] == per_db * 2
     vss = plan.step("vss-backup.EX2016.DB01")
+    counts = plan.step("mailbox-counts.EX2016.DB01.DB01")
+    assert counts.params == {"server": "EX2016", "sg": "DB01", "db": "DB01"}
+    assert vss.needs == [counts.id], "counted just before the snapshot"
     assert vss.params["backup_type"] == "full"
     assert vss.params["edb"] == r"E:\ExchangeDatabases\DB01\DB01.edb"
     assert vss.params["volumes"] == ["E", "F"]
@@ -61,6 +64,10 @@ def test_2003_storage_groups_use_ntbackup(estate: Inventory, backup_type: str) -
         "dest": r"T:\DRTemp\dr-backup\ex2003-exchange\First-Storage-Group",
     }
     assert nt.platform["exchange"] == "2003"
+    counted = [s for s in plan.steps if s.kind == "mailbox-counts"]
+    stores = {"Mailbox Store (EX2003)", "Public Folder Store (EX2003)", "Sales Store"}
+    assert {s.params["db"] for s in counted} == stores
+    assert set(nt.needs) == {s.id for s in counted if s.params["sg"] == "First Storage Group"}
     assert {p["storage_group"] for p in plan.facts["parts"]} == {
         "EX2003/First Storage Group",
         "EX2003/Second Storage Group",

@@ -44,6 +44,7 @@ def test_never_longer_than_period_without_being_due(key, days, last_s, later_s) 
 
 def test_changed_plan_is_due_now() -> None:
     last = EPOCH + timedelta(days=10)
-    s = Subject("database", "EX1/SG1/DB1", 182 * 86400.0, current_plan_digest="d2")
+    s = Subject("database", "EX1/SG1/DB1", 182 * 86400.0, changed="the estate changed")
     verdict = due_one(s, _passed("EX1/SG1/DB1", last), last + timedelta(days=1))
     assert verdict.due and verdict.changed_since_last_test and not verdict.overdue
+    assert verdict.why == "changed since last test: the estate changed"

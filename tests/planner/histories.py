@@ -143,6 +143,18 @@ def host_artifact(kind: str, host: str, hours: float, **kw: object) -> HostArtif
     )  # type: ignore[arg-type]
 
 
+def mailbox_counts(
+    database: str, hours: float, rows: dict[str, tuple[str, int]]
+) -> list[HostArtifact]:
+    """What a backup's ``mailbox-counts`` step records: GUID → (display name, items)."""
+    host = database.split("/", 1)[0]
+    return [
+        HostArtifact(id=f"counts-{database}-{guid}-{hours:g}", kind="mailbox-counts", host=host,
+                     at=at(hours), name=guid, mailbox=name, item_count=items, database=database)
+        for guid, (name, items) in rows.items()
+    ]  # fmt: skip
+
+
 def estate_artifacts(hours: float = 0.5) -> list[HostArtifact]:
     """System state for every server, the metabase, KMS, CA: what a server rebuild needs."""
     found = [
@@ -189,6 +201,14 @@ def estate_facts(*, live: bool = True, offline: bool = False) -> MemoryFacts:
     items = [
         host_artifact("mailbox-items", "EX2003", 0.5, mailbox="administrator", item_count=1400),
         host_artifact("mailbox-items", "EX2016", 0.5, mailbox="finance", item_count=61000),
+        *mailbox_counts(
+            "EX2003/First Storage Group/Mailbox Store (EX2003)",
+            0.5,
+            {"a1": ("Administrator", 1400), "a2": ("Jan Smith", 18000)},
+        ),
+        *mailbox_counts(
+            "EX2016/DB02/DB02", 0.5, {"f1": ("Finance", 61000), "h1": ("Helpdesk", 22)}
+        ),
     ]
     return facts(*sims, live=live, artifacts=estate_artifacts() + items)
 

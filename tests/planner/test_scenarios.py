@@ -25,6 +25,7 @@ from tests.planner.histories import (
     at,
     estate,
     estate_facts,
+    mailbox_counts,
 )
 
 EX2003_MAIL = "First Storage Group/Mailbox Store (EX2003)"
@@ -464,7 +465,37 @@ def test_drill_verifies_and_cleans_up(db: str) -> None:
     assert counts.params["expected"]
     assert kinds(plan)[-1] == "cleanup-recovery-forest"
     if db == "DB02":
-        assert counts.params["expected"]["finance"] == 61000  # the catalog's, not the inventory's
+        # what the backup counted, by mailbox GUID — not the inventory's size estimate
+        assert counts.params["expected"] == {"f1": 61000, "h1": 22}
+        assert counts.params["names"] == {"f1": "Finance", "h1": "Helpdesk"}
+    sampled = next(s for s in plan.steps if s.kind == "verify-mailbox-sample")
+    assert set(sampled.params["mailboxes"]) <= set(counts.params["expected"])
+    assert plan.facts["sample"]["seed"] and plan.facts["sample"]["of"] == len(
+        counts.params["expected"]
+    )
+    cleanup = plan.steps[-1]
+    assert cleanup.params["edb"] and cleanup.params["log_path"] and cleanup.params["folders"]
+
+
+def test_a_drill_compares_with_the_counts_of_the_last_backup_before_its_point() -> None:
+    f = estate_facts()
+    later = mailbox_counts(
+        "EX2016/DB02/DB02", 0.8, {"f1": ("Finance", 61010), "h1": ("Helpdesk", 23)}
+    )
+    too_late = mailbox_counts("EX2016/DB02/DB02", 1.3, {"f1": ("Finance", 1)})
+    f = MemoryFacts(f.inv, f.backups, f.live, [*f.artifacts, *later, *too_late], f.steps)
+    plan = plan_drill(f, "DB02")
+    counts = next(s for s in plan.steps if s.kind == "verify-item-counts")
+    assert counts.params["expected"] == {"f1": 61010, "h1": 23}
+
+
+def test_a_drill_without_recorded_counts_says_so_and_checks_no_counts() -> None:
+    f = estate_facts()
+    kept = [a for a in f.artifacts if a.kind != "mailbox-counts"]
+    plan = plan_drill(MemoryFacts(f.inv, f.backups, f.live, kept, f.steps), "DB02")
+    assert "verify-item-counts" not in kinds(plan)
+    assert any("recorded its mailboxes' item counts" in w for w in plan.warnings)
+    assert "verify-mailbox-sample" in kinds(plan) and kinds(plan)[-1] == "cleanup-recovery-forest"
 
 
 def test_site_plan_orders_forest_then_servers_then_stores() -> None:
