@@ -469,3 +469,25 @@ def test_abort_without_a_runner_stops_what_the_journal_left_running(h: Harness) 
     assert not group_members(handle["pgid"], handle["start_ticks"])
     (stop,) = h.journal.records(h.info.id, kinds=["stop"])
     assert stop.body["by"] == "alice" and "SIGTERM" in stop.body["result"]
+
+
+def test_a_held_step_waits_for_a_go_ahead_then_runs_without_a_second_person(
+    h: Harness, tmp_path: Path
+) -> None:
+    """RunOptions.hold (a drill's clean-up, held while the restored copy is inspected): the
+    held step waits before it runs; the starter's own acknowledgement releases it — it is a
+    pause, not a destructive step's approval."""
+    out = tmp_path / "out.txt"
+    steps = [
+        step("first", "append-line", host="orchestrator", file=str(out), line="one"),
+        step("later", "append-line", ("first",), host="orchestrator", file=str(out), line="two"),
+    ]
+    h.start(steps, by="alice", hold=("later",))
+    assert h.run(lambda host: LocalTransport()) == "waiting"
+    assert out.read_text().split() == ["one"], "the held step has not run"
+    assert h.last("later")["message"].startswith("held: runs when acknowledged")
+    assert h.last("later")["second_person"] is False
+    assert ack(h.journal, h.info.id, "later", Decision("alice", "done")) == "ready"
+    assert h.run(lambda host: LocalTransport()) == "succeeded"
+    assert out.read_text().split() == ["one", "two"]
+    assert RunOptions.from_dict(h.journal.run(h.info.id).options).hold == ("later",)
