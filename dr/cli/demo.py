@@ -132,7 +132,8 @@ def command(
     mail with nightly fulls and 4-hourly incrementals taken through dr's own backup path,
     damages database DB01, plans a point-in-time restore from the catalog, renders the
     runbook, executes it over WinRM against the lab, and proves the restored database equal
-    to the lab's ground truth. Each step prints the dr command it runs.
+    to the lab's ground truth; then drills DB02 into the recovery forest and verifies the
+    drill's signed evidence. Each step prints the dr command it runs.
     """
     base = prepare(directory.resolve())
     os.environ["DR_WORKSPACE"] = str(base / "ws")
@@ -214,11 +215,13 @@ def execution(demo: Demo) -> None:
         "The engine runs the saved plan: dr fetches the backups from its repository to the "
         "host's staging folder, then every host step is sent over WinRM to EX2016, where the "
         "lab parses and runs the PowerShell it receives. Every transition is journaled "
-        "before it happens.",
+        "before it happens; when the run ends its record is signed with a key kept beside "
+        "the workspace.",
     )
     lab = demo.open_lab()
     ports = {name: int(p) for name, p in lab.state["ports"].items()}
     os.environ.update(lab_env(lab))
+    invoke(["evidence", "keygen"])  # the run's record is signed when it ends
     began = time.monotonic()
     with lab.serving(ports):
         invoke(["run", "start", demo.path("plan.json"), "--non-interactive"])
@@ -236,6 +239,23 @@ def proof(demo: Demo) -> None:
     invoke(["lab", "verify", "--db", "DB01", "--at", point])
 
 
+def drill(demo: Demo) -> None:
+    section(
+        "9. The six-monthly drill, with evidence an auditor can check",
+        "Every database must be restored to an alternate server at least once every six "
+        "months. DB02 is drilled into the isolated recovery forest: restored on RX2016 from "
+        "its backups, its header, mount, every mailbox's item count (as the backup counted "
+        "them) and a seeded sample checked there, compared with the lab's truth, then "
+        "removed. The run's record is signed (Ed25519, DSSE) and verified offline.",
+    )
+    lab = demo.open_lab()
+    ports = {name: int(p) for name, p in lab.state["ports"].items()}
+    with lab.serving(ports):
+        invoke(["drill", "run", "DB02"])
+    invoke(["drill", "due"])
+    invoke(["evidence", "verify", demo.path("ws/evidence")])
+
+
 CHAPTERS: list[Callable[[Demo], None]] = [
     estate,
     lab_up,
@@ -244,6 +264,7 @@ CHAPTERS: list[Callable[[Demo], None]] = [
     runbook,
     execution,
     proof,
+    drill,
 ]
 
 
@@ -279,6 +300,8 @@ def finish(demo: Demo) -> None:
         f"  lab             {demo.path('ws/lab')} (hosts/, truth/); `dr lab status`\n"
         f"  repository      {demo.path('ws/repository')} (key file in {demo.path('keys')})\n"
         f"  run log         dr -w {demo.path('ws')} run status; dr -w {demo.path('ws')} run "
-        "log RUN STEP",
+        "log RUN STEP\n"
+        f"  drills          dr -w {demo.path('ws')} drill history; evidence in "
+        f"{demo.path('ws/evidence')} (`dr evidence verify`)",
         highlight=False,
     )

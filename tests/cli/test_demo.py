@@ -36,6 +36,14 @@ def test_demo_runs_every_chapter_and_proves_the_restore(tmp_path: Path) -> None:
     lab = Lab.open(demo / "ws" / "lab")
     point = datetime.fromisoformat(plan["recoverable_point"])
     assert lab.verify("DB01", point).equal  # checked again here, not only by the demo
+    from dr.drill import history
+
+    (drilled,) = history.load(demo / "ws")
+    assert drilled.verdict == "passed" and drilled.database == "EX2016/DB02/DB02"
+    assert drilled.evidence_record_id and "PASSED" in text
+    assert all(c.passed for c in drilled.checks) and drilled.lab
+    verified = text.split("$ dr evidence verify")[-1]
+    assert "evidence log: 2 entries chained" in verified and "verified: " in verified
     html = (demo / "runbook.html").read_text(encoding="utf-8")
     assert "<svg" in html and "https://" not in html and "http://" not in html
 
