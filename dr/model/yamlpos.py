@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from dr.errors import Problem
-from engine.yamlpos import YamlSyntaxError, check_expansion, check_text
+from engine.yamlpos import LOADER, YamlSyntaxError, check_expansion, check_text
 
 PathPart = str | int
 Path_ = tuple[PathPart, ...]
@@ -83,10 +83,10 @@ class YamlProblems(Exception):
 
 def load_located(text: str, file: str) -> Located:
     """Parse ``text`` (safe loader) and map every node's path to its line and column."""
-    loader: yaml.SafeLoader | None = None
+    loader: Any = None
     try:
         check_text(text)
-        loader = yaml.SafeLoader(text)
+        loader = LOADER(text)
         node = loader.get_single_node()
         located = Located(file=file, data=None)
         if node is not None:

@@ -221,7 +221,7 @@ def _measured(records: Sequence[DrillRecord], which: str) -> list[Any]:
         target = r.rto_target_seconds if which == "rto" else r.rpo_target_seconds
         ok = value is not None and (target is None or value <= target)
         rows.append(Measured(f"{r.ended_at:%Y-%m-%d} {r.database or r.scenario}", value,
-                             target, ok))  # fmt: skip
+                             target, ok, r.ended_at))  # fmt: skip
     return rows
 
 

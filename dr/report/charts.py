@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any
 
 WIDTH_IN = 6.7  # 17 cm: A4 minus margins
+MARKED_ROWS = 60  # above this many databases the coverage cells carry colour only
+BARS = 25  # above this many drills, RTO and RPO are drawn over time instead of as bars
 PASSED, FAILED, MISSING, NOT_DUE = "#2e7d32", "#c62828", "#f9a825", "#e0e0e0"
 
 
@@ -61,14 +63,15 @@ def coverage_chart(cov: Coverage) -> str:
     plt = _plt()
     codes = {"": 0, "passed": 1, "failed": 2, "missing": 3}
     grid = [[codes[c] for c in row] for row in cov.cells] or [[0]]
-    height = max(1.6, 0.28 * len(cov.databases) + 1.2)
+    many = len(cov.databases) > MARKED_ROWS
+    height = max(1.6, (0.16 if many else 0.28) * len(cov.databases) + 1.2)
     fig, ax = plt.subplots(figsize=(WIDTH_IN, height))
     cmap = ListedColormap([NOT_DUE, PASSED, FAILED, MISSING])
     ax.imshow(grid, cmap=cmap, vmin=0, vmax=3, aspect="auto", interpolation="nearest")
     ax.set_xticks(range(len(cov.months)), labels=list(cov.months), rotation=90)
     ax.set_yticks(range(len(cov.databases)), labels=list(cov.databases))
     ax.tick_params(length=0)
-    for i, row in enumerate(cov.cells):
+    for i, row in enumerate([] if many else cov.cells):  # marks only where they stay legible
         for j, cell in enumerate(row):
             mark = {"passed": "✓", "failed": "✗", "missing": "!"}.get(cell, "")
             if mark:
@@ -97,10 +100,14 @@ class Measured:
     value: float | None
     target: float | None
     passed: bool
+    when: datetime | None = None
 
 
 def against_target_chart(rows: Sequence[Measured], what: str) -> str:
-    """Horizontal bars of a measured value per drill, each with its SLA target marked."""
+    """Horizontal bars of a measured value per drill, each with its SLA target marked; over
+    time (one point per drill) when there are more drills than bars would keep readable."""
+    if len(rows) > BARS:
+        return over_time_chart(rows, what)
     plt = _plt()
     height = max(1.4, 0.3 * len(rows) + 0.9)
     fig, ax = plt.subplots(figsize=(WIDTH_IN, height))
@@ -117,6 +124,27 @@ def against_target_chart(rows: Sequence[Measured], what: str) -> str:
     ax.invert_yaxis()
     ax.set_xlabel(f"{what}, minutes (black mark: the SLA target)")
     ax.set_title(f"{what} per drill against the SLA")
+    return _svg(fig)
+
+
+def over_time_chart(rows: Sequence[Measured], what: str) -> str:
+    """One point per drill at its date (green within the SLA, red not), its target a dash."""
+    import matplotlib.dates as mdates
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 2.6))
+    dated = [r for r in rows if r.when is not None and r.value is not None]
+    for ok, colour, label in ((True, PASSED, "within the SLA"), (False, FAILED, "not")):
+        mine = [r for r in dated if r.passed is ok]
+        ax.scatter([r.when for r in mine], [(r.value or 0) / 60 for r in mine], s=6,
+                   color=colour, label=f"{label} ({len(mine)})")  # fmt: skip
+    targets = [r for r in dated if r.target is not None]
+    ax.scatter([r.when for r in targets], [(r.target or 0) / 60 for r in targets], marker="_",
+               s=30, color="black", linewidths=0.8, label="SLA target")  # fmt: skip
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
+    ax.set_ylabel(f"{what}, minutes")
+    ax.legend(loc="upper left", frameon=False, ncol=3)
+    ax.set_title(f"{what} of each of {len(rows)} drills against the SLA")
     return _svg(fig)
 
 

@@ -40,8 +40,12 @@ def contract() -> dict[str, list[str]]:
 
 
 def sample_value(param: str, kind: str) -> object:
-    if param in ("chain", "versions", "paths", "objects", "mailboxes", "services"):
+    if param in ("chain", "versions", "paths", "objects", "services", "folders"):
         return ["one", "two"]
+    if param == "mailboxes":
+        return {"5de5f198-c699-5f01-a113-6645d09efa9d": "Alice"}
+    if param == "names":
+        return {"Alice": "Alice Doe", "Bob": "Bob Roe"}
     if param in ("first_gen", "last_gen", "after_gen"):
         return 42
     if param in ("authoritative", "last_restore_set"):
