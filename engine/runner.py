@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from engine.errors import RunStateError
 from engine.executor import Executor, Outcome, StepSpec, TransportPool
+from engine.failures import Failure
 from engine.journal import Entry, Journal, JournalView, Output, RunInfo
 from engine.plan import Plan
 from engine.redact import Redactor
@@ -89,6 +90,10 @@ class Reporter:
 
     def step(self, step_id: str, state: str, attempt: int, message: str = "") -> None:
         """A step changed state."""
+
+    def attempt_failed(self, failure: Failure) -> None:
+        """An attempt failed (its records are committed): why, and whether another follows.
+        Called from the thread that ran it while a retry waits for its backoff."""
 
     def end(self, state: str) -> None:
         """The run stopped in ``state``."""
@@ -315,7 +320,7 @@ class Runner:
         self.transports = TransportPool(transport_factory)
         self.executor = Executor(
             journal, info.id, self.transports, redactor=Redactor(), abort=self.abort_event,
-            environ=environ, dry_run=self.options.dry_run,
+            environ=environ, dry_run=self.options.dry_run, report=self.reporter.attempt_failed,
         )  # fmt: skip
         self.states: dict[str, str] = {}
         self.attempts: dict[str, int] = {}
@@ -327,6 +332,7 @@ class Runner:
         self._needs_person: set[str] = set()
         self._later: set[str] = set()  # answered "later" in this process
         self._notes: list[tuple[str, str, int, str]] = []
+        self._failures: list[Failure] = []  # last attempts that failed, told with the notes
         self._prompt: _Prompt | None = None
         self._finished: list[Outcome] = []
         self._stopped_in_flight = False
@@ -552,6 +558,8 @@ class Runner:
     def _apply(self, outcome: Outcome, batch: _Batch) -> None:
         batch.entries.extend(outcome.entries)
         batch.outputs.extend(outcome.outputs)
+        if outcome.failure is not None:
+            self._failures.append(outcome.failure)
         self._set(outcome.step_id, outcome.state, outcome.attempt, outcome.message)
         spec = self.specs[outcome.step_id]
         if outcome.state in BROKEN and spec.on_failure == "abort":
@@ -572,6 +580,9 @@ class Runner:
 
     def _flush_notes(self) -> None:
         """Tell the reporter, once what it is told is durable."""
+        failures, self._failures = self._failures, []
+        for failure in failures:
+            self.reporter.attempt_failed(failure)
         notes, self._notes = self._notes, []
         for sid, state, attempt, message in notes:
             self.reporter.step(sid, state, attempt, message)

@@ -383,11 +383,12 @@ def _transports(options: Any) -> tuple[Any, Any]:
     def factory(host: str) -> Transport:
         spec = specs.get(host) or ({"kind": "local"} if host in _LOCAL_HOSTS else None)
         if spec is None:
-            from engine.errors import TransportError
+            from engine.errors import TransportConfigError
 
-            raise TransportError(
+            raise TransportConfigError(
                 f"no transport for host {host!r}",
-                hint="map it in the --hosts file given to `dr run start`",
+                hint="map it under `hosts:` in the workspace config.yaml, or in the --hosts file "
+                "the run was started with",
             )
         # the table's `host:` (an address or FQDN) wins over the plan's host name
         return _open_transport({"host": host, **spec})
