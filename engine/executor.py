@@ -297,13 +297,22 @@ class Executor:
                     self.in_flight.pop(spec.id, None)
 
     def _start_hook(self, spec: StepSpec, attempt: int) -> Callable[[Handle], None]:
+        """Journal what the transport started, then let it run — unless the run is stopping.
+
+        Known as in flight before the stop flag is read: :meth:`stop_in_flight` sets the
+        flag before it looks, so a command it does not see is one that never starts (the
+        transport does not open its gate, or closes its shell, when the hook raises)."""
+
         def started(handle: Handle) -> None:
             body = {"attempt": attempt, "host": spec.host, "handle": dict(handle)}
             body["message"] = f"attempt {attempt} started: {describe_handle(handle)}"
             self._commit([Entry("started", body, spec.id)])
             with self._flight_lock:
+                first = spec.id not in self.in_flight
                 known = self.in_flight.get(spec.id, (spec, attempt, {}))[2]
                 self.in_flight[spec.id] = (spec, attempt, {**known, **handle})
+            if first and self.abort.is_set():
+                raise TransportError(f"attempt {attempt} was not let start: the run is stopping")
 
         return started
 
@@ -333,7 +342,8 @@ class Executor:
         return None
 
     def stop_in_flight(self, by: str) -> None:
-        """Stop every command running now (``dr run abort``), each from a fresh transport."""
+        """Stop every command running now (``dr run abort``, Ctrl-C), each from a fresh
+        transport; the abort flag must be set first (see :meth:`_start_hook`)."""
         with self._flight_lock:
             flights = list(self.in_flight.items())
         for _, (spec, attempt, handle) in flights:

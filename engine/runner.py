@@ -17,6 +17,9 @@ them together and owns the run's life:
 * a step that was running when the engine died is first made sure of as stopped (its
   journalled ``started`` handle), then re-checked, so its command cannot finish behind the
   re-check's back and run twice.
+* an interrupt (Ctrl-C, :meth:`Runner.interrupt`) stops this process's part: the commands
+  running now are stopped and recorded, nothing else is decided, and the run is left
+  ``interrupted`` for ``resume`` to continue as after a crash.
 
 Only one process executes a run at a time (an exclusive lock file beside the journal).
 """
@@ -316,7 +319,8 @@ class Runner:
         self.nodes = [Node(s.id, s.needs, s.resources, s.manual) for s in self.specs.values()]
         self.operator, self.reporter = operator, reporter or Reporter()
         self.by = by or info.started_by
-        self.abort_event = threading.Event()
+        self.abort_event = threading.Event()  # the executor stops: an abort, or an interrupt
+        self.interrupted = threading.Event()
         self.transports = TransportPool(transport_factory)
         self.executor = Executor(
             journal, info.id, self.transports, redactor=Redactor(), abort=self.abort_event,
@@ -338,6 +342,14 @@ class Runner:
         self._stopped_in_flight = False
         self._seen = 0
         self._polled = 0.0
+
+    def interrupt(self) -> None:
+        """Stop executing in this process (Ctrl-C), safe to call from a signal handler: nothing
+        new starts, the commands running now are stopped (recorded, by ``interrupt``), and
+        nothing more is decided — a step that was running stays ``running`` in the journal,
+        so ``resume`` re-checks it as after a crash. The run ends ``interrupted``."""
+        self.interrupted.set()
+        self.abort_event.set()
 
     def run(self) -> str:
         """Run (or resume) to a stop; return the run's state."""
@@ -456,7 +468,10 @@ class Runner:
         self._poll(force=force_poll)
         if self.abort_event.is_set() and not self._stopped_in_flight:
             self._stopped_in_flight = True
-            self.executor.stop_in_flight("abort")
+            self.executor.stop_in_flight("interrupt" if self.interrupted.is_set() else "abort")
+        if self.interrupted.is_set():
+            self._finished.clear()  # left running in the journal: resume re-checks them
+            return
         batch = _Batch()
         for outcome in self._finished:
             self._apply(outcome, batch)
@@ -592,6 +607,8 @@ class Runner:
         return self.executor.record(spec, state, self.attempts.get(sid, 0), message, **extra)
 
     def _final_state(self) -> str:
+        if self.interrupted.is_set():
+            return "interrupted"
         if self.abort_event.is_set():
             return "aborted"
         state = run_state(self.nodes, self.states, aborted=False)

@@ -2,30 +2,37 @@
 
 Exit codes of `start` and `resume`: 0 the run succeeded; 7 it failed or was aborted;
 10 it waits for a person (a manual step, an approval, a paused step) — the message names
-the step and the `dr run ack` command to run, then `dr run resume RUN` continues.
+the step and the `dr run ack` command to run, then `dr run resume RUN` continues;
+130 interrupted (Ctrl-C): the commands running were stopped, `dr run resume RUN` continues.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from dr.cli.common import console, emit_json, err_console, workspace
+from dr.cli.common import Placeholder, console, emit_json, err_console, suggest, workspace
 
 if TYPE_CHECKING:
     from engine.executor import StepSpec
     from engine.journal import Journal, RunInfo
+    from engine.runner import Runner
     from engine.transports.base import Transport
 
 app = typer.Typer(no_args_is_help=True)
 
 EXIT_WAITING = 10
 EXIT_FAILED = 7
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C stopped
 _LOCAL_HOSTS = ("orchestrator", "localhost")
 
 _RUNBOOKS = typer.Option(
@@ -187,7 +194,8 @@ def ack_command(
     with _journal() as journal:
         new = ack(journal, run, step, Decision(by=by, decision=decision, note=note))
         info = journal.run(run)
-    console.print(f"{step}: {new} (by {by}) — continue with `dr run resume {info.id}`")
+    resume = suggest("dr", "run", "resume", info.id)
+    console.print(f"{step}: {new} (by {by}) — continue with: {resume}", highlight=False)
 
 
 @app.command("abort")
@@ -343,7 +351,14 @@ def _execute(
         reporter = live_reporter(console, specs) if console.is_terminal else PlainReporter(console)
     operator = PromptOperator(console, reporter) if interactive else None
     runner = Runner(journal, info, specs, factory, operator=operator, reporter=reporter, by=by)
-    state = runner.run()
+    try:
+        with _interrupt_stops(runner):
+            state = runner.run()
+    except KeyboardInterrupt:  # a second Ctrl-C while the first one stops the commands
+        state = "interrupted"
+    if state == "interrupted":
+        err_console.print(interrupted_line(info.id), highlight=False, markup=False)
+        raise typer.Exit(EXIT_INTERRUPTED)
     if recorder is not None and not as_json:
         _print_dry_run(recorder)
     if as_json:
@@ -351,7 +366,33 @@ def _execute(
     from dr.evidence.hook import after_run
 
     after_run(workspace(), journal, info, state, err_console)  # record a finished run
-    _finish(journal, info, state, quiet=as_json)
+    _finish(journal, info, state, by, quiet=as_json)
+
+
+@contextmanager
+def _interrupt_stops(runner: Runner) -> Iterator[None]:
+    """While the run executes, Ctrl-C (SIGINT) asks the runner to stop instead of raising
+    wherever the main thread is (a journal commit half done): the runner stops the commands
+    it runs and returns. A second Ctrl-C raises as usual."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        runner.interrupt()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def interrupted_line(run_id: str) -> str:
+    """The one line Ctrl-C leaves: the run is stopped, and how to continue it."""
+    resume = suggest("dr", "run", "resume", run_id)
+    return f"interrupted: run {run_id} stopped; continue with: {resume}"
 
 
 def _summary(journal: Journal, info: RunInfo, state: str, recorder: Any) -> dict[str, Any]:
@@ -443,29 +484,36 @@ def _print_dry_run(recorder: Any) -> None:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-def _finish(journal: Journal, info: RunInfo, state: str, quiet: bool = False) -> None:
+def _finish(journal: Journal, info: RunInfo, state: str, by: str, quiet: bool = False) -> None:
     if state == "succeeded":
         (err_console if quiet else console).print(f"run {info.id} [green]succeeded[/]")
         return
     if state == "waiting":
-        for line in waiting_lines(journal, info):
+        for line in waiting_lines(journal, info, by):
             err_console.print(line, highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_WAITING)
-    err_console.print(f"[red]run {info.id} {state}[/] — `dr run status {info.id}` for details")
+    details = suggest("dr", "run", "status", info.id)
+    err_console.print(f"[red]run {info.id} {state}[/] — `{details}` for details", highlight=False)
     raise typer.Exit(EXIT_FAILED)
 
 
-def waiting_lines(journal: Journal, info: RunInfo) -> list[str]:
-    """What the operator must do next, one line per step that waits."""
+def waiting_lines(journal: Journal, info: RunInfo, by: str) -> list[str]:
+    """What the operator must do next, one command per step that waits, each ready to paste:
+    ``by`` answers for the step, unless a second person must (then NAME is theirs)."""
     lines = [f"run {info.id} is waiting for a person:"]
     for sid, rec in journal.last_step_records(info.id).items():
         if rec.body["state"] not in ("waiting", "paused"):
             continue
-        msg = rec.body.get("message", "")
-        decide = " --decision done|retry|skip" if rec.body["state"] == "paused" else ""
-        lines.append(f"  {sid} ({rec.body['state']}): {msg}")
-        lines.append(f"    `dr run ack {info.id} {sid} --by NAME{decide}`")
-    lines.append(f"then `dr run resume {info.id}`")
+        who = Placeholder("NAME") if rec.body.get("second_person") else by
+        ack = ["dr", "run", "ack", info.id, sid, "--by", who]
+        lines.append(f"  {sid} ({rec.body['state']}): {rec.body.get('message', '')}")
+        if rec.body["state"] == "paused":
+            lines.append(f"    retry it once fixed: {suggest(*ack, '--decision', 'retry')}")
+            lines.append("    (or --decision done if you did it by hand, skip to go on without it)")
+        else:
+            other = f" (someone other than {info.started_by})" if who != by else ""
+            lines.append(f"    when done{other}: {suggest(*ack)}")
+    lines.append(f"then: {suggest('dr', 'run', 'resume', info.id)}")
     return lines
 
 
