@@ -33,7 +33,6 @@ app = typer.Typer(no_args_is_help=True)
 EXIT_WAITING = 10
 EXIT_FAILED = 7
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C stopped
-_LOCAL_HOSTS = ("orchestrator", "localhost")
 
 _RUNBOOKS = typer.Option(
     None, "--runbooks", help="Extra step-library directory (repeatable); kept for resume."
@@ -68,7 +67,17 @@ def operator_name(by: str | None) -> str:
 def start(
     plan_file: Path = typer.Argument(..., help="A plan saved by `dr plan ... -o FILE`."),
     dry_run: bool = typer.Option(
-        False, "--dry-run", help="Send nothing: record every command that would run, in order."
+        False,
+        "--dry-run",
+        help="Send nothing: record every command that would run, in order. Shown everywhere "
+        "as DRY RUN — nothing was sent.",
+    ),
+    check: bool = typer.Option(
+        False,
+        "--check",
+        help="Only check what the steps need (each host's transport and credential, each "
+        "fetch step's staging folder, the repository and its key, every secret) and report "
+        "it; exit 0 when all is there, 2 otherwise. Records and sends nothing.",
     ),
     non_interactive: bool = typer.Option(
         False,
@@ -97,9 +106,14 @@ def start(
 ) -> None:
     """Start executing a plan; every transition is journalled before it happens.
 
-    Steps whose needs are done run in parallel within their resource locks. If dr stops
-    for any reason, `dr run resume RUN` continues without running a finished step again:
-    a step that was running is stopped if it still runs, then re-checked.
+    First, what the steps need is checked (as `--check` shows it); a real run refuses to
+    begin while something is missing. Steps whose needs are done run in parallel within
+    their resource locks. A failed attempt is printed at once with what its command said
+    last, and whether it is retried. If dr stops for any reason (Ctrl-C included),
+    `dr run resume RUN` continues without running a finished step again: a step that was
+    running is stopped if it still runs, then re-checked.
+
+    Example: dr run start plan.json --check && dr run start plan.json
     """
     from engine.plan import load_plan, seal_problem
     from engine.runner import RunOptions, create_run
@@ -118,6 +132,10 @@ def start(
         journal_sync=journal_sync,
     )
     specs = _specs(plan, options.library_dirs)
+    if check:
+        _check_only(plan_file, plan, specs, options, as_json)
+    if not dry_run:  # a dry run sends nothing, so it needs none of it
+        _refuse_unless_ready(plan_file, plan, specs, options)
     out = err_console if as_json else console
     with _journal() as journal:
         info = create_run(journal, plan, plan_file.resolve(), operator_name(by), options)
@@ -285,6 +303,62 @@ def verify_command(
 # -- helpers ------------------------------------------------------------------------------
 
 
+def _findings(plan: Any, specs: dict[str, StepSpec], options: Any) -> list[Any]:
+    from dr.cli.runcheck import context, preflight
+
+    return preflight(plan, specs, context(_host_specs(options.hosts_file)))
+
+
+def _check_only(
+    plan_file: Path, plan: Any, specs: dict[str, StepSpec], options: Any, as_json: bool
+) -> None:
+    """`--check`: the report, and exit 0 (all there) or 2; nothing is recorded."""
+    findings = _findings(plan, specs, options)
+    ok = all(f.ok for f in findings)
+    if as_json:
+        emit_json({"plan": str(plan_file), "ok": ok, "findings": [f.to_dict() for f in findings]})
+    else:
+        _print_findings(console, plan_file, findings)
+    raise typer.Exit(0 if ok else 2)
+
+
+def _refuse_unless_ready(
+    plan_file: Path, plan: Any, specs: dict[str, StepSpec], options: Any
+) -> None:
+    from dr.errors import PreflightError
+
+    findings = _findings(plan, specs, options)
+    missing = [f for f in findings if not f.ok]
+    if not missing:
+        return
+    _print_findings(err_console, plan_file, findings)
+    raise PreflightError(
+        f"{plan_file}: not started: {len(missing)} of what its steps need "
+        f"{'is' if len(missing) == 1 else 'are'} missing (above)",
+        hint=f"fix them, then `{suggest('dr', 'run', 'start', str(plan_file), '--check')}`",
+        details={"findings": [f.to_dict() for f in findings]},
+    )
+
+
+def _print_findings(out: Any, plan_file: Path, findings: list[Any]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    if not findings:
+        out.print(f"{plan_file}: no step needs a host, a folder, the repository or a secret")
+        return
+    table = Table("check", "for", "", "detail", title=f"what {plan_file.name} needs")
+    for f in findings:
+        mark = Text("ok", style="green") if f.ok else Text("MISSING", style="bold red")
+        detail = f.detail + (f" — {f.hint}" if f.hint and not f.ok else "")
+        steps = f.steps if len(f.steps) <= 3 else (*f.steps[:3], f"+{len(f.steps) - 3}")
+        subject = f"{f.subject}\n({', '.join(steps)})" if f.steps else f.subject
+        table.add_row(f.check, Text(subject), mark, Text(detail))
+    out.print(table)
+    missing = sum(1 for f in findings if not f.ok)
+    out.print(f"{missing} missing" if missing else "everything the steps need is there")
+
+
 def _record_unsealed(journal: Journal, run_id: str, by: str, problem: str) -> None:
     from engine.journal import Entry
 
@@ -419,10 +493,12 @@ def _transports(options: Any) -> tuple[Any, Any]:
 
         recorder = Recorder()
         return (lambda host: DryRunTransport(host, recorder)), recorder
+    from dr.cli.runcheck import LOCAL_HOSTS
+
     specs = _host_specs(options.hosts_file)
 
     def factory(host: str) -> Transport:
-        spec = specs.get(host) or ({"kind": "local"} if host in _LOCAL_HOSTS else None)
+        spec = specs.get(host) or ({"kind": "local"} if host in LOCAL_HOSTS else None)
         if spec is None:
             from engine.errors import TransportConfigError
 

@@ -102,8 +102,8 @@ def test_the_reason_is_printed_while_the_retry_waits(tmp_path: Path, env: dict[s
 
 def test_a_configuration_error_is_not_retried(tmp_path: Path, env: dict[str, str]) -> None:
     script = (
-        "echo \"error E2300 T:\\\\DRTemp is a folder on a Windows host; this machine does not "
-        "know where it is mounted\" >&2; exit 2"
+        'echo "error E2300 T:\\\\DRTemp is a folder on a Windows host; this machine does not '
+        'know where it is mounted" >&2; exit 2'
     )
     lib = library(tmp_path, {"fetch": {
         "command": script, "retries": 2, "backoff_seconds": 600, "on_failure": "pause",
@@ -165,3 +165,106 @@ def test_ctrl_c_stops_the_run_and_resume_finishes_it(tmp_path: Path, env: dict[s
         stops = journal.records(rid, kinds=["stop"])
         assert [r.body["by"] for r in stops][:1] == ["interrupt"]
         assert journal.verify_chain(rid).ok
+
+
+# -- what a plan needs, before it starts -------------------------------------------------
+
+
+@pytest.fixture
+def estate(tmp_path: Path, env: dict[str, str]) -> dict[str, str]:
+    """A workspace with the example estate, a repository and one run dr stored itself;
+    the repository passphrase is set only for the commands that make them."""
+    e = dict(env, DR_KDF_PROFILE="fast", DR_KEY_DIR=str(tmp_path / "keys"))
+    made = dict(e, DR_PASSPHRASE="the store passphrase")
+    for args in (
+        ("init", "--inventory", str(ROOT / "examples" / "estate.yaml")),
+        ("store", "init", str(tmp_path / "repo")),
+        ("set", "add", "files", "--host", "EX2016", "--type", "files"),
+    ):
+        assert dr(*args, env=made).returncode == 0, args
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_text("a\n")
+    out = dr("backup", "run", "files", "--from", str(tmp_path / "src"), "--json", env=made)
+    assert out.returncode == 0, out.stderr
+    e["RUN"] = f"run-{json.loads(out.stdout)['catalog_run']}"
+    return e
+
+
+def restore_plan(tmp_path: Path, run: str) -> tuple[Path, Path]:
+    """A fetch of ``run`` into EX2016's staging folder, then a PowerShell step on EX2016."""
+    from engine.plan import SecretRef
+
+    lib = library(tmp_path, {})
+    (lib / "ps.yaml").write_text(yaml.safe_dump({"kinds": {"look": {
+        "title": "look", "variants": [{"action": "powershell", "command": "Get-Date"}],
+    }}}), encoding="utf-8")  # fmt: skip
+    passphrase = SecretRef(name="repository-passphrase", location="kept", env="DR_PASSPHRASE")
+    fetch = {
+        "id": "fetch",
+        "kind": "fetch-artifacts",
+        "secrets": [passphrase],
+        "params": {"versions": [run], "dest": "T:\\DRStaging\\SG1", "host": "EX2016"},
+    }
+    look = {"id": "look", "kind": "look", "host": "EX2016", "needs": ["fetch"]}
+    return plan(tmp_path, [fetch, look]), lib  # fmt: skip
+
+
+def test_check_names_what_is_missing_and_start_refuses(
+    tmp_path: Path, estate: dict[str, str]
+) -> None:
+    path, lib = restore_plan(tmp_path, estate["RUN"])
+    out = dr("run", "start", str(path), "--check", "--json", "--runbooks", str(lib), env=estate)
+    assert out.returncode == 2, out.stderr
+    report = json.loads(out.stdout)
+    found = {(f["check"], f["ok"]) for f in report["findings"]}
+    assert found == {
+        ("transport", True),  # the orchestrator runs the fetch itself
+        ("transport", False),  # EX2016: no transport
+        ("staging", False),  # T:\DRStaging: this machine does not know where it is
+        ("repository", True),
+        ("secret", False),  # $DR_PASSPHRASE is not set
+    }
+    assert not report["ok"]
+    table = dr("run", "start", str(path), "--check", "--runbooks", str(lib), env=estate)
+    assert table.returncode == 2 and "MISSING" in table.stdout and "Traceback" not in table.stderr
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+    refused = dr("run", "start", str(path), "--runbooks", str(lib), env=estate)
+    assert refused.returncode == 2
+    assert "E2800" in refused.stderr and "MISSING" in refused.stderr
+    assert f"dr run start {path} --check" in refused.stderr
+    assert run_ids(estate) == []  # nothing recorded
+
+
+def test_check_passes_once_everything_is_there_and_never_prints_a_secret(
+    tmp_path: Path, estate: dict[str, str]
+) -> None:
+    from dr.workspace import Workspace
+
+    path, lib = restore_plan(tmp_path, estate["RUN"])
+    ws = Workspace(Path(estate["DR_WORKSPACE"]))
+    ws.update_config(
+        staging={"EX2016": {"T:\\DRStaging": str(tmp_path / "ex2016-staging")}},
+        hosts={"EX2016": {"kind": "winrm", "host": "127.0.0.1", "scheme": "http",
+                          "auth": "basic", "allow_plaintext": True}},
+    )  # fmt: skip
+    ready = dict(estate, DR_PASSPHRASE="s3cret-pass", DR_WINRM_USER="op", DR_WINRM_PASSWORD="pw-9")
+    out = dr("run", "start", str(path), "--check", "--json", "--runbooks", str(lib), env=ready)
+    assert out.returncode == 0, out.stdout
+    report = json.loads(out.stdout)
+    assert report["ok"] and {f["check"] for f in report["findings"]} == {
+        "transport", "credential", "staging", "repository", "secret"
+    }  # fmt: skip
+    assert "s3cret-pass" not in out.stdout and "pw-9" not in out.stdout
+    no_key = dict(ready, DR_KEY_DIR=str(tmp_path / "elsewhere"))
+    out = dr("run", "start", str(path), "--check", "--json", "--runbooks", str(lib), env=no_key)
+    (repo,) = [f for f in json.loads(out.stdout)["findings"] if f["check"] == "repository"]
+    assert out.returncode == 2 and not repo["ok"] and "no key file" in repo["detail"]
+
+
+def test_a_dry_run_needs_no_host_or_folder(tmp_path: Path, estate: dict[str, str]) -> None:
+    """It sends nothing, so no transport or staging folder is asked for (its steps still
+    name their secrets, to record the commands as they would be sent)."""
+    path, lib = restore_plan(tmp_path, estate["RUN"])
+    with_secret = dict(estate, DR_PASSPHRASE="s3cret-pass")
+    out = dr("run", "start", str(path), "--dry-run", "--runbooks", str(lib), env=with_secret)
+    assert out.returncode == 0, out.stderr
