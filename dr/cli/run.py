@@ -33,6 +33,7 @@ app = typer.Typer(no_args_is_help=True)
 EXIT_WAITING = 10
 EXIT_FAILED = 7
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C stopped
+DRY_RUN = "DRY RUN — nothing was sent"
 
 _RUNBOOKS = typer.Option(
     None, "--runbooks", help="Extra step-library directory (repeatable); kept for resume."
@@ -253,8 +254,10 @@ def log_command(
     with _journal() as journal:
         info = journal.run(run)
         outputs = journal.outputs(info.id, step)
+    dry = bool(info.options.get("dry_run"))
     rows = [
         {
+            "dry_run": dry,
             "attempt": o.attempt,
             "purpose": o.purpose,
             "stream": o.stream,
@@ -268,6 +271,10 @@ def log_command(
     if as_json:
         emit_json(rows)
         return
+    if dry:
+        console.print(
+            f"[bold yellow]{DRY_RUN}[/]: run {info.id} recorded its commands; no host ran them"
+        )
     if not rows:
         console.print(f"{step}: no output recorded")
     for row in rows:
@@ -419,10 +426,13 @@ def _execute(
     options = RunOptions.from_dict(info.options)
     factory, recorder = _transports(options)
     interactive = not options.non_interactive and sys.stdin.isatty() and not as_json
+    dry = options.dry_run
     if as_json:
-        reporter: Any = PlainReporter(err_console)
+        reporter: Any = PlainReporter(err_console, dry)
+    elif console.is_terminal:
+        reporter = live_reporter(console, specs, dry)
     else:
-        reporter = live_reporter(console, specs) if console.is_terminal else PlainReporter(console)
+        reporter = PlainReporter(console, dry)
     operator = PromptOperator(console, reporter) if interactive else None
     runner = Runner(journal, info, specs, factory, operator=operator, reporter=reporter, by=by)
     try:
@@ -561,6 +571,10 @@ def _print_dry_run(recorder: Any) -> None:
 
 
 def _finish(journal: Journal, info: RunInfo, state: str, by: str, quiet: bool = False) -> None:
+    if state == "succeeded" and info.options.get("dry_run"):
+        done = f"every step recorded, nothing restored ({DRY_RUN})"
+        (err_console if quiet else console).print(f"run {info.id}: {done}", highlight=False)
+        return
     if state == "succeeded":
         (err_console if quiet else console).print(f"run {info.id} [green]succeeded[/]")
         return
@@ -642,25 +656,42 @@ def _print_runs(rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("no runs yet — `dr run start PLAN`")
         return
-    table = Table("run", "state", "steps", "started by", "created", "plan")
+    table = Table()
+    table.add_column("run", no_wrap=True)
+    table.add_column("state", no_wrap=True)  # "dry run: 16/16 recorded" stays one phrase
+    for name in ("steps", "started by", "created", "plan"):
+        table.add_column(name)
     for r in rows:
         steps = f"{r['steps_done']}/{r['steps_total']}"
-        table.add_row(r["id"], r["state"], steps, r["started_by"], r["created"][:19], r["plan"])
+        state, steps = (dry_run_state(r), "") if r["dry_run"] else (r["state"], steps)
+        table.add_row(r["id"], state, steps, r["started_by"], r["created"][:19], r["plan"])
     console.print(table)
+
+
+def dry_run_state(row: dict[str, Any]) -> str:
+    """A dry run's state, worded so that it cannot be read as a restore: steps "recorded"
+    (their commands written down), never "succeeded"."""
+    recorded = f"dry run: {row['steps_done']}/{row['steps_total']} recorded"
+    return recorded if row["state"] == "succeeded" else f"{recorded}, {row['state']}"
 
 
 def _print_run(data: dict[str, Any]) -> None:
     from rich.table import Table
-
-    console.print(
-        f"run [bold]{data['id']}[/] {data['state']} — {data['steps_done']}/{data['steps_total']} "
-        f"steps done; started by {data['started_by']}; plan {data['plan']}",
-        highlight=False,
-    )
     from rich.text import Text
 
+    dry = bool(data["dry_run"])
+    if dry:
+        console.print(f"[bold yellow]{DRY_RUN}[/]", highlight=False)
+        state = dry_run_state(data)
+    else:
+        state = f"{data['state']} — {data['steps_done']}/{data['steps_total']} steps done"
+    console.print(
+        f"run [bold]{data['id']}[/] {state}; started by {data['started_by']}; plan {data['plan']}",
+        highlight=False,
+    )
     table = Table("step", "state", "host", "attempt", "message")
     for s in data["steps"]:
         attempt = str(s["attempt"] or "")
-        table.add_row(s["id"], s["state"], s["host"], attempt, Text(s["message"]))
+        step_state = "recorded" if dry and s["state"] == "succeeded" else s["state"]
+        table.add_row(s["id"], step_state, s["host"], attempt, Text(s["message"]))
     console.print(table)

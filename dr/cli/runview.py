@@ -46,15 +46,25 @@ def failure_lines(failure: Failure) -> list[str]:
     return lines
 
 
+DRY_RUN = "DRY RUN — nothing is sent"
+
+
+def shown_state(state: str, dry_run: bool) -> str:
+    """A step's state as shown: in a dry run a step is "recorded", never "succeeded"."""
+    return "recorded" if dry_run and state == "succeeded" else state
+
+
 class PlainReporter(Reporter):
     """One line per transition: for logs, pipes and CI."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, dry_run: bool = False) -> None:
         self.console = console
+        self.dry_run = dry_run
         self._told: set[tuple[str, int]] = set()  # attempts whose failure was just printed
 
     def begin(self, run_id: str, specs: Mapping[str, StepSpec], states: Mapping[str, str]) -> None:
-        self.console.print(f"run {run_id}: {len(specs)} steps", highlight=False)
+        dry = f" — {DRY_RUN}" if self.dry_run else ""
+        self.console.print(f"run {run_id}: {len(specs)} steps{dry}", highlight=False)
 
     def attempt_failed(self, failure: Failure) -> None:
         if failure.retry_in is None:
@@ -70,16 +80,19 @@ class PlainReporter(Reporter):
             message = "waiting for the operator" if state == "paused" else ""
         tail = f" — {message}" if message else ""
         att = f" (attempt {attempt})" if attempt > 1 else ""
-        line = f"{step_id}: {state}{att}{tail}"
+        line = f"{step_id}: {shown_state(state, self.dry_run)}{att}{tail}"
         self.console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 class LiveReporter(Reporter):
     """A rich Live table of every step: state, host, attempt, elapsed."""
 
-    def __init__(self, console: Console, specs: Mapping[str, StepSpec]) -> None:
+    def __init__(
+        self, console: Console, specs: Mapping[str, StepSpec], dry_run: bool = False
+    ) -> None:
         self.console = console
         self.specs = specs
+        self.dry_run = dry_run
         self.rows: dict[str, dict[str, Any]] = {
             sid: {"state": "pending", "attempt": 0, "since": None, "took": None, "msg": ""}
             for sid in specs
@@ -123,7 +136,10 @@ class LiveReporter(Reporter):
             self.live.start()
 
     def _table(self) -> Table:
-        table = Table("step", "state", "host", "attempt", "elapsed", "message", expand=False)
+        title = DRY_RUN if self.dry_run else None
+        table = Table(
+            "step", "state", "host", "attempt", "elapsed", "message", expand=False, title=title
+        )
         now = time.monotonic()
         for sid, row in self.rows.items():
             took = row.get("took")
@@ -132,6 +148,7 @@ class LiveReporter(Reporter):
             elapsed = f"{took:.1f}s" if took is not None else ""
             state = row.get("state", "pending")
             style = _STYLE.get(state, "")
+            state = shown_state(state, self.dry_run)
             host = self.specs[sid].host if sid in self.specs else ""
             attempt = str(row.get("attempt") or "")
             msg = str(row.get("msg", ""))[:60]
@@ -141,8 +158,10 @@ class LiveReporter(Reporter):
         return table
 
 
-def live_reporter(console: Console, specs: Mapping[str, StepSpec]) -> LiveReporter:
-    return LiveReporter(console, specs)
+def live_reporter(
+    console: Console, specs: Mapping[str, StepSpec], dry_run: bool = False
+) -> LiveReporter:
+    return LiveReporter(console, specs, dry_run)
 
 
 class PromptOperator:

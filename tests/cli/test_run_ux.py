@@ -268,3 +268,32 @@ def test_a_dry_run_needs_no_host_or_folder(tmp_path: Path, estate: dict[str, str
     with_secret = dict(estate, DR_PASSPHRASE="s3cret-pass")
     out = dr("run", "start", str(path), "--dry-run", "--runbooks", str(lib), env=with_secret)
     assert out.returncode == 0, out.stderr
+
+
+# -- dry runs -----------------------------------------------------------------------------
+
+
+def test_a_dry_run_never_reads_as_a_restore(tmp_path: Path, env: dict[str, str]) -> None:
+    lib = library(tmp_path, {"say": {"params": ["text"], "command": "echo {{ text }}"}})
+    steps = [{"id": f"s{i}", "kind": "say", "params": {"text": f"t{i}"}} for i in range(3)]
+    env = dict(env, DR_KEY_DIR=str(tmp_path / "keys"))
+    out = dr("run", "start", str(plan(tmp_path, steps)), "--dry-run", "--runbooks", str(lib),
+             env=env)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "3 steps — DRY RUN — nothing is sent" in out.stdout
+    assert "s0: recorded" in out.stdout and "nothing restored (DRY RUN" in out.stdout
+    (rid,) = run_ids(env)
+    listing = dr("run", "status", env=env).stdout
+    assert "dry run: 3/3 recorded" in listing
+    one = dr("run", "status", rid, env=env).stdout
+    assert one.startswith("DRY RUN — nothing was sent") and "recorded" in one
+    log = dr("run", "log", rid, "s0", env=env).stdout
+    assert log.startswith("DRY RUN — nothing was sent")
+    for text in (out.stdout, listing, one, log):
+        assert "succeeded" not in text
+    assert json.loads(dr("run", "status", rid, "--json", env=env).stdout)["dry_run"] is True
+    assert all(r["dry_run"] for r in json.loads(dr("run", "status", "--json", env=env).stdout))
+    assert dr("evidence", "keygen", env=env).returncode == 0
+    assert dr("evidence", "record", rid, env=env).returncode == 0
+    shown = dr("evidence", "show", rid, env=env).stdout
+    assert shown.startswith("DRY RUN — nothing was sent") and "succeeded" not in shown
