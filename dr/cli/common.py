@@ -7,14 +7,19 @@ cryptography) happen inside commands so that ``dr --help`` stays fast.
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
 
+from dr.suggest import Placeholder, suggest
 from dr.workspace import Workspace, open_existing, resolve_path
+
+__all__ = [
+    "STATE", "Placeholder", "console", "emit_json", "err_console", "suggest", "workspace",
+    "workspace_path",
+]  # fmt: skip
 
 console = Console()
 err_console = Console(stderr=True)
@@ -42,16 +47,3 @@ def emit_json(data: Any) -> None:
     """Print machine-readable output: stable key order, UTF-8, one document."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False))
     sys.stdout.write("\n")
-
-
-class Placeholder(str):
-    """A part of a suggested command the reader replaces (``NAME``): printed as it is."""
-
-    __slots__ = ()
-
-
-def suggest(*args: object) -> str:
-    """A command dr suggests, to paste as it is: every argument shell-quoted for a POSIX
-    shell (``shlex.quote``), so a time with a space or a path with a quote stays one
-    argument; a :class:`Placeholder` is printed bare, for the reader to replace."""
-    return " ".join(a if isinstance(a, Placeholder) else shlex.quote(str(a)) for a in args)

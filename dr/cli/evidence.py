@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from dr.cli.common import console, emit_json, workspace
+from dr.cli.common import console, emit_json, suggest, workspace
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -96,7 +96,8 @@ def export_command(
 
     path = export(workspace(), run, out, pubkey, seq)
     console.print(
-        f"exported to {path} — check it with `dr evidence verify {path}`", highlight=False
+        f"exported to {path} — check it with: {suggest('dr', 'evidence', 'verify', path)}",
+        highlight=False,
     )
 
 

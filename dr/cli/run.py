@@ -387,7 +387,8 @@ def _check_run_seal(journal: Journal, info: RunInfo, plan: Any, by: str, unseale
     if not unsealed:
         raise PlanFormatError(
             f"{where}: {problem}",
-            hint="`dr run verify RUN` shows what changed; pass --unsealed to resume anyway "
+            hint=f"`{suggest('dr', 'run', 'verify', info.id)}` shows what changed; pass "
+            "--unsealed to resume anyway "
             "(recorded in the journal)",
         )
     _record_unsealed(journal, info.id, by, f"{where}: {problem}")
