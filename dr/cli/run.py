@@ -159,7 +159,9 @@ def resume(
     A step that was running when dr stopped is first stopped if its command still runs (the
     process group dr recorded, or the WinRM shell), then re-checked with its idempotency
     check: already done → succeeded; not done → runs again; no check, or the host cannot be
-    reached → paused for you to decide.
+    reached → paused for you to decide. Ctrl-C stops it again the same way (exit 130).
+
+    Example: dr run resume 3f2a9c01
     """
     from engine.runner import RunOptions, run_plan
 
@@ -177,7 +179,12 @@ def status(
     run: str = typer.Argument(None, help="Run id (or prefix); without it, list the runs."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """List runs, or show one run's steps: state, host, attempt, last message."""
+    """List runs, or show one run's steps: state, host, attempt, last message.
+
+    A dry run reads DRY RUN — nothing was sent, its state `dry run: N/N recorded`.
+
+    Example: dr run status 3f2a9c01 --json
+    """
     with _journal() as journal:
         if run is None:
             rows = [_run_row(journal, info) for info in journal.runs()]
@@ -205,6 +212,8 @@ def ack_command(
 
     Approval of a destructive step must come from someone other than the person who
     started the run (unless the run was started with --no-two-person).
+
+    Example: dr run ack 3f2a9c01 fetch --by alice --decision retry --note "share mounted"
     """
     from engine.runner import Decision, ack
 
@@ -247,7 +256,10 @@ def log_command(
     step: str = typer.Argument(..., help="Step id."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Print what a step's attempts printed (secrets redacted), with sizes and SHA-256."""
+    """Print what a step's attempts printed (secrets redacted), with sizes and SHA-256.
+
+    Example: dr run log 3f2a9c01 fetch-artifacts.EX2016.SG1
+    """
     from engine.redact import Redactor
 
     redactor = Redactor()
