@@ -9,7 +9,10 @@ holds it at a gate until then); a retry's ``running`` is committed before its co
 sent. The transition that ends the step comes back inside the :class:`Outcome` (with what
 the attempt printed: redacted, capped, compressed, digested), and the runner commits it in
 the same transaction as the steps it lets start: one commit where there would be two.
-A command that ran and failed is an :class:`Outcome`, not an exception.
+A command that ran and failed is an :class:`Outcome`, not an exception. Each failed
+attempt carries what its command said last and :func:`engine.failures.classify`'s verdict:
+a failure no retry can fix ends the step at that attempt; a retried one is told to the
+``report`` hook (the responder's screen) once its records are committed.
 
 On resume, an attempt that was in flight is first made sure of as stopped
 (:meth:`Executor.make_sure_stopped`: the transport's ``stop`` with the journalled handle),

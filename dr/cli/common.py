@@ -1,4 +1,5 @@
-"""What every CLI module shares: the consoles, the workspace option, JSON output.
+"""What every CLI module shares: the consoles, the workspace option, JSON output, and
+:func:`suggest` for the commands dr prints as suggestions (quoted to paste as they are).
 
 CLI modules stay thin: parse, call the domain, render. Heavy imports (networkx, the catalog,
 cryptography) happen inside commands so that ``dr --help`` stays fast.

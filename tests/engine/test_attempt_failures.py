@@ -202,3 +202,28 @@ def test_an_unreachable_host_keeps_its_retries(journal: Journal, tmp_path: Path)
     assert [a for s, a in history if s == "failed"] == [1, 2, 3]
     assert [f.verdict for f in told.failures] == [None, None, None]
     assert told.failures[0].summary.startswith("E8640")
+
+
+def test_a_command_is_not_let_start_once_the_run_is_stopping(
+    journal: Journal, tmp_path: Path
+) -> None:
+    """The local transport holds a command at its gate until the start is journalled; if the
+    run is stopping by then (an abort, Ctrl-C), the gate stays shut and nothing runs."""
+    import threading
+
+    from engine.executor import Executor, TransportPool
+
+    marker = tmp_path / "ran"
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "t.yaml").write_text(library("sh", f"touch {marker}"), encoding="utf-8")
+    plan = make_plan([{"id": "s", "kind": "sh", "host": "orchestrator"}])
+    info = create_run(journal, plan, tmp_path / "plan.json", "alice", RunOptions())
+    (spec,) = build_specs(plan, Library.load(extra_dirs=[lib])).values()
+    stopping = threading.Event()
+    stopping.set()
+    executor = Executor(journal, info.id, TransportPool(local), abort=stopping)
+    outcome = executor.execute(spec)
+    assert outcome.state == "failed" and "not let start" in outcome.message
+    assert not marker.exists()
+    assert [r.body["attempt"] for r in journal.records(info.id, kinds=["started"])] == [1]
