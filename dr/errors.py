@@ -14,7 +14,8 @@ The tree (code, exit code)::
     │   ├── ParameterError               2300  2   a command-line value is invalid
     │   ├── PolicyError                  2400  2   a change a policy forbids (e.g. encryption)
     │   ├── ToolOutputError              2500  2   tool output (eseutil, wbadmin) cannot be parsed
-    │   └── ESEHeaderError               2700  2   an ESE file header is unreadable (field, offset)
+    │   ├── ESEHeaderError               2700  2   an ESE file header is unreadable (field, offset)
+    │   └── PreflightError               2800  2   what a plan's steps need is not configured
     ├── NotFoundError                    2600  2   a named thing does not exist
     ├── NotRecoverable                   3000  3   the restore cannot be done as asked (planner)
     │   ├── LogGap                       3110  3   log generations missing before the target
@@ -164,6 +165,15 @@ class ESEHeaderError(InputError):
     """An ESE database, log or checkpoint header cannot be read (details: field, offset)."""
 
     code = 2700
+
+
+class PreflightError(InputError):
+    """A run would start without what its steps need (`dr run start --check` lists it).
+
+    A host's transport, a staging folder, the repository or its key, a secret; details: the
+    findings."""
+
+    code = 2800
 
 
 class NotFoundError(DrError):

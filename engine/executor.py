@@ -9,7 +9,10 @@ holds it at a gate until then); a retry's ``running`` is committed before its co
 sent. The transition that ends the step comes back inside the :class:`Outcome` (with what
 the attempt printed: redacted, capped, compressed, digested), and the runner commits it in
 the same transaction as the steps it lets start: one commit where there would be two.
-A command that ran and failed is an :class:`Outcome`, not an exception.
+A command that ran and failed is an :class:`Outcome`, not an exception. Each failed
+attempt carries what its command said last and :func:`engine.failures.classify`'s verdict:
+a failure no retry can fix ends the step at that attempt; a retried one is told to the
+``report`` hook (the responder's screen) once its records are committed.
 
 On resume, an attempt that was in flight is first made sure of as stopped
 (:meth:`Executor.make_sure_stopped`: the transport's ``stop`` with the journalled handle),
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import TransportError
+from engine.failures import Failure, Verdict, classify, reason_lines
 from engine.journal import Entry, Journal, Output
 from engine.redact import Redactor
 from engine.render import quote_posix, quote_powershell
@@ -111,6 +115,7 @@ class Outcome:
     message: str = ""
     entries: tuple[Entry, ...] = ()
     outputs: tuple[Output, ...] = ()
+    failure: Failure | None = None  # the last attempt failed: what the responder is told
 
 
 @dataclass
@@ -118,6 +123,16 @@ class _Attempt:
     state: str
     message: str = ""
     outputs: list[Output] = field(default_factory=list)
+    lines: tuple[str, ...] = ()  # what the command said last (redacted)
+    verdict: Verdict | None = None  # no retry can fix it
+    summary: str = ""  # the message without the verdict: "exit code 2"
+
+    def extra(self) -> dict[str, Any]:
+        """What the attempt's journal record carries beyond state and message."""
+        extra: dict[str, Any] = {"reason": list(self.lines)} if self.lines else {}
+        if self.verdict is not None:
+            extra["not_retried"] = self.verdict.rule.name
+        return extra
 
 
 class TransportPool:
@@ -165,8 +180,11 @@ class Executor:
         abort: threading.Event | None = None,
         environ: Mapping[str, str] | None = None,
         dry_run: bool = False,
+        report: Callable[[Failure], None] | None = None,
     ) -> None:
         self.journal = journal
+        # told of each failed attempt that is retried, once its records are committed
+        self.report = report or (lambda failure: None)
         # a dry run sends every command to a recording transport: checks are recorded as
         # "would run" but cannot be judged (nothing answered them), and no host reboots
         self.dry_run = dry_run
@@ -203,15 +221,20 @@ class Executor:
         if missing:
             msg = f"secret {missing} is not set: set it in the environment, then retry the step"
             return self.outcome(spec, "paused", first_attempt, msg)
-        attempt = first_attempt
+        attempt, last = first_attempt, first_attempt + spec.retries
         while True:
             result = self._attempt(spec, attempt, env)
-            entry = self.record(spec, result.state, attempt, result.message)
+            entry = self.record(spec, result.state, attempt, result.message, **result.extra())
             if result.state == "succeeded":
                 return Outcome(spec.id, "succeeded", attempt, "", (entry,), tuple(result.outputs))
-            if attempt - first_attempt >= spec.retries or self.abort.is_set():
-                return self._give_up(spec, attempt, result, entry)
+            summary = result.summary or result.message
+            failure = Failure(
+                spec.id, attempt, last, summary, result.lines, spec.backoff, result.verdict
+            )
+            if attempt >= last or self.abort.is_set() or result.verdict is not None:
+                return self._give_up(spec, replace(failure, retry_in=None), result, entry)
             self._commit([entry], result.outputs)
+            self.report(failure)
             if self._backoff(spec, attempt - first_attempt):
                 return Outcome(spec.id, result.state, attempt, result.message)
             attempt += 1
@@ -227,13 +250,13 @@ class Executor:
         True if the run was aborted."""
         return self.abort.wait(spec.backoff) or self.abort.is_set()
 
-    def _give_up(self, spec: StepSpec, attempt: int, result: _Attempt, entry: Entry) -> Outcome:
-        outputs = tuple(result.outputs)
+    def _give_up(self, spec: StepSpec, failure: Failure, result: _Attempt, entry: Entry) -> Outcome:
+        outputs, attempt = tuple(result.outputs), failure.attempt
         if spec.on_failure == "pause" and not self.abort.is_set():
             msg = f"{result.message}; waiting for the operator: retry, skip or mark done"
             paused = self.record(spec, "paused", attempt, msg)
-            return Outcome(spec.id, "paused", attempt, msg, (entry, paused), outputs)
-        return Outcome(spec.id, result.state, attempt, result.message, (entry,), outputs)
+            return Outcome(spec.id, "paused", attempt, msg, (entry, paused), outputs, failure)
+        return Outcome(spec.id, result.state, attempt, result.message, (entry,), outputs, failure)
 
     def secrets(self, spec: StepSpec) -> tuple[dict[str, str], str | None]:
         """The step's secrets from the environment; the name of the first missing one."""
@@ -255,13 +278,12 @@ class Executor:
         try:
             result = self._run_command(spec, attempt, command)
         except TransportError as exc:
-            return _Attempt("failed", f"{exc.ident} {exc.message}")
+            return _transport_failure(exc)
         outputs = self._outputs(spec.id, attempt, "command", result)
         if result.timed_out:
-            return _Attempt("timed_out", f"stopped after {spec.timeout:g} s", outputs)
+            return _failed(f"stopped after {spec.timeout:g} s", outputs, "command", "timed_out")
         if result.exit_code != 0:
-            why = "stopped by abort: " if self.abort.is_set() else ""
-            return _Attempt("failed", f"{why}exit code {result.exit_code}", outputs)
+            return _command_failed(command, result.exit_code, outputs, self.abort.is_set())
         return self._after_command(spec, attempt, boot, outputs)
 
     def _run_command(self, spec: StepSpec, attempt: int, command: Command) -> Result:
@@ -278,13 +300,22 @@ class Executor:
                     self.in_flight.pop(spec.id, None)
 
     def _start_hook(self, spec: StepSpec, attempt: int) -> Callable[[Handle], None]:
+        """Journal what the transport started, then let it run — unless the run is stopping.
+
+        Known as in flight before the stop flag is read: :meth:`stop_in_flight` sets the
+        flag before it looks, so a command it does not see is one that never starts (the
+        transport does not open its gate, or closes its shell, when the hook raises)."""
+
         def started(handle: Handle) -> None:
             body = {"attempt": attempt, "host": spec.host, "handle": dict(handle)}
             body["message"] = f"attempt {attempt} started: {describe_handle(handle)}"
             self._commit([Entry("started", body, spec.id)])
             with self._flight_lock:
+                first = spec.id not in self.in_flight
                 known = self.in_flight.get(spec.id, (spec, attempt, {}))[2]
                 self.in_flight[spec.id] = (spec, attempt, {**known, **handle})
+            if first and self.abort.is_set():
+                raise TransportError(f"attempt {attempt} was not let start: the run is stopping")
 
         return started
 
@@ -314,7 +345,8 @@ class Executor:
         return None
 
     def stop_in_flight(self, by: str) -> None:
-        """Stop every command running now (``dr run abort``), each from a fresh transport."""
+        """Stop every command running now (``dr run abort``, Ctrl-C), each from a fresh
+        transport; the abort flag must be set first (see :meth:`_start_hook`)."""
         with self._flight_lock:
             flights = list(self.in_flight.items())
         for _, (spec, attempt, handle) in flights:
@@ -330,7 +362,7 @@ class Executor:
         if spec.verify is not None:
             ok, why = self.check(spec, spec.verify, attempt, "verify", outputs)
             if not ok:
-                return _Attempt("failed", f"verification failed ({why})", outputs)
+                return _failed(f"verification failed ({why})", outputs, "verify")
         return _Attempt("succeeded", "", outputs)
 
     def check(
@@ -427,6 +459,41 @@ class Executor:
 
 
 # -- pure helpers -------------------------------------------------------------------------
+
+
+def _failed(
+    message: str,
+    outputs: list[Output],
+    purpose: str,
+    state: str = "failed",
+    verdict: Verdict | None = None,
+) -> _Attempt:
+    """A failed attempt, with what its ``purpose`` command said last as the reason."""
+    streams = {o.stream: o.data for o in outputs if o.purpose == purpose}
+    lines = tuple(reason_lines(streams.get("stderr", b""), streams.get("stdout", b"")))
+    full = f"{message}; {verdict.text()}" if verdict is not None else message
+    return _Attempt(state, full, outputs, lines, verdict, message)
+
+
+def _command_failed(
+    command: Command, exit_code: int, outputs: list[Output], aborted: bool
+) -> _Attempt:
+    """The command ran and failed: its exit code, and the rule no retry can fix, if one
+    matches (a command an abort stopped failed because of the abort)."""
+    if aborted:
+        return _failed(f"stopped by abort: exit code {exit_code}", outputs, "command")
+    data = [o.data for o in outputs if o.purpose == "command"]
+    verdict = classify(exit_code=exit_code, output=data, shell=command.shell, script=command.script)
+    return _failed(f"exit code {exit_code}", outputs, "command", verdict=verdict)
+
+
+def _transport_failure(exc: TransportError) -> _Attempt:
+    """The command could not be sent or did not come back: the error, its hint, the rule."""
+    verdict = classify(error=exc)
+    summary = f"{exc.ident} {exc.message}"
+    message = f"{summary}; not retried — {verdict.rule.todo}" if verdict else summary
+    hint = (exc.hint,) if exc.hint else ()
+    return _Attempt("failed", message, lines=hint, verdict=verdict, summary=summary)
 
 
 def describe_handle(handle: Handle) -> str:

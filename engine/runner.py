@@ -17,6 +17,9 @@ them together and owns the run's life:
 * a step that was running when the engine died is first made sure of as stopped (its
   journalled ``started`` handle), then re-checked, so its command cannot finish behind the
   re-check's back and run twice.
+* an interrupt (Ctrl-C, :meth:`Runner.interrupt`) stops this process's part: the commands
+  running now are stopped and recorded, nothing else is decided, and the run is left
+  ``interrupted`` for ``resume`` to continue as after a crash.
 
 Only one process executes a run at a time (an exclusive lock file beside the journal).
 """
@@ -36,6 +39,7 @@ from typing import Any, Protocol
 
 from engine.errors import RunStateError
 from engine.executor import Executor, Outcome, StepSpec, TransportPool
+from engine.failures import Failure
 from engine.journal import Entry, Journal, JournalView, Output, RunInfo
 from engine.plan import Plan
 from engine.redact import Redactor
@@ -93,6 +97,10 @@ class Reporter:
 
     def step(self, step_id: str, state: str, attempt: int, message: str = "") -> None:
         """A step changed state."""
+
+    def attempt_failed(self, failure: Failure) -> None:
+        """An attempt failed (its records are committed): why, and whether another follows.
+        Called from the thread that ran it while a retry waits for its backoff."""
 
     def end(self, state: str) -> None:
         """The run stopped in ``state``."""
@@ -315,11 +323,12 @@ class Runner:
         self.nodes = [Node(s.id, s.needs, s.resources, s.manual) for s in self.specs.values()]
         self.operator, self.reporter = operator, reporter or Reporter()
         self.by = by or info.started_by
-        self.abort_event = threading.Event()
+        self.abort_event = threading.Event()  # the executor stops: an abort, or an interrupt
+        self.interrupted = threading.Event()
         self.transports = TransportPool(transport_factory)
         self.executor = Executor(
             journal, info.id, self.transports, redactor=Redactor(), abort=self.abort_event,
-            environ=environ, dry_run=self.options.dry_run,
+            environ=environ, dry_run=self.options.dry_run, report=self.reporter.attempt_failed,
         )  # fmt: skip
         self.states: dict[str, str] = {}
         self.attempts: dict[str, int] = {}
@@ -331,11 +340,20 @@ class Runner:
         self._needs_person: set[str] = set()
         self._later: set[str] = set()  # answered "later" in this process
         self._notes: list[tuple[str, str, int, str]] = []
+        self._failures: list[Failure] = []  # last attempts that failed, told with the notes
         self._prompt: _Prompt | None = None
         self._finished: list[Outcome] = []
         self._stopped_in_flight = False
         self._seen = 0
         self._polled = 0.0
+
+    def interrupt(self) -> None:
+        """Stop executing in this process (Ctrl-C), safe to call from a signal handler: nothing
+        new starts, the commands running now are stopped (recorded, by ``interrupt``), and
+        nothing more is decided — a step that was running stays ``running`` in the journal,
+        so ``resume`` re-checks it as after a crash. The run ends ``interrupted``."""
+        self.interrupted.set()
+        self.abort_event.set()
 
     def run(self) -> str:
         """Run (or resume) to a stop; return the run's state."""
@@ -454,7 +472,10 @@ class Runner:
         self._poll(force=force_poll)
         if self.abort_event.is_set() and not self._stopped_in_flight:
             self._stopped_in_flight = True
-            self.executor.stop_in_flight("abort")
+            self.executor.stop_in_flight("interrupt" if self.interrupted.is_set() else "abort")
+        if self.interrupted.is_set():
+            self._finished.clear()  # left running in the journal: resume re-checks them
+            return
         batch = _Batch()
         for outcome in self._finished:
             self._apply(outcome, batch)
@@ -564,6 +585,8 @@ class Runner:
     def _apply(self, outcome: Outcome, batch: _Batch) -> None:
         batch.entries.extend(outcome.entries)
         batch.outputs.extend(outcome.outputs)
+        if outcome.failure is not None:
+            self._failures.append(outcome.failure)
         self._set(outcome.step_id, outcome.state, outcome.attempt, outcome.message)
         spec = self.specs[outcome.step_id]
         if outcome.state in BROKEN and spec.on_failure == "abort":
@@ -584,6 +607,9 @@ class Runner:
 
     def _flush_notes(self) -> None:
         """Tell the reporter, once what it is told is durable."""
+        failures, self._failures = self._failures, []
+        for failure in failures:
+            self.reporter.attempt_failed(failure)
         notes, self._notes = self._notes, []
         for sid, state, attempt, message in notes:
             self.reporter.step(sid, state, attempt, message)
@@ -593,6 +619,8 @@ class Runner:
         return self.executor.record(spec, state, self.attempts.get(sid, 0), message, **extra)
 
     def _final_state(self) -> str:
+        if self.interrupted.is_set():
+            return "interrupted"
         if self.abort_event.is_set():
             return "aborted"
         state = run_state(self.nodes, self.states, aborted=False)

@@ -28,6 +28,7 @@ from dr.errors import ParameterError
 from dr.model.inventory import Inventory, SecretRef, Server, StorageGroup
 from dr.model.refs import covered_storage_groups
 from dr.model.sets import BackupSet
+from dr.suggest import Placeholder, suggest
 from engine.plan import Plan, Step, Target
 from engine.plan import SecretRef as StepSecret
 
@@ -78,7 +79,8 @@ def _check_type(bset: BackupSet, backup_type: str) -> None:
         raise ParameterError(
             f"set {bset.name} is a {bset.type} set: `dr backup run` drives "
             f"{', '.join(SUPPORTED_SETS)} sets on their host",
-            hint="store its files with `dr backup run SET --from PATH`",
+            hint="store its files with "
+            f"`{suggest('dr', 'backup', 'run', bset.name, '--from', Placeholder('PATH'))}`",
         )
     if bset.type != "exchange" and backup_type != "full":
         raise ParameterError(

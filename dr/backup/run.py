@@ -34,6 +34,7 @@ from dr.errors import (
     RunError,
     ToolOutputError,
 )
+from dr.suggest import suggest
 from engine.transports.base import Command, Transport
 
 if TYPE_CHECKING:
@@ -199,7 +200,8 @@ def _failure(journal: Journal, plan: Plan, run_id: str, state: str) -> Exception
             "off, restart the information store, take a full backup; then fix the inventory",
         )
     return RunError(
-        message + (f": {detail}" if detail else ""), hint=f"`dr run log {run_id}` shows every step"
+        message + (f": {detail}" if detail else ""),
+        hint=f"`{suggest('dr', 'run', 'log', run_id, sid)}` shows what it printed",
     )
 
 

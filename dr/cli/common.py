@@ -1,4 +1,5 @@
-"""What every CLI module shares: the consoles, the workspace option, JSON output.
+"""What every CLI module shares: the consoles, the workspace option, JSON output, and
+:func:`suggest` for the commands dr prints as suggestions (quoted to paste as they are).
 
 CLI modules stay thin: parse, call the domain, render. Heavy imports (networkx, the catalog,
 cryptography) happen inside commands so that ``dr --help`` stays fast.
@@ -13,7 +14,13 @@ from typing import Any
 
 from rich.console import Console
 
+from dr.suggest import Placeholder, suggest
 from dr.workspace import Workspace, open_existing, resolve_path
+
+__all__ = [
+    "STATE", "Placeholder", "console", "emit_json", "err_console", "suggest", "workspace",
+    "workspace_path",
+]  # fmt: skip
 
 console = Console()
 err_console = Console(stderr=True)

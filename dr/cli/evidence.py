@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from dr.cli.common import console, emit_json, workspace
+from dr.cli.common import console, emit_json, suggest, workspace
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -96,7 +96,8 @@ def export_command(
 
     path = export(workspace(), run, out, pubkey, seq)
     console.print(
-        f"exported to {path} — check it with `dr evidence verify {path}`", highlight=False
+        f"exported to {path} — check it with: {suggest('dr', 'evidence', 'verify', path)}",
+        highlight=False,
     )
 
 
@@ -132,9 +133,13 @@ def _print_report(report: Any) -> None:
 
 def _print_record(entry: dict[str, Any], pred: dict[str, Any]) -> None:
     res, ident = pred["results"], pred["identity"]
+    dry = res["verdict"] == "DRY_RUN"
+    if dry:  # a record of commands written down, not of a restore
+        console.print("[bold yellow]DRY RUN — nothing was sent[/]", highlight=False)
+    outcome = "recorded its commands, restored nothing" if dry else res["outcome"]
     console.print(
         f"record {entry['record']} ({pred['kind']}): [bold]{res['verdict']}[/] — run "
-        f"{ident['run_id']} {res['outcome']}; {ident['scenario']}: {ident['target']['what']}",
+        f"{ident['run_id']} {outcome}; {ident['scenario']}: {ident['target']['what']}",
         highlight=False,
     )
     console.print(
@@ -142,14 +147,14 @@ def _print_record(entry: dict[str, Any], pred: dict[str, Any]) -> None:
         f"RPO {_sec(res['achieved_rpo_seconds'])} (target {_sec(res['rpo_target_seconds'])})"
     )
     console.print(f"plan {ident['plan_digest']}  estate {ident['estate_digest']}", style="dim")
-    _print_steps(pred["steps"])
+    _print_steps(pred["steps"], dry)
     for dev in pred["deviations"]:
         console.print(f"deviation: {dev['kind']} {dev['step'] or ''} {dev['detail']}", markup=False)
     for action in pred["corrective_actions"]:
         console.print(f"corrective action: {action}", markup=False)
 
 
-def _print_steps(steps: list[dict[str, Any]]) -> None:
+def _print_steps(steps: list[dict[str, Any]], dry: bool = False) -> None:
     from rich.table import Table
 
     table = Table("step", "state", "attempts", "exit", "started", "finished", "approved by")
@@ -157,7 +162,8 @@ def _print_steps(steps: list[dict[str, Any]]) -> None:
         approvers = ", ".join(a["by"] for a in s["approvals"])
         exit_code = "" if s["exit_code"] is None else str(s["exit_code"])
         times = [(s["started_at"] or "")[:19], (s["finished_at"] or "")[:19]]
-        table.add_row(s["id"], s["state"], str(s["attempts"]), exit_code, *times, approvers)
+        state = "recorded" if dry and s["state"] == "succeeded" else s["state"]
+        table.add_row(s["id"], state, str(s["attempts"]), exit_code, *times, approvers)
     console.print(table)
 
 

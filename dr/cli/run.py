@@ -2,31 +2,38 @@
 
 Exit codes of `start` and `resume`: 0 the run succeeded; 7 it failed or was aborted;
 10 it waits for a person (a manual step, an approval, a paused step) — the message names
-the step and the `dr run ack` command to run, then `dr run resume RUN` continues.
+the step and the `dr run ack` command to run, then `dr run resume RUN` continues;
+130 interrupted (Ctrl-C): the commands running were stopped, `dr run resume RUN` continues.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from dr.cli.common import console, emit_json, err_console, workspace
+from dr.cli.common import Placeholder, console, emit_json, err_console, suggest, workspace
 
 if TYPE_CHECKING:
     from engine.executor import StepSpec
     from engine.journal import Journal, RunInfo
+    from engine.runner import Runner
     from engine.transports.base import Transport
 
 app = typer.Typer(no_args_is_help=True)
 
 EXIT_WAITING = 10
 EXIT_FAILED = 7
-_LOCAL_HOSTS = ("orchestrator", "localhost")
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C stopped
+DRY_RUN = "DRY RUN — nothing was sent"
 
 _RUNBOOKS = typer.Option(
     None, "--runbooks", help="Extra step-library directory (repeatable); kept for resume."
@@ -61,7 +68,17 @@ def operator_name(by: str | None) -> str:
 def start(
     plan_file: Path = typer.Argument(..., help="A plan saved by `dr plan ... -o FILE`."),
     dry_run: bool = typer.Option(
-        False, "--dry-run", help="Send nothing: record every command that would run, in order."
+        False,
+        "--dry-run",
+        help="Send nothing: record every command that would run, in order. Shown everywhere "
+        "as DRY RUN — nothing was sent.",
+    ),
+    check: bool = typer.Option(
+        False,
+        "--check",
+        help="Only check what the steps need (each host's transport and credential, each "
+        "fetch step's staging folder, the repository and its key, every secret) and report "
+        "it; exit 0 when all is there, 2 otherwise. Records and sends nothing.",
     ),
     non_interactive: bool = typer.Option(
         False,
@@ -90,9 +107,14 @@ def start(
 ) -> None:
     """Start executing a plan; every transition is journalled before it happens.
 
-    Steps whose needs are done run in parallel within their resource locks. If dr stops
-    for any reason, `dr run resume RUN` continues without running a finished step again:
-    a step that was running is stopped if it still runs, then re-checked.
+    First, what the steps need is checked (as `--check` shows it); a real run refuses to
+    begin while something is missing. Steps whose needs are done run in parallel within
+    their resource locks. A failed attempt is printed at once with what its command said
+    last, and whether it is retried. If dr stops for any reason (Ctrl-C included),
+    `dr run resume RUN` continues without running a finished step again: a step that was
+    running is stopped if it still runs, then re-checked.
+
+    Example: dr run start plan.json --check && dr run start plan.json
     """
     from engine.plan import load_plan, seal_problem
     from engine.runner import RunOptions, create_run
@@ -111,6 +133,10 @@ def start(
         journal_sync=journal_sync,
     )
     specs = _specs(plan, options.library_dirs)
+    if check:
+        _check_only(plan_file, plan, specs, options, as_json)
+    if not dry_run:  # a dry run sends nothing, so it needs none of it
+        _refuse_unless_ready(plan_file, plan, specs, options)
     out = err_console if as_json else console
     with _journal() as journal:
         info = create_run(journal, plan, plan_file.resolve(), operator_name(by), options)
@@ -133,7 +159,9 @@ def resume(
     A step that was running when dr stopped is first stopped if its command still runs (the
     process group dr recorded, or the WinRM shell), then re-checked with its idempotency
     check: already done → succeeded; not done → runs again; no check, or the host cannot be
-    reached → paused for you to decide.
+    reached → paused for you to decide. Ctrl-C stops it again the same way (exit 130).
+
+    Example: dr run resume 3f2a9c01
     """
     from engine.runner import RunOptions, run_plan
 
@@ -151,7 +179,12 @@ def status(
     run: str = typer.Argument(None, help="Run id (or prefix); without it, list the runs."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """List runs, or show one run's steps: state, host, attempt, last message."""
+    """List runs, or show one run's steps: state, host, attempt, last message.
+
+    A dry run reads DRY RUN — nothing was sent, its state `dry run: N/N recorded`.
+
+    Example: dr run status 3f2a9c01 --json
+    """
     with _journal() as journal:
         if run is None:
             rows = [_run_row(journal, info) for info in journal.runs()]
@@ -179,6 +212,8 @@ def ack_command(
 
     Approval of a destructive step must come from someone other than the person who
     started the run (unless the run was started with --no-two-person).
+
+    Example: dr run ack 3f2a9c01 fetch --by alice --decision retry --note "share mounted"
     """
     from engine.runner import Decision, ack
 
@@ -187,7 +222,8 @@ def ack_command(
     with _journal() as journal:
         new = ack(journal, run, step, Decision(by=by, decision=decision, note=note))
         info = journal.run(run)
-    console.print(f"{step}: {new} (by {by}) — continue with `dr run resume {info.id}`")
+    resume = suggest("dr", "run", "resume", info.id)
+    console.print(f"{step}: {new} (by {by}) — continue with: {resume}", highlight=False)
 
 
 @app.command("abort")
@@ -220,15 +256,20 @@ def log_command(
     step: str = typer.Argument(..., help="Step id."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Print what a step's attempts printed (secrets redacted), with sizes and SHA-256."""
+    """Print what a step's attempts printed (secrets redacted), with sizes and SHA-256.
+
+    Example: dr run log 3f2a9c01 fetch-artifacts.EX2016.SG1
+    """
     from engine.redact import Redactor
 
     redactor = Redactor()
     with _journal() as journal:
         info = journal.run(run)
         outputs = journal.outputs(info.id, step)
+    dry = bool(info.options.get("dry_run"))
     rows = [
         {
+            "dry_run": dry,
             "attempt": o.attempt,
             "purpose": o.purpose,
             "stream": o.stream,
@@ -242,6 +283,10 @@ def log_command(
     if as_json:
         emit_json(rows)
         return
+    if dry:
+        console.print(
+            f"[bold yellow]{DRY_RUN}[/]: run {info.id} recorded its commands; no host ran them"
+        )
     if not rows:
         console.print(f"{step}: no output recorded")
     for row in rows:
@@ -277,6 +322,62 @@ def verify_command(
 # -- helpers ------------------------------------------------------------------------------
 
 
+def _findings(plan: Any, specs: dict[str, StepSpec], options: Any) -> list[Any]:
+    from dr.cli.runcheck import context, preflight
+
+    return preflight(plan, specs, context(_host_specs(options.hosts_file)))
+
+
+def _check_only(
+    plan_file: Path, plan: Any, specs: dict[str, StepSpec], options: Any, as_json: bool
+) -> None:
+    """`--check`: the report, and exit 0 (all there) or 2; nothing is recorded."""
+    findings = _findings(plan, specs, options)
+    ok = all(f.ok for f in findings)
+    if as_json:
+        emit_json({"plan": str(plan_file), "ok": ok, "findings": [f.to_dict() for f in findings]})
+    else:
+        _print_findings(console, plan_file, findings)
+    raise typer.Exit(0 if ok else 2)
+
+
+def _refuse_unless_ready(
+    plan_file: Path, plan: Any, specs: dict[str, StepSpec], options: Any
+) -> None:
+    from dr.errors import PreflightError
+
+    findings = _findings(plan, specs, options)
+    missing = [f for f in findings if not f.ok]
+    if not missing:
+        return
+    _print_findings(err_console, plan_file, findings)
+    raise PreflightError(
+        f"{plan_file}: not started: {len(missing)} of what its steps need "
+        f"{'is' if len(missing) == 1 else 'are'} missing (above)",
+        hint=f"fix them, then `{suggest('dr', 'run', 'start', str(plan_file), '--check')}`",
+        details={"findings": [f.to_dict() for f in findings]},
+    )
+
+
+def _print_findings(out: Any, plan_file: Path, findings: list[Any]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    if not findings:
+        out.print(f"{plan_file}: no step needs a host, a folder, the repository or a secret")
+        return
+    table = Table("check", "for", "", "detail", title=f"what {plan_file.name} needs")
+    for f in findings:
+        mark = Text("ok", style="green") if f.ok else Text("MISSING", style="bold red")
+        detail = f.detail + (f" — {f.hint}" if f.hint and not f.ok else "")
+        steps = f.steps if len(f.steps) <= 3 else (*f.steps[:3], f"+{len(f.steps) - 3}")
+        subject = f"{f.subject}\n({', '.join(steps)})" if f.steps else f.subject
+        table.add_row(f.check, Text(subject), mark, Text(detail))
+    out.print(table)
+    missing = sum(1 for f in findings if not f.ok)
+    out.print(f"{missing} missing" if missing else "everything the steps need is there")
+
+
 def _record_unsealed(journal: Journal, run_id: str, by: str, problem: str) -> None:
     from engine.journal import Entry
 
@@ -298,7 +399,8 @@ def _check_run_seal(journal: Journal, info: RunInfo, plan: Any, by: str, unseale
     if not unsealed:
         raise PlanFormatError(
             f"{where}: {problem}",
-            hint="`dr run verify RUN` shows what changed; pass --unsealed to resume anyway "
+            hint=f"`{suggest('dr', 'run', 'verify', info.id)}` shows what changed; pass "
+            "--unsealed to resume anyway "
             "(recorded in the journal)",
         )
     _record_unsealed(journal, info.id, by, f"{where}: {problem}")
@@ -337,13 +439,23 @@ def _execute(
     options = RunOptions.from_dict(info.options)
     factory, recorder = _transports(options)
     interactive = not options.non_interactive and sys.stdin.isatty() and not as_json
+    dry = options.dry_run
     if as_json:
-        reporter: Any = PlainReporter(err_console)
+        reporter: Any = PlainReporter(err_console, dry)
+    elif console.is_terminal:
+        reporter = live_reporter(console, specs, dry)
     else:
-        reporter = live_reporter(console, specs) if console.is_terminal else PlainReporter(console)
+        reporter = PlainReporter(console, dry)
     operator = PromptOperator(console, reporter) if interactive else None
     runner = Runner(journal, info, specs, factory, operator=operator, reporter=reporter, by=by)
-    state = runner.run()
+    try:
+        with _interrupt_stops(runner):
+            state = runner.run()
+    except KeyboardInterrupt:  # a second Ctrl-C while the first one stops the commands
+        state = "interrupted"
+    if state == "interrupted":
+        err_console.print(interrupted_line(info.id), highlight=False, markup=False)
+        raise typer.Exit(EXIT_INTERRUPTED)
     if recorder is not None and not as_json:
         _print_dry_run(recorder)
     if as_json:
@@ -351,7 +463,33 @@ def _execute(
     from dr.evidence.hook import after_run
 
     after_run(workspace(), journal, info, state, err_console)  # record a finished run
-    _finish(journal, info, state, quiet=as_json)
+    _finish(journal, info, state, by, quiet=as_json)
+
+
+@contextmanager
+def _interrupt_stops(runner: Runner) -> Iterator[None]:
+    """While the run executes, Ctrl-C (SIGINT) asks the runner to stop instead of raising
+    wherever the main thread is (a journal commit half done): the runner stops the commands
+    it runs and returns. A second Ctrl-C raises as usual."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        runner.interrupt()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def interrupted_line(run_id: str) -> str:
+    """The one line Ctrl-C leaves: the run is stopped, and how to continue it."""
+    resume = suggest("dr", "run", "resume", run_id)
+    return f"interrupted: run {run_id} stopped; continue with: {resume}"
 
 
 def _summary(journal: Journal, info: RunInfo, state: str, recorder: Any) -> dict[str, Any]:
@@ -378,16 +516,19 @@ def _transports(options: Any) -> tuple[Any, Any]:
 
         recorder = Recorder()
         return (lambda host: DryRunTransport(host, recorder)), recorder
+    from dr.cli.runcheck import LOCAL_HOSTS
+
     specs = _host_specs(options.hosts_file)
 
     def factory(host: str) -> Transport:
-        spec = specs.get(host) or ({"kind": "local"} if host in _LOCAL_HOSTS else None)
+        spec = specs.get(host) or ({"kind": "local"} if host in LOCAL_HOSTS else None)
         if spec is None:
-            from engine.errors import TransportError
+            from engine.errors import TransportConfigError
 
-            raise TransportError(
+            raise TransportConfigError(
                 f"no transport for host {host!r}",
-                hint="map it in the --hosts file given to `dr run start`",
+                hint="map it under `hosts:` in the workspace config.yaml, or in the --hosts file "
+                "the run was started with",
             )
         # the table's `host:` (an address or FQDN) wins over the plan's host name
         return _open_transport({"host": host, **spec})
@@ -442,29 +583,40 @@ def _print_dry_run(recorder: Any) -> None:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-def _finish(journal: Journal, info: RunInfo, state: str, quiet: bool = False) -> None:
+def _finish(journal: Journal, info: RunInfo, state: str, by: str, quiet: bool = False) -> None:
+    if state == "succeeded" and info.options.get("dry_run"):
+        done = f"every step recorded, nothing restored ({DRY_RUN})"
+        (err_console if quiet else console).print(f"run {info.id}: {done}", highlight=False)
+        return
     if state == "succeeded":
         (err_console if quiet else console).print(f"run {info.id} [green]succeeded[/]")
         return
     if state == "waiting":
-        for line in waiting_lines(journal, info):
+        for line in waiting_lines(journal, info, by):
             err_console.print(line, highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_WAITING)
-    err_console.print(f"[red]run {info.id} {state}[/] — `dr run status {info.id}` for details")
+    details = suggest("dr", "run", "status", info.id)
+    err_console.print(f"[red]run {info.id} {state}[/] — `{details}` for details", highlight=False)
     raise typer.Exit(EXIT_FAILED)
 
 
-def waiting_lines(journal: Journal, info: RunInfo) -> list[str]:
-    """What the operator must do next, one line per step that waits."""
+def waiting_lines(journal: Journal, info: RunInfo, by: str) -> list[str]:
+    """What the operator must do next, one command per step that waits, each ready to paste:
+    ``by`` answers for the step, unless a second person must (then NAME is theirs)."""
     lines = [f"run {info.id} is waiting for a person:"]
     for sid, rec in journal.last_step_records(info.id).items():
         if rec.body["state"] not in ("waiting", "paused"):
             continue
-        msg = rec.body.get("message", "")
-        decide = " --decision done|retry|skip" if rec.body["state"] == "paused" else ""
-        lines.append(f"  {sid} ({rec.body['state']}): {msg}")
-        lines.append(f"    `dr run ack {info.id} {sid} --by NAME{decide}`")
-    lines.append(f"then `dr run resume {info.id}`")
+        who = Placeholder("NAME") if rec.body.get("second_person") else by
+        ack = ["dr", "run", "ack", info.id, sid, "--by", who]
+        lines.append(f"  {sid} ({rec.body['state']}): {rec.body.get('message', '')}")
+        if rec.body["state"] == "paused":
+            lines.append(f"    retry it once fixed: {suggest(*ack, '--decision', 'retry')}")
+            lines.append("    (or --decision done if you did it by hand, skip to go on without it)")
+        else:
+            other = f" (someone other than {info.started_by})" if who != by else ""
+            lines.append(f"    when done{other}: {suggest(*ack)}")
+    lines.append(f"then: {suggest('dr', 'run', 'resume', info.id)}")
     return lines
 
 
@@ -517,25 +669,42 @@ def _print_runs(rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("no runs yet — `dr run start PLAN`")
         return
-    table = Table("run", "state", "steps", "started by", "created", "plan")
+    table = Table()
+    table.add_column("run", no_wrap=True)
+    table.add_column("state", no_wrap=True)  # "dry run: 16/16 recorded" stays one phrase
+    for name in ("steps", "started by", "created", "plan"):
+        table.add_column(name)
     for r in rows:
         steps = f"{r['steps_done']}/{r['steps_total']}"
-        table.add_row(r["id"], r["state"], steps, r["started_by"], r["created"][:19], r["plan"])
+        state, steps = (dry_run_state(r), "") if r["dry_run"] else (r["state"], steps)
+        table.add_row(r["id"], state, steps, r["started_by"], r["created"][:19], r["plan"])
     console.print(table)
+
+
+def dry_run_state(row: dict[str, Any]) -> str:
+    """A dry run's state, worded so that it cannot be read as a restore: steps "recorded"
+    (their commands written down), never "succeeded"."""
+    recorded = f"dry run: {row['steps_done']}/{row['steps_total']} recorded"
+    return recorded if row["state"] == "succeeded" else f"{recorded}, {row['state']}"
 
 
 def _print_run(data: dict[str, Any]) -> None:
     from rich.table import Table
-
-    console.print(
-        f"run [bold]{data['id']}[/] {data['state']} — {data['steps_done']}/{data['steps_total']} "
-        f"steps done; started by {data['started_by']}; plan {data['plan']}",
-        highlight=False,
-    )
     from rich.text import Text
 
+    dry = bool(data["dry_run"])
+    if dry:
+        console.print(f"[bold yellow]{DRY_RUN}[/]", highlight=False)
+        state = dry_run_state(data)
+    else:
+        state = f"{data['state']} — {data['steps_done']}/{data['steps_total']} steps done"
+    console.print(
+        f"run [bold]{data['id']}[/] {state}; started by {data['started_by']}; plan {data['plan']}",
+        highlight=False,
+    )
     table = Table("step", "state", "host", "attempt", "message")
     for s in data["steps"]:
         attempt = str(s["attempt"] or "")
-        table.add_row(s["id"], s["state"], s["host"], attempt, Text(s["message"]))
+        step_state = "recorded" if dry and s["state"] == "succeeded" else s["state"]
+        table.add_row(s["id"], step_state, s["host"], attempt, Text(s["message"]))
     console.print(table)

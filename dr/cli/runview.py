@@ -13,6 +13,7 @@ from rich.prompt import Prompt
 from rich.table import Table
 
 from engine.executor import StepSpec
+from engine.failures import Failure
 from engine.runner import Decision, Reporter
 
 _STYLE = {
@@ -27,30 +28,71 @@ _STYLE = {
 }
 
 
+def failure_lines(failure: Failure) -> list[str]:
+    """What a responder reads the moment an attempt fails: the step, the attempt, what the
+    command said last, and what happens next (a retry, or why there is none)."""
+    head = f"{failure.step_id}: attempt {failure.attempt} of {failure.attempts} failed"
+    lines = [f"{head} — {failure.summary}", *(f"  | {line}" for line in failure.lines)]
+    verdict = failure.verdict
+    if verdict is not None:
+        if verdict.evidence and not any(verdict.evidence in line for line in failure.lines):
+            lines.append(f"  | {verdict.evidence}")
+        lines.append(f"  not retried: {verdict.rule.why} — {verdict.rule.todo}")
+    elif failure.retry_in is not None:
+        nxt = failure.attempt + 1
+        lines.append(f"  retrying in {failure.retry_in:g} s (attempt {nxt} of {failure.attempts})")
+    elif failure.attempt >= failure.attempts > 1:
+        lines.append(f"  no retries left ({failure.attempts} attempts)")
+    return lines
+
+
+DRY_RUN = "DRY RUN — nothing is sent"
+
+
+def shown_state(state: str, dry_run: bool) -> str:
+    """A step's state as shown: in a dry run a step is "recorded", never "succeeded"."""
+    return "recorded" if dry_run and state == "succeeded" else state
+
+
 class PlainReporter(Reporter):
     """One line per transition: for logs, pipes and CI."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, dry_run: bool = False) -> None:
         self.console = console
+        self.dry_run = dry_run
+        self._told: set[tuple[str, int]] = set()  # attempts whose failure was just printed
 
     def begin(self, run_id: str, specs: Mapping[str, StepSpec], states: Mapping[str, str]) -> None:
-        self.console.print(f"run {run_id}: {len(specs)} steps", highlight=False)
+        dry = f" — {DRY_RUN}" if self.dry_run else ""
+        self.console.print(f"run {run_id}: {len(specs)} steps{dry}", highlight=False)
+
+    def attempt_failed(self, failure: Failure) -> None:
+        if failure.retry_in is None:
+            self._told.add((failure.step_id, failure.attempt))
+        for line in failure_lines(failure):
+            self.console.print(line, highlight=False, markup=False, soft_wrap=True)
 
     def step(self, step_id: str, state: str, attempt: int, message: str = "") -> None:
         if state in ("ready", "pending"):
             return
+        if (step_id, attempt) in self._told:  # its reason is on the lines just above
+            self._told.discard((step_id, attempt))
+            message = "waiting for the operator" if state == "paused" else ""
         tail = f" — {message}" if message else ""
         att = f" (attempt {attempt})" if attempt > 1 else ""
-        line = f"{step_id}: {state}{att}{tail}"
+        line = f"{step_id}: {shown_state(state, self.dry_run)}{att}{tail}"
         self.console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 class LiveReporter(Reporter):
     """A rich Live table of every step: state, host, attempt, elapsed."""
 
-    def __init__(self, console: Console, specs: Mapping[str, StepSpec]) -> None:
+    def __init__(
+        self, console: Console, specs: Mapping[str, StepSpec], dry_run: bool = False
+    ) -> None:
         self.console = console
         self.specs = specs
+        self.dry_run = dry_run
         self.rows: dict[str, dict[str, Any]] = {
             sid: {"state": "pending", "attempt": 0, "since": None, "took": None, "msg": ""}
             for sid in specs
@@ -63,6 +105,11 @@ class LiveReporter(Reporter):
                 self.rows[sid]["state"] = state
         self.live = Live(self._table(), console=self.console, refresh_per_second=4)
         self.live.start()
+
+    def attempt_failed(self, failure: Failure) -> None:
+        """Printed above the live table, so it stays on the screen when the table moves on."""
+        for line in failure_lines(failure):
+            self.console.print(line, highlight=False, markup=False, soft_wrap=True)
 
     def step(self, step_id: str, state: str, attempt: int, message: str = "") -> None:
         row = self.rows.setdefault(step_id, {"since": None, "took": None})
@@ -89,7 +136,10 @@ class LiveReporter(Reporter):
             self.live.start()
 
     def _table(self) -> Table:
-        table = Table("step", "state", "host", "attempt", "elapsed", "message", expand=False)
+        title = DRY_RUN if self.dry_run else None
+        table = Table(
+            "step", "state", "host", "attempt", "elapsed", "message", expand=False, title=title
+        )
         now = time.monotonic()
         for sid, row in self.rows.items():
             took = row.get("took")
@@ -98,6 +148,7 @@ class LiveReporter(Reporter):
             elapsed = f"{took:.1f}s" if took is not None else ""
             state = row.get("state", "pending")
             style = _STYLE.get(state, "")
+            state = shown_state(state, self.dry_run)
             host = self.specs[sid].host if sid in self.specs else ""
             attempt = str(row.get("attempt") or "")
             msg = str(row.get("msg", ""))[:60]
@@ -107,8 +158,10 @@ class LiveReporter(Reporter):
         return table
 
 
-def live_reporter(console: Console, specs: Mapping[str, StepSpec]) -> LiveReporter:
-    return LiveReporter(console, specs)
+def live_reporter(
+    console: Console, specs: Mapping[str, StepSpec], dry_run: bool = False
+) -> LiveReporter:
+    return LiveReporter(console, specs, dry_run)
 
 
 class PromptOperator:

@@ -17,7 +17,8 @@ from dr.cli.store import JsonOpt, KeyOpt, RepoOpt, app, check_restore_target, op
 RUNS = typer.Argument(..., help="Catalog runs, as plans name them: run-1826 run-1828 ...")
 
 
-def _staging() -> dict[str, Any]:
+def staging_map() -> dict[str, Any]:
+    """The workspace's `staging:` map (config.yaml): where this machine sees hosts' folders."""
     mapping = workspace().config().get("staging") or {}
     return {str(k): (dict(v) if isinstance(v, dict) else str(v)) for k, v in dict(mapping).items()}
 
@@ -57,7 +58,7 @@ def fetch_command(
     from dr.catalog import Catalog
     from dr.store import fetch
 
-    dest = fetch.local_path(to, _staging(), host)
+    dest = fetch.local_path(to, staging_map(), host)
     check_restore_target(dest)
     with Catalog.open(workspace().catalog_path) as catalog:
         found = fetch.sources(catalog, runs)

@@ -8,6 +8,7 @@ from rich.console import Console
 
 from dr.errors import DrError, EvidenceKeyMissing
 from dr.evidence.record import TERMINAL
+from dr.suggest import suggest
 from engine.errors import EngineError
 
 if TYPE_CHECKING:
@@ -27,7 +28,8 @@ def after_run(ws: Workspace, journal: Journal, info: RunInfo, state: str, out: C
         made = make_record(ws, journal, info.id, FileSigner.load())
     except EvidenceKeyMissing:
         out.print(
-            f"evidence: no signing key — `dr evidence keygen`, then `dr evidence record {info.id}`",
+            f"evidence: no signing key — `dr evidence keygen`, then "
+            f"`{suggest('dr', 'evidence', 'record', info.id)}`",
             highlight=False,
         )
         return

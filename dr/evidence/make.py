@@ -32,6 +32,7 @@ from dr.evidence.signing import (
     public_pem,
 )
 from dr.store.format import write_atomic
+from dr.suggest import suggest
 from dr.workspace import Workspace
 from engine.journal import Journal, now
 from engine.plan import Plan
@@ -157,7 +158,8 @@ def read_statement(directory: Path) -> dict[str, Any]:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise EvidenceError(
             f"{path}: cannot read the record ({exc})",
-            hint=f"`dr evidence verify {directory.parent.parent}` says what is wrong",
+            hint=f"`{suggest('dr', 'evidence', 'verify', directory.parent.parent)}` says what "
+            "is wrong",
         ) from exc
 
 

@@ -32,6 +32,7 @@ from typing import Literal
 from dr.errors import ArtifactExpired, ForeignLog, LogGap, NoFullBefore
 from dr.exchange.rules import LogRange, gens
 from dr.planner.facts import BackupVersion, LiveLogs, PlanReporter
+from dr.suggest import iso, suggest
 
 SourceKind = Literal["incremental", "differential", "live"]
 
@@ -108,6 +109,17 @@ def _stamp(at: datetime | None) -> str:
     return "none" if at is None else at.strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def _target(at: datetime | None) -> str:
+    """The target as a refusal names it: a plan made without --at aims at the point of
+    failure (as far as the logs go)."""
+    return "the point of failure (no --at given)" if at is None else _stamp(at)
+
+
+def _plan_again_at(before: datetime) -> str:
+    """The hint's command fragment, ready to paste: ``--at 2024-05-14T11:02:36Z``."""
+    return f"plan again with `{suggest('--at', iso(before))}` to accept the loss"
+
+
 def _iso(at: datetime | None) -> str | None:
     return None if at is None else at.isoformat()
 
@@ -166,7 +178,7 @@ def _no_base(
     if candidates:
         ids = sorted(v.id for v in candidates)
         return ArtifactExpired(
-            f"{what}: every full backup at or before {_stamp(target)} was expired by "
+            f"{what}: every full backup at or before {_target(target)} was expired by "
             f"retention ({', '.join(ids)})",
             hint="pick a later target, or restore the expired versions from an offsite copy",
             details={
@@ -184,7 +196,7 @@ def _no_base(
     ]  # fmt: skip
     if without:  # fulls there are, but none holds this database
         return NoFullBefore(
-            f"{what}: no full backup at or before {_stamp(target)} holds this database "
+            f"{what}: no full backup at or before {_target(target)} holds this database "
             f"(the fulls of {stream} there: {', '.join(sorted(without)[-3:])})",
             hint="check the database's name in the inventory against the backup's contents "
             "(`dr catalog list`), or back the database up",
@@ -197,8 +209,8 @@ def _no_base(
     )
     after = later[0].at if later else None
     return NoFullBefore(
-        f"{what}: no full backup at or before {_stamp(target)}; "
-        f"the first full after it is {_stamp(after)}",
+        f"{what}: no full backup at or before {_target(target)}; "
+        + (f"the first full after it is {_stamp(after)}" if after else "there is none at all"),
         hint="pick a target at or after the first full backup"
         if after
         else "take a full backup: without one nothing of this database can be restored",
@@ -548,10 +560,10 @@ def _foreign_refusal(
     after = _next_full(versions, before, database)
     gen = blocker.generation
     return ForeignLog(
-        f"{database or stream}: the target {_stamp(target)} lies past generation {gen} "
+        f"{database or stream}: the target {_target(target)} lies past generation {gen} "
         f"(0x{gen:X}) in {blocker.source}, which cannot be replayed: {blocker.reason}; "
         f"nearest recoverable points: {_stamp(before)} before it, {_stamp(after)} after it",
-        hint=f"plan again with --at {_stamp(before)} to accept the loss, or find the stream's "
+        hint=f"{_plan_again_at(before)}, or find the stream's "
         "own logs for that generation (eseutil /ml Enn in the log folder checks them)",
         details={
             "stream": stream,
@@ -607,7 +619,7 @@ def _gap(
     return LogGap(
         f"{database or stream}: log {prefix} {gens(first, last)} missing{cause}; nearest "
         f"recoverable points: {_stamp(before)} before the gap, {_stamp(after)} after it",
-        hint=f"plan again with --at {_stamp(before)} to accept the loss, or find the missing logs",
+        hint=f"{_plan_again_at(before)}, or find the missing logs",
         details={
             "stream": stream,
             "database": database,

@@ -22,6 +22,7 @@ from dr.planner.chain import Chain
 from dr.planner.common import Series, chain_facts, family, sla_for, stamp, temp_root
 from dr.planner.database import RestoreTarget, restore_stream, stream_chain
 from dr.planner.facts import FactsProvider, HostArtifact, PlanReporter
+from dr.suggest import Placeholder, suggest
 from engine.plan import Plan, Target
 
 
@@ -117,11 +118,13 @@ def plan_message(
         return _mail_level_plan(b, mailbox, ref, item_backup, deleted_at)
     if (ref.server.exchange_version or 0) >= 2010:
         return _recovery_database_plan(b, provider, mailbox, ref, deleted_at, reporter)
+    extract = suggest(
+        "dr", "plan", "mailbox", "--mailbox", mailbox.alias, "--at", Placeholder("TIME")
+    )
     raise NotRecoverable(
         f"{mailbox.alias}: deleted {stamp(deleted_at)}, beyond the {retention / 86400:g}-day "
         f"deleted-item retention, and no mail-level backup of it exists before then",
-        hint=f"restore {ref.key} into the recovery forest and extract the mailbox: "
-        f"`dr plan mailbox --mailbox {mailbox.alias} --at ...`",
+        hint=f"restore {ref.key} into the recovery forest and extract the mailbox: `{extract}`",
         details={
             "mailbox": mailbox.alias,
             "database": ref.key,

@@ -442,10 +442,11 @@ def read_config(root: Path) -> dict[str, Any]:
     return config
 
 
-def open_repository(
-    root: Path, passphrase: str | None = None, *, key_file: Path | None = None
-) -> Repository:
-    """Open with the key file and passphrase; KeyMismatch says exactly which one is wrong."""
+def locate_key(
+    root: Path, key_file: Path | None = None
+) -> tuple[dict[str, Any], Path, dict[str, Any]]:
+    """The repository's config, its key file's path and document — what opening it needs
+    before the passphrase; StoreError / KeyMismatch name what is missing or foreign."""
     config = read_config(root)
     repo_id = str(config["id"])
     kpath = key_file or keyfile.key_path(repo_id)
@@ -456,6 +457,15 @@ def open_repository(
             f"not to {root} ({repo_id})",
             hint="use the key file exported from the machine that created this repository",
         )
+    return config, kpath, doc
+
+
+def open_repository(
+    root: Path, passphrase: str | None = None, *, key_file: Path | None = None
+) -> Repository:
+    """Open with the key file and passphrase; KeyMismatch says exactly which one is wrong."""
+    config, kpath, doc = locate_key(root, key_file)
+    repo_id = str(config["id"])
     if passphrase is None:
         passphrase = keyfile.passphrase_from_env_or_prompt()
     keys = keyfile.unwrap(doc, passphrase, source=kpath)

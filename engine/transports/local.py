@@ -104,6 +104,8 @@ class LocalTransport:
         started = datetime.now(UTC)
         try:
             proc = subprocess.Popen(argv, env=env, **_popen_options(command, gated))
+        except (FileNotFoundError, PermissionError) as exc:  # no retry makes it appear
+            raise TransportConfigError(f"local: cannot start {argv[0]}: {exc.strerror}") from exc
         except OSError as exc:
             raise TransportError(f"local: cannot start {argv[0]}: {exc.strerror}") from exc
         if gated:
@@ -128,13 +130,13 @@ class LocalTransport:
         if command.shell == "powershell":
             exe = shutil.which("pwsh") or shutil.which("powershell")
             if exe is None:
-                raise TransportError(
+                raise TransportConfigError(
                     "local: PowerShell is not installed on this host (no pwsh on PATH)",
                     hint="install PowerShell 7 (pwsh), or run PowerShell steps over winrm",
                 )
             return [exe, "-NoProfile", "-NonInteractive", "-EncodedCommand", _encoded(command)]
         if sys.platform != "win32":
-            raise TransportError(
+            raise TransportConfigError(
                 "local: cmd.exe exists only on Windows; this host cannot run cmd steps",
                 hint="run cmd steps over winrm on the Windows host they belong to",
             )

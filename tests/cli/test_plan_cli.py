@@ -118,3 +118,37 @@ def test_graph_gaps_and_show(recorded: Path) -> None:
         recorded,
     )
     assert shown.returncode == 0 and "directory:corp.contoso.com" in shown.stdout
+
+
+def test_the_gap_refusal_suggests_an_at_that_pastes_as_it_is(recorded: Path) -> None:
+    """The hint's `--at ...` is one shell word (ISO 8601, no space); pasted back, it plans."""
+    import os
+    import re
+    import shlex
+
+    db = "First Storage Group/Mailbox Store (EX2003)"
+    common = ["--db", db, "--inventory", str(ESTATE), "--facts", str(recorded)]
+    env = dict(os.environ, COLUMNS="80")
+    refused = subprocess.run(
+        [sys.executable, "-m", "dr", "plan", "database", "--at", "2024-03-04T02:00Z", *common],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert refused.returncode == 3
+    suggested = refused.stderr.split("plan again with `", 1)[1].split("`", 1)[0]
+    assert re.fullmatch(r"--at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", suggested), suggested
+    again = dr("plan", "database", *shlex.split(suggested), *common)
+    assert again.returncode == 0, again.stderr
+
+
+def test_a_plan_without_at_names_the_point_of_failure(tmp_path: Path) -> None:
+    sim = legacy_sim()
+    sim.logs()
+    sim.backup("incremental")  # no full at all
+    facts = tmp_path / "facts.json"
+    data = {"backups": [asdict(v) for v in sim.versions], "artifacts": []}
+    facts.write_text(json.dumps(data, default=str), encoding="utf-8")
+    db = "First Storage Group/Mailbox Store (EX2003)"
+    done = dr("plan", "database", "--db", db, "--inventory", ESTATE, "--facts", facts)
+    assert done.returncode == 3, done.stderr
+    assert "at or before the point of failure (no --at given)" in done.stderr
+    assert "at or before none" not in done.stderr
