@@ -251,7 +251,7 @@ def _execute(
     reporter: Reporter | None,
     say: Callable[[str], None],
 ) -> DrillOutcome:
-    from dr.cli.run import _specs, _transports
+    from dr.cli.run import _findings, _specs, _transports
     from engine.journal import Journal
     from engine.plan import load_plan
     from engine.runner import Decision, Runner, RunOptions, abort, ack, create_run
@@ -259,6 +259,10 @@ def _execute(
     plan = load_plan(plan_path)
     options = RunOptions(non_interactive=True, hold=hold)
     specs = _specs(plan, ())
+    missing = [f for f in _findings(plan, specs, options) if not f.ok]
+    if missing:  # what `dr run start --check` would say: nothing is started
+        why = "; ".join(f"{f.subject}: {f.detail}" for f in missing)
+        return _finish(ws, rec.failed(f"not started: {why}"[:1000]), plan_path, say)
     factory, _ = _transports(options)
     journal = Journal.open(ws.journal_path)
     try:
@@ -318,6 +322,10 @@ def _checks(journal: Journal, info: RunInfo, plan: Plan) -> list[DrillCheck]:
             continue
         body = states.get(step.id) or {}
         state = str(body.get("state", "pending"))
+        if state in ("pending", "ready"):
+            found.append(DrillCheck(name=step.title or step.kind, passed=False,
+                                    detail="not run (the drill stopped before it)"))  # fmt: skip
+            continue
         lines = [ln for ln in output_of(journal, info.id, step.id).splitlines() if ln.strip()]
         detail = "; ".join(lines[-4:]) if lines else str(body.get("message", ""))
         found.append(DrillCheck(name=step.title or step.kind, passed=state == "succeeded",
@@ -385,18 +393,25 @@ def _when(rec: Any) -> datetime | None:
 def _failure(
     journal: Journal, info: RunInfo, state: str, checks: list[DrillCheck], keep: bool
 ) -> str | None:
-    bad = [c for c in checks if not c.passed]
+    """What failed, the cause first: where the run stopped, then the checks that ran and
+    found a difference (checks that never ran are in the record, not repeated here)."""
+    parts = []
+    if state != "succeeded":
+        stuck = [
+            f"{sid} ({rec.body['state']}: {rec.body.get('message', '')})"
+            for sid, rec in journal.last_step_records(info.id).items()
+            if rec.body["state"] in ("waiting", "paused", "failed")
+            and not (keep and str(rec.body.get("message", "")).startswith("held:"))
+        ]
+        if stuck:
+            parts.append("stopped at " + "; ".join(stuck))
+    bad = [c for c in checks if not c.passed and not c.detail.startswith("not run")]
     if bad:
-        return "; ".join(f"{c.name}: {c.detail}" for c in bad)[:1000]
+        parts.append("; ".join(f"{c.name}: {c.detail}" for c in bad))
+    if parts:
+        return " — ".join(parts)[:1000]
     if state == "succeeded" or (keep and state == "waiting"):
         return None
-    stuck = [
-        f"{sid} ({rec.body['state']}: {rec.body.get('message', '')})"
-        for sid, rec in journal.last_step_records(info.id).items()
-        if rec.body["state"] in ("waiting", "paused", "failed")
-    ]
-    if stuck:
-        return ("stopped at " + "; ".join(stuck))[:1000]
     return f"the run ended {state}"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 from tests.e2e.conftest import LabWorkspace
 
@@ -80,3 +81,33 @@ def test_a_drill_held_with_keep_leaves_the_restored_copy_until_acknowledged(
     point = datetime.fromisoformat(record["checks"][-1]["detail"].split(" at ")[1].split(";")[0])
     assert lab_ws.lab().verify("DB02", point, host="RX2016").equal
     assert "dr run ack" in out.stderr and record["run_id"] in out.stderr
+
+
+def test_a_drill_from_a_damaged_backup_fails_and_leaves_a_signed_failed_record(
+    lab_ws: LabWorkspace, tmp_path: Path
+) -> None:
+    """Bit rot in the repository: the fetch finds it (every file's SHA-256 is checked), no
+    retry can fix it, the drill is FAILED with the reason, signed, and the report shows it."""
+    lab_ws.dr("evidence", "keygen")
+    for blob in (lab_ws.ws / "repository" / "data").rglob("*"):
+        if blob.is_file() and blob.stat().st_size > 64:
+            data = bytearray(blob.read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            blob.write_bytes(bytes(data))
+
+    out = lab_ws.dr("drill", "run", "DB02", "--json", check=False)
+
+    assert out.returncode == 7, out.stdout + out.stderr
+    (record,) = json.loads(out.stdout)["drills"]
+    assert record["verdict"] == "failed" and "fetch-artifacts" in record["failure"], record
+    assert record["evidence_record_id"], "a failed drill is evidence too"
+    shown = json.loads(lab_ws.dr("evidence", "show", record["run_id"], "--json").stdout)
+    assert "aborted" in json.dumps(shown)
+    verified = lab_ws.dr("evidence", "verify", str(lab_ws.ws / "evidence"), "--json")
+    assert json.loads(verified.stdout)["ok"] is True
+    page = tmp_path / "audit.html"
+    lab_ws.dr("report", "audit", "-o", str(page))
+    html = page.read_text(encoding="utf-8")
+    assert record["drill_id"] in html and "FAILED" in html and "verified" in html
+    due = json.loads(lab_ws.dr("drill", "due", "--json").stdout)["drills"]
+    assert next(d for d in due if d["key"] == DB)["due"], "a failed drill does not count"
