@@ -80,6 +80,11 @@ def run(
         help="Restore to this point, ISO 8601 (UTC unless an offset is given); default: the "
         "latest point the backups reach.",
     ),
+    into: str = typer.Option(
+        None,
+        "--into",
+        help="forest or rdb (2010+: a recovery database); default: the inventory's policy.",
+    ),
     keep: bool = typer.Option(
         False,
         "--keep",
@@ -110,6 +115,8 @@ def run(
     from dr.drill.run import run_database_drill
     from dr.errors import ParameterError
 
+    if into not in (None, "forest", "rdb"):
+        raise typer.BadParameter("forest or rdb", param_hint="--into")
     if bool(db) == bool(due_only):
         raise ParameterError("name one database, or pass --due", hint="dr drill run DB02")
     ws = workspace()
@@ -129,7 +136,7 @@ def run(
     records = []
     for key in keys:
         outcome = run_database_drill(
-            ws, key, by=operator_name(by), forest=forest, at=when, keep=keep,
+            ws, key, by=operator_name(by), forest=forest, at=when, keep=keep, into=into,
             reporter=_reporter(out), say=lambda line: out.print(line, highlight=False,
                                                                markup=False),
         )  # fmt: skip

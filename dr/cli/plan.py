@@ -345,13 +345,26 @@ def drill(
     as_json: bool = JSON,
     facts: Path = FACTS,
     inventory: Path = INVENTORY,
+    into: str = typer.Option(
+        None,
+        "--into",
+        help="forest (the recovery forest) or rdb (2010+: a recovery database on the "
+        "policy's recovery_database_server, else the database's own server); default: the "
+        "inventory's drills: policy.",
+    ),
 ) -> None:
-    """A restore drill (C1): the alternate restore, then mount, item counts against the
-    catalog, a sample of mailboxes, and a clean-up of the recovery forest."""
+    """A restore drill (C1): the restore into the recovery forest or a recovery database,
+    then the header, the mount, every mailbox's item count against the backup's, a seeded
+    sample, and the clean-up.
+
+    Example: dr plan drill --db EX2016/DB02/DB02 --into rdb -o drill.json
+    """
     from dr.planner import plan_drill
 
+    if into not in (None, "forest", "rdb"):
+        raise typer.BadParameter("forest or rdb", param_hint="--into")
     run_planner(
-        lambda: plan_drill(load_provider(facts, inventory), db, forest, parse_at(at)),
+        lambda: plan_drill(load_provider(facts, inventory), db, forest, parse_at(at), into=into),
         output,
         as_json,
     )

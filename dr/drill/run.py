@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from engine.plan import Plan
     from engine.runner import Reporter
 
-CLEANUP = "cleanup-recovery-forest"
+#: the first step that removes the restored copy: held while there is something to look at
+CLEANUP = ("cleanup-recovery-forest", "remove-recovery-database")
 #: the plan's steps whose success is a check on the restored data
 CHECK_KINDS = ("verify-database-header", "verify-mount", "verify-item-counts",
                "verify-mailbox-sample")  # fmt: skip
@@ -73,6 +74,7 @@ def run_database_drill(
     forest: str | None = None,
     at: datetime | None = None,
     keep: bool = False,
+    into: str | None = None,
     reporter: Reporter | None = None,
     say: Callable[[str], None] = lambda _line: None,
 ) -> DrillOutcome:
@@ -88,18 +90,21 @@ def run_database_drill(
     base = _Record(drill_id, ref.key, started, forest or inv.drills.forest or "")
     base.estate = estate_fingerprint(inv, ref.key)
     try:
-        plan = _plan(ws, ref.key, forest or inv.drills.forest, at)
+        plan = _plan(ws, ref.key, forest or inv.drills.forest, at, into)
     except (DrError, EngineError) as exc:
         return _finish(ws, base.failed(f"could not be planned: {exc.lines()[0]}"), None, say)
     folder = ws.root / "drills" / drill_id
     folder.mkdir(parents=True, exist_ok=True)
     plan_path = folder / "plan.json"
     plan.save(plan_path)
-    base.target = f"{plan.facts.get('forest', '')}/{plan.facts.get('recovery_server', '')}"
+    if plan.facts.get("method") == "recovery-database":
+        base.target = f"{plan.facts['recovery_database']} on {plan.facts['recovery_server']}"
+    else:
+        base.target = f"{plan.facts.get('forest', '')}/{plan.facts.get('recovery_server', '')}"
     base.plan = plan
     base.library = _library_digest(plan)
     lab = _lab_of(ws)
-    cleanup = [s.id for s in plan.steps if s.kind == CLEANUP]
+    cleanup = [s.id for s in plan.steps if s.kind in CLEANUP]
     hold = tuple(cleanup) if (lab is not None or keep) else ()
     with _served(lab):
         return _execute(ws, base, plan_path, by, hold, lab, keep, reporter, say)
@@ -180,7 +185,9 @@ def _runs_of(facts: dict[str, Any]) -> set[str]:
     return found
 
 
-def _plan(ws: Workspace, key: str, forest: str | None, at: datetime | None) -> Plan:
+def _plan(
+    ws: Workspace, key: str, forest: str | None, at: datetime | None, into: str | None
+) -> Plan:
     from dr.catalog import Catalog
     from dr.model.load import workspace_inventory
     from dr.planner import plan_drill
@@ -192,7 +199,7 @@ def _plan(ws: Workspace, key: str, forest: str | None, at: datetime | None) -> P
     steps = StepFacts.of_library(Library.load())
     with Catalog.open(ws.catalog_path) as catalog:
         provider = catalog_facts(catalog, inv, (), steps)
-    return plan_drill(provider, key, forest, at)
+    return plan_drill(provider, key, forest, at, into=into)
 
 
 def _lab_of(ws: Workspace) -> Lab | None:
@@ -343,7 +350,7 @@ def _truth(lab: Lab, plan: Plan) -> DrillCheck:
     server = str(plan.facts.get("recovery_server"))
     db = str(plan.target.what).removeprefix("drill of database ")
     try:
-        verdict = lab.verify(db, point, host=server)
+        verdict = lab.verify(db, point, host=server, restored_as=plan.facts.get("restored_as"))
     except (DrError, OSError) as exc:
         return DrillCheck(name="equal to the lab's ground truth", passed=False, detail=str(exc))
     detail = (f"{verdict.found} of {verdict.expected} messages at {point.isoformat()}; "

@@ -312,11 +312,14 @@ class Lab:
                         return candidate.name, database.name
         raise NotFoundError(f"no database {db!r} in the lab", hint="`dr lab status` lists them")
 
-    def verify(self, db: str, at: datetime, host: str | None = None) -> Verdict:
-        """The database file on its host (or ``host``) against the truth at ``at``."""
+    def verify(
+        self, db: str, at: datetime, host: str | None = None, restored_as: str | None = None
+    ) -> Verdict:
+        """The database file on its host (or ``host``, under the name ``restored_as``: a
+        recovery database) against the truth of ``db`` at ``at``."""
         server_name, db_name = self._locate(db, None)
         target = self.host(host or server_name)
-        _, database = target.find_db(db_name)
+        _, database = target.find_db(restored_as or db_name)
         found = exstore.contents(target.path(database.edb))
         return _compare(db_name, at, self.truth(db_name, at, server_name), found)
 

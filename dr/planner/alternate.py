@@ -250,22 +250,91 @@ def expected_counts(
     return counts, names, when
 
 
-def _restored_files(
-    b: PlanBuilder, inv: Inventory, server_name: str, ref: DatabaseRef
-) -> dict[str, Any]:
-    """What the drill left on the recovery server: the database file, its storage group's
-    logs, and the staging and temporary folders its steps filled."""
-    server = next(s for f in inv.recovery_forests for s in f.servers if s.name == server_name)
+def _recovery_server(inv: Inventory, name: str) -> RecoveryServer:
+    return next(s for f in inv.recovery_forests for s in f.servers if s.name == name)
+
+
+def _restored_files(b: PlanBuilder, server: Any, ref: DatabaseRef) -> dict[str, Any]:
+    """What the drill left on ``server``: the database file, its storage group's logs, and
+    the staging and temporary folders its steps filled."""
     sg = _sg(server, ref)
     db = next(d for d in sg.databases if d.name.casefold() == ref.database.name.casefold())
-    folders = sorted({
+    return {"edb": db.edb, "log_path": sg.log_path, "prefix": sg.log_prefix,
+            "folders": _folders(b, server.name)}  # fmt: skip
+
+
+def _folders(b: PlanBuilder, host: str) -> list[str]:
+    """The staging and temporary folders the plan's steps fill on ``host``."""
+    return sorted({
         str(step.params[name])
         for step in b.steps
         for kind, name in (("fetch-artifacts", "dest"), ("prepare-temp-folder", "path"))
-        if step.kind == kind and server_name in (step.host, step.params.get("host"))
+        if step.kind == kind and host in (step.host, step.params.get("host"))
         and step.params.get(name)
     })  # fmt: skip
-    return {"edb": db.edb, "log_path": sg.log_path, "prefix": sg.log_prefix, "folders": folders}
+
+
+def _drill_method(inv: Inventory, ref: DatabaseRef) -> str:
+    version = ref.server.exchange_version or 0
+    return "rdb" if inv.drills.recovery_database_server and version >= 2010 else "forest"
+
+
+def _into_recovery_database(
+    b: PlanBuilder,
+    provider: FactsProvider,
+    ref: DatabaseRef,
+    at: datetime | None,
+    reporter: PlanReporter | None,
+) -> tuple[Chain, list[str], str, str, str]:
+    """2010+: the chain restored into a recovery database (Microsoft's "Restore data using a
+    recovery database"): on the policy's server, which runs the source's Exchange version."""
+    from dr.planner.mailbox import restore_into_recovery_database
+
+    inv = b.inv
+    if (ref.server.exchange_version or 0) < 2010:
+        raise VersionMismatch(
+            f"{ref.key} is on Exchange {ref.server.exchange_version}: recovery databases "
+            "are Exchange 2010 and later",
+            hint="drill it into the recovery forest (`--into forest`)",
+        )
+    name = inv.drills.recovery_database_server or ref.server.name
+    try:
+        server = inv.server(name)
+    except KeyError:
+        raise NotFoundError(
+            f"drills.recovery_database_server {name!r} is not a server of the inventory",
+            hint="name a mailbox server of the same Exchange version",
+        ) from None
+    if server.exchange_version != ref.server.exchange_version:
+        raise VersionMismatch(
+            f"{server.name} runs Exchange {server.exchange_version}, {ref.key} is on "
+            f"{ref.server.exchange_version}: a recovery database takes a database of its "
+            "server's version",
+            hint="set drills.recovery_database_server to a server of the same version",
+        )
+    chain = stream_chain(provider, [ref], at, reporter, live=False)
+    create, rdb, rdb_sg = restore_into_recovery_database(b, chain, ref, server)
+    b.facts.update({"method": "recovery-database", "recovery_server": server.name,
+                    "recovery_database": rdb, "rdb_files": {
+                        "edb": rdb_sg.databases[0].edb, "log_path": rdb_sg.log_path}})  # fmt: skip
+    return chain, [create], server.name, rdb_sg.name, rdb
+
+
+def _remove_recovery_database(
+    b: PlanBuilder, inv: Inventory, server: str, rdb: str, checks: list[str]
+) -> None:
+    on = {"host": server, "platform": b.steps[-1].platform}
+    removed = b.add(
+        "remove-recovery-database", [server, rdb], **on, needs=checks,
+        params={"server": server, "name": rdb}, title=f"Dismount and remove {rdb}",
+    )  # fmt: skip
+    files = b.facts["rdb_files"]
+    b.add(
+        "remove-recovery-database-files", [server, rdb], **on, needs=[removed],
+        params={"server": server, "name": rdb, "edb": files["edb"],
+                "log_path": files["log_path"], "folders": _folders(b, server)},
+        title=f"Delete {rdb}'s files and the drill's folders",
+    )  # fmt: skip
 
 
 def sample(mailboxes: Sequence[str], seed: str, size: int = SAMPLE_SIZE) -> list[str]:
@@ -280,20 +349,33 @@ def plan_drill(
     forest: str | None = None,
     at: datetime | None = None,
     reporter: PlanReporter | None = None,
+    into: str | None = None,
 ) -> Plan:
-    """C1: alternate restore + verification + clean-up of the recovery forest."""
+    """C1: the restore, the checks on the restored data, the clean-up.
+
+    ``into`` is ``"forest"`` (the alternate restore into a recovery forest) or ``"rdb"`` (2010+:
+    a recovery database on the policy's ``recovery_database_server``, else the database's own
+    server). Default: the RDB when the policy names a recovery-database server and the
+    database is on Exchange 2010 or later, else the recovery forest."""
     inv = provider.inventory()
     ref = resolve_database(inv, db_ref)
+    method = into or _drill_method(inv, ref)
     b = PlanBuilder(
         provider,
         "drill",
         Target(what=f"drill of database {ref.key}", at=at, point_of_failure=at is None),
     )
-    chain, last, server = alternate_steps(b, provider, ref, forest, at, reporter)
+    if method == "rdb":
+        chain, last, server, sg_name, db_name = _into_recovery_database(b, provider, ref, at,
+                                                                      reporter)  # fmt: skip
+    else:
+        chain, last, server = alternate_steps(b, provider, ref, forest, at, reporter)
+        sg_name, db_name = ref.storage_group.name, ref.database.name
+    b.facts["restored_as"] = db_name
     counts, names, counted_at = expected_counts(provider, ref, chain.point)
     on = {"host": server, "platform": b.steps[-1].platform}
-    key = [server, ref.storage_group.name, ref.database.name]
-    common = {"server": server, "sg": ref.storage_group.name, "db": ref.database.name}
+    key = [server, sg_name, db_name]
+    common = {"server": server, "sg": sg_name, "db": db_name}
     checks = []
     if counts:
         checks.append(b.add(
@@ -314,14 +396,21 @@ def plan_drill(
         params={**common, "mailboxes": {guid: names[guid] for guid in picked}},
         title=f"Open the restored database and find a sample of {len(picked)} mailboxes",
     ))  # fmt: skip
-    b.add(
-        "cleanup-recovery-forest",
-        key,
-        **on,
-        needs=checks,
-        params={"forest": b.facts["forest"], **common, **_restored_files(b, inv, server, ref)},
-        title="Remove the restored database and logs from the recovery forest",
-    )
+    if method == "rdb":
+        _remove_recovery_database(b, inv, server, db_name, checks)
+    else:
+        b.add(
+            "cleanup-recovery-forest",
+            key,
+            **on,
+            needs=checks,
+            params={
+                "forest": b.facts["forest"],
+                **common,
+                **_restored_files(b, _recovery_server(inv, server), ref),
+            },
+            title="Remove the restored database and logs from the recovery forest",
+        )
     b.facts["sample"] = {"seed": seed, "method": "sha256(seed|guid), lowest first",
                          "size": len(picked), "of": len(counts)}  # fmt: skip
     if counted_at is not None:

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import PureWindowsPath
 
 from dr.errors import NotFoundError, NotRecoverable, WrongDatabase
-from dr.model.inventory import Inventory, Mailbox, StorageGroup
+from dr.model.inventory import Inventory, Mailbox, Server, StorageGroup
 from dr.model.refs import DatabaseRef, resolve_database
 from dr.planner.builder import PlanBuilder, platform_of
 from dr.planner.chain import Chain
@@ -243,6 +243,15 @@ def _recovery_database_plan(
 def recovery_database_steps(
     b: PlanBuilder, chain: Chain, ref: DatabaseRef, mailboxes: Sequence[str], folder: str
 ) -> list[str]:
+    create, rdb, _ = restore_into_recovery_database(b, chain, ref, ref.server)
+    return [_mail_requests_then_remove(b, ref.server.name, create, rdb, mailboxes, folder)]
+
+
+def restore_into_recovery_database(
+    b: PlanBuilder, chain: Chain, ref: DatabaseRef, server: Server
+) -> tuple[str, str, StorageGroup]:
+    """The chain restored into a new recovery database on ``server``, mounted: (the step
+    that created it, its name, its storage group — files and logs)."""
     """2010+, in Microsoft's order ("Restore data using a recovery database"): the files
     restored into the recovery database's folder (the .edb keeps its name: its logs name
     it), ``eseutil /r`` to Clean Shutdown, only then ``New-MailboxDatabase -Recovery`` over
@@ -251,7 +260,7 @@ def recovery_database_steps(
     Three folders, never one: the restore's temp folder (its logs and restore.env), the
     RDB's database folder, and the RDB's own log folder for the stream it starts."""
     rdb = f"RDB-{ref.database.name}"
-    drive = temp_root(ref.server).split("\\", 1)[0]
+    drive = temp_root(server).split("\\", 1)[0]
     home = f"{drive}\\RecoveryDatabases\\{rdb}"
     rdb_db = ref.database.model_copy(
         update={"name": rdb, "edb": f"{home}\\{PureWindowsPath(ref.database.edb).name}"}
@@ -263,25 +272,32 @@ def recovery_database_steps(
         system_path=f"{home}\\Logs",
         databases=[rdb_db],
     )
-    on = {"host": ref.server.name, "platform": platform_of(ref.server)}
+    on = {"host": server.name, "platform": platform_of(server)}
     tgt = RestoreTarget(
-        ref.server, rdb_sg, (rdb_db,), original=False, source_keys=(ref.key,), exists=False,
+        server, rdb_sg, (rdb_db,), original=False, source_keys=(ref.key,), exists=False,
         source_sg=ref.storage_group.name,
     )  # fmt: skip
     recovered = restore_stream(b, chain, tgt, [], mount=False)
     create = b.add(
         "create-recovery-database",
-        [ref.server.name, rdb],
+        [server.name, rdb],
         **on,
         needs=recovered,
         params={
-            "server": ref.server.name,
+            "server": server.name,
             "name": rdb,
             "edb": rdb_db.edb,
             "log_path": rdb_sg.log_path,
         },
         title=f"New-MailboxDatabase -Recovery {rdb} over the recovered files, and mount it",
     )
+    return create, rdb, rdb_sg
+
+
+def _mail_requests_then_remove(
+    b: PlanBuilder, host: str, create: str, rdb: str, mailboxes: Sequence[str], folder: str
+) -> str:
+    on = {"host": host, "platform": b.steps[-1].platform}
     names = {m.alias: m.display_name or m.alias for m in b.inv.mailboxes}
     requests = [
         b.add(
@@ -299,16 +315,14 @@ def recovery_database_steps(
         )
         for m in mailboxes
     ]
-    return [
-        b.add(
-            "remove-recovery-database",
-            [ref.server.name, rdb],
-            **on,
-            needs=requests,
-            params={"server": ref.server.name, "name": rdb},
-            title=f"Dismount and remove {rdb}",
-        )
-    ]
+    return b.add(
+        "remove-recovery-database",
+        [host, rdb],
+        **on,
+        needs=requests,
+        params={"server": host, "name": rdb},
+        title=f"Dismount and remove {rdb}",
+    )
 
 
 # --------------------------------------------------------------------------- B2

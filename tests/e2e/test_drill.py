@@ -111,3 +111,30 @@ def test_a_drill_from_a_damaged_backup_fails_and_leaves_a_signed_failed_record(
     assert record["drill_id"] in html and "FAILED" in html and "verified" in html
     due = json.loads(lab_ws.dr("drill", "due", "--json").stdout)["drills"]
     assert next(d for d in due if d["key"] == DB)["due"], "a failed drill does not count"
+
+
+def test_a_drill_into_a_recovery_database_on_2016_equals_the_truth_and_leaves_nothing(
+    lab_ws: LabWorkspace,
+) -> None:
+    """2010+: the drill restores into a recovery database on the production server
+    (Microsoft's "Restore data using a recovery database"), checks it there, compares it with
+    the truth, removes the RDB and deletes its files; production is not touched."""
+    out = lab_ws.dr("drill", "run", "DB02", "--into", "rdb", "--json")
+
+    (record,) = json.loads(out.stdout)["drills"]
+    assert record["verdict"] == "passed", record
+    assert record["target"] == "RDB-DB02 on EX2016"
+    truth = next(c for c in record["checks"] if c["name"] == "equal to the lab's ground truth")
+    assert truth["passed"] and " 0 missing, 0 extra" in truth["detail"]
+    kinds = [s["id"].split(".")[0] for s in record["steps"]]
+    assert kinds[-2:] == ["remove-recovery-database", "remove-recovery-database-files"]
+    assert all(s["state"] == "succeeded" for s in record["steps"])
+    lab = lab_ws.lab()
+    ex = lab.host("EX2016")
+    plan = json.loads((lab_ws.ws / "drills" / record["drill_id"] / "plan.json").read_text())
+    edb = ex.path(plan["facts"]["rdb_files"]["edb"])
+    logs = ex.path(plan["facts"]["rdb_files"]["log_path"])
+    assert edb.parent.is_dir() and not edb.exists(), "the RDB's database file is deleted"
+    assert not any(logs.iterdir()), "and its logs"
+    assert not [sg for sg in ex.groups() if sg.name == "RDB-DB02"], "the RDB is removed"
+    assert lab.verify("DB02", lab.now()).equal and lab.verify("DB01", lab.now()).equal

@@ -25,6 +25,7 @@ MODERN_ONLY = {
     "reimport-certificates",
     "mailbox-restore-request",
     "remove-recovery-database",
+    "remove-recovery-database-files",
 }
 
 

@@ -525,3 +525,28 @@ def test_refusals_carry_stable_codes(
     with pytest.raises(Exception) as caught:
         make(estate_facts())
     assert caught.value.ident == code  # type: ignore[attr-defined]
+
+
+def test_a_drill_into_a_recovery_database_restores_checks_and_removes_it() -> None:
+    plan = plan_drill(estate_facts(), "DB02", into="rdb")
+    well_formed(plan)
+    order = kinds(plan)
+    assert "verify-recovery-forest" not in order and "cleanup-recovery-forest" not in order
+    assert order.index("create-recovery-database") < order.index("verify-item-counts")
+    assert order[-2:] == ["remove-recovery-database", "remove-recovery-database-files"]
+    counts = next(s for s in plan.steps if s.kind == "verify-item-counts")
+    assert counts.params["db"] == "RDB-DB02" and counts.host == "EX2016"
+    assert plan.facts["method"] == "recovery-database" and plan.facts["restored_as"] == "RDB-DB02"
+    files = plan.steps[-1].params
+    assert files["edb"].endswith("RDB-DB02\\DB02.edb") and files["folders"]
+
+
+def test_the_policy_chooses_the_recovery_database_for_2010_and_later_only() -> None:
+    f = estate_facts()
+    policy = f.inv.drills.model_copy(update={"recovery_database_server": "EX2016"})
+    inv = f.inv.model_copy(update={"drills": policy})
+    g = MemoryFacts(inv, f.backups, f.live, f.artifacts, f.steps)
+    assert plan_drill(g, "DB02").facts["method"] == "recovery-database"
+    assert "verify-recovery-forest" in kinds(plan_drill(g, EX2003_MAIL)), "2003: the forest"
+    with pytest.raises(VersionMismatch, match="Exchange 2010 and later"):
+        plan_drill(g, EX2003_MAIL, into="rdb")
