@@ -345,7 +345,12 @@ def _replay(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
     prefix = tgt.sg.log_prefix
     stop = chain.stop_gen
     live = chain.live
-    if live is not None and stop is not None:
+    # 2000/2003 to the point of failure: eseutil /cc replays the group's own logs where they
+    # are, after the restored ones. Copying them would fail: while another store of the
+    # group is mounted its open Enn.log is held (and needs no copy: the store's own
+    # recovery reads it). They are checked in place instead.
+    in_place = tgt.family == "legacy" and _play_forward(chain, tgt)
+    if live is not None and stop is not None and not in_place:
         s.add(
             "copy-live-logs",
             tgt.key(),
@@ -365,7 +370,8 @@ def _replay(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
         )
     if stop is not None and chain.trimmed:
         _remove_after(s, tgt, tgt.temp_folder, stop, "temp")
-    if stop is not None and chain.first_gen is not None:
+    restored_top = _restored_top(chain) if in_place and live is not None else stop
+    if stop is not None and chain.first_gen is not None and restored_top is not None:
         s.add(
             "verify-log-sequence",
             tgt.key(),
@@ -374,9 +380,22 @@ def _replay(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
                 "prefix": prefix,
                 "log_path": tgt.temp_folder,
                 "first_gen": chain.first_gen,
-                "last_gen": stop,
+                "last_gen": restored_top,
             },
             title="Check no log is missing or foreign in the range to replay",
+        )
+    if in_place and live is not None and stop is not None:
+        s.add(
+            "verify-log-sequence",
+            tgt.key("server"),
+            **_on(tgt),
+            params={
+                "prefix": prefix,
+                "log_path": tgt.sg.log_path,
+                "first_gen": live.first,
+                "last_gen": min(live.last, stop),
+            },
+            title="Check the logs still on the server, which the replay plays where they are",
         )
     replay = (stop - (chain.first_gen or stop) + 1) if stop is not None else 0
     if tgt.family == "legacy":
@@ -388,9 +407,7 @@ def _replay(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
             params={
                 "temp_folder": tgt.temp_folder,
                 "log_path": tgt.sg.log_path,
-                # to a point in time (or on another server) only the restore folder's logs
-                # play (/t); to the point of failure the storage group's own logs follow
-                "play_forward": tgt.original and chain.target is None,
+                "play_forward": _play_forward(chain, tgt),
                 "edbs": [d.edb for d in tgt.databases],
             },
             title="Replay the logs: eseutil /cc (the last restore set)",
@@ -409,6 +426,19 @@ def _replay(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
             },
             title="Replay the logs: eseutil /r",
         )
+
+
+def _play_forward(chain: Chain, tgt: RestoreTarget) -> bool:
+    """To a point in time (or on another server) only the restore folder's logs play
+    (``/t``); to the point of failure the storage group's own logs follow."""
+    return tgt.original and chain.target is None
+
+
+def _restored_top(chain: Chain) -> int | None:
+    """The last generation the restored backups bring to the temporary folder."""
+    tops = [s.last for s in chain.sources if s.kind != "live"]
+    tops += [chain.base.logs.last] if chain.base.logs else []
+    return max(tops) if tops else chain.first_gen
 
 
 def _remove_after(s: Series, tgt: RestoreTarget, path: str, stop: int, where: str) -> None:

@@ -90,7 +90,9 @@ def test_database_to_point_of_failure_both_families(
         "prepare-temp-folder",
         "restore-database-backup",
         "restore-log-backup",
-        "copy-live-logs",
+        # 2007+: the server's logs are copied to the restore folder; 2000/2003: eseutil /cc
+        # replays them where they are (the open Enn.log is held by the group's other stores)
+        *(["copy-live-logs"] if replay == "soft-recovery" else []),
         "verify-log-sequence",
         replay,
         "verify-database-header",
@@ -101,6 +103,21 @@ def test_database_to_point_of_failure_both_families(
     assert firsts == sorted(firsts), order
     assert plan.recoverable_point == at(2) and plan.data_loss_window_seconds == 0
     assert plan.target.point_of_failure
+
+
+def test_2003_to_the_point_of_failure_replays_the_servers_logs_in_place() -> None:
+    """No copy of the live logs (their open E00.log is held by the Public Folder Store of
+    the group); their sequence is checked where they are, before eseutil /cc without /t."""
+    plan = plan_database(estate_facts(), [EX2003_MAIL])
+    assert "copy-live-logs" not in kinds(plan)
+    checks = [s for s in plan.steps if s.kind == "verify-log-sequence"]
+    folders = [c.params["log_path"] for c in checks]
+    assert folders == [r"T:\DRTemp\First Storage Group", r"F:\Exchsrvr\Logs\First Storage Group"]
+    restored, server = checks
+    assert restored.params["last_gen"] + 1 >= server.params["first_gen"], "no gap between them"
+    replay = next(s for s in plan.steps if s.kind == "hard-recovery")
+    assert replay.params["play_forward"] is True
+    assert all(plan.steps.index(c) < plan.steps.index(replay) for c in checks)
 
 
 def test_2003_copies_aside_only_the_restored_stores_files_and_not_the_open_log() -> None:
