@@ -94,7 +94,11 @@ def ntbackup_restore(
     """What NTBackup writes when the operator restores ``backup_set`` of ``bkf`` (the
     stores ticked: ``databases``, or every one in the set) with ``temp`` as the temporary
     location for log and patch files; returns the report lines."""
-    members = read_bkf(host.fs.host_path(bkf).read_bytes())
+    media = host.fs.host_path(bkf)
+    if not media.is_file():
+        raise _ToolError(f"The backup file {bkf} could not be found (Tools → Catalog a backup "
+                         "file names the .bkf to restore from).", 1)  # fmt: skip
+    members = read_bkf(media.read_bytes())
     logs = {n: d for n, d in members.items() if n.lower().endswith(".log")}
     sg = _group_of(host, logs, members)
     restored = _databases_in(host, sg, members)
