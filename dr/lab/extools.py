@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from dr.exchange import ese
 from dr.lab import exstore
 from dr.lab.hostsim import _BANNER
+from dr.lab.ps.fs import LockedError
 
 if TYPE_CHECKING:
     from dr.lab.exhost import ExchangeHost
@@ -64,6 +65,10 @@ def eseutil(argv: list[str], host: ExchangeHost, stdin: bytes = b"") -> Any:
     except FileNotFoundError:
         return _result(f"{_BANNER}\r\nOperation terminated with error -1811 (JET_errFileNotFound, "
                        "File not found) after 0.02 seconds.\r\n", -1811)  # fmt: skip
+    except LockedError:  # a mounted store holds the file open
+        return _result(f"{_BANNER}\r\nOperation terminated with error -1032 "
+                       "(JET_errFileAccessDenied, Cannot access file, the file is locked or in "
+                       "use) after 0.02 seconds.\r\n", -1032)  # fmt: skip
     if mode in _COMPOSED:
         text = f"{text}\r\n{_done(started)}\r\n"
     failed = re.search(r"Operation terminated with error (-\d+)", text)

@@ -248,3 +248,26 @@ def test_robocopy_copies_the_named_files_and_leaves_out_xf(lab: Lab) -> None:
     assert copied == there - {"E00.log"} and "E00.chk" in copied
     whole = extools.robocopy(["E:\\Exchsrvr", "E:\\Copy", "/E", "/XD", "E:\\Exchsrvr\\x"], host)
     assert whole.exit_code & 8, "every file was tried: the mounted stores' files fail"
+
+
+def test_eseutil_runs_from_exchsrvr_bin_only_and_not_on_a_mounted_store(lab: Lab) -> None:
+    """The 2003 variants call ``%ProgramFiles%\\Exchsrvr\\bin\\eseutil.exe`` (KB 825088): a
+    path where setup put no eseutil is "not recognized" (9009); a store's file while it is
+    mounted is -1032 (JET_errFileAccessDenied), a plain error, not a crash."""
+    from ps_tinyhost import collect
+
+    from dr.lab.ps import run_cmd
+
+    host = lab.host("EX2003")
+    right = '"%ProgramFiles%\\Exchsrvr\\bin\\eseutil.exe" /mh E:\\Exchsrvr\\mdbdata\\pub1.edb'
+    wrong = right.replace("Exchsrvr\\bin\\", "Exchsrvr\\")
+    _, err, code = collect(run_cmd(wrong, host))
+    assert code == 9009 and "is not recognized" in err
+    out, _, code = collect(run_cmd(right, host))
+    assert code == -1032 and "JET_errFileAccessDenied" in out  # the Public Folder Store runs
+    host.dismount("Public Folder Store (EX2003)")
+    out, _, code = collect(run_cmd(right, host))
+    assert code == 0 and "Clean Shutdown" in out
+    modern = lab.host("EX2016")
+    assert not modern.program_found(wrong.split('"')[1].replace("%ProgramFiles%", "C:\\x"))
+    assert modern.program_found(modern.env["ExchangeInstallPath"] + "Bin\\eseutil.exe")

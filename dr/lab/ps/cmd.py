@@ -409,6 +409,8 @@ class CmdSession:
             yield from self._powershell(argv)
             return
         impl = self.host.native(base) if hasattr(self.host, "native") else None
+        if impl is not None and not getattr(self.host, "program_found", lambda _: True)(name):
+            impl = None  # a full path to where the program is not installed
         if impl is None:
             self.errorlevel = 9009
             yield "stderr", NOT_RECOGNIZED.format(name=name).encode()
