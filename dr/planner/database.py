@@ -1,13 +1,15 @@
 """Restoring stores and storage groups (B3), to a point in time (B4), and offline (B5).
 
-The procedure (seeds/004 "Recovering Exchange Stores and Storage Groups";
-research/exchange-and-winrm.md §2.1): copy the existing files aside first, dismount the
-stores, one temporary folder per storage group (its restore.env), restore the full (and a
-differential) and the log backups in order, then the logs still on the server up to the
-last generation that closes before the target, then replay: ``eseutil /cc`` on 2000/2003
-(hard recovery: dr runs it itself rather than ticking "Last Restore Set", so it can stop
-at the point in time and verify first), ``eseutil /r`` on 2007+. Verify the header is in
-Clean Shutdown with Log Required 0-0, mount, check.
+The procedure (seeds/004 "Recovering Exchange Stores and Storage Groups"; Microsoft's
+checklist "Recovering an Exchange Database", bb124040(v=exchg.65); research/
+exchange-and-winrm.md §2.1): dismount the stores and let a restore overwrite them, copy
+their own files aside (a mounted store's files are held open), one temporary folder per
+storage group (its restore.env), restore the full (and a differential) and the log backups
+in order, then the logs still on the server up to the last generation that closes before
+the target (2007+ copies them; 2000/2003 replays them where they are), then replay:
+``eseutil /cc`` on 2000/2003 (hard recovery: dr runs it itself rather than ticking "Last
+Restore Set", so it can stop at the point in time and verify first), ``eseutil /r`` on
+2007+. Verify the header is in Clean Shutdown with Log Required 0-0, mount, check.
 
 Storage groups run in parallel; every step touching a group holds ``sg:SERVER/SG``, so its
 stores go one after another.
