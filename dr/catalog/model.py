@@ -100,6 +100,21 @@ class Artifact:
     expired: bool
     backup_type: BackupType = "full"
 
+    @property
+    def is_media(self) -> bool:
+        """An NTBackup media file (``.bkf``) of a storage group: one file holding every
+        database of the group and the logs from ``first_gen`` to ``last_gen``."""
+        return self.database is None and self.name.lower().endswith(".bkf")
+
+    @property
+    def holds_logs(self) -> bool:
+        """Carries a range of log generations: a log backup, or a media file with its logs."""
+        return (
+            (self.kind == "logs" or self.is_media)
+            and self.first_gen is not None
+            and self.last_gen is not None
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class NewArtifact:

@@ -6,6 +6,7 @@ dr lab break crash-store --db DB01
 dr lab truth --db DB01 --at 2026-11-03T10:00Z
 dr lab verify --db DB01 --at 2026-11-03T10:00Z
 dr lab status / dr lab down
+dr lab operator ...           a person's console actions for manual steps (2000/2003)
 """
 
 from __future__ import annotations
@@ -20,8 +21,14 @@ from typing import Any
 import typer
 
 from dr.cli.common import console, emit_json, err_console, workspace, workspace_path
+from dr.cli.lab_operator import app as operator_app
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown")
+app.add_typer(
+    operator_app,
+    name="operator",
+    help="A person's actions at a lab host's console, for a runbook's manual steps.",
+)
 
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
 DbOpt = typer.Option(..., "--db", help="Database name (DB01) or SERVER/SG/DB.")

@@ -514,6 +514,16 @@ class ExchangeHost(HostSim):
 
         return NATIVES.get(name.lower())
 
+    def program_found(self, command: str) -> bool:
+        """eseutil named by a full path runs only from where setup put it: the install
+        path's bin folder (``C:\\Program Files\\Exchsrvr\\bin`` on 2000/2003, KB 825088;
+        ``$env:ExchangeInstallPath\\Bin`` on 2007+). A bare name is found on the PATH."""
+        parts = re.split(r"[\\/]", command.strip().strip('"'))
+        if len(parts) < 2 or parts[-1].lower().removesuffix(".exe") != "eseutil":
+            return True
+        folder = "\\".join(parts[:-1]).rstrip("\\").lower()
+        return folder == self.env["ExchangeInstallPath"].rstrip("\\").lower() + "\\bin"
+
     # -- what cmdlets and tools do ---------------------------------------------------------
 
     def mount(self, db_name: str, force: bool = False) -> list[str]:

@@ -7,7 +7,8 @@ eseutil answers in its own output format (research notes §1.4–§1.6; the ESE 
 * ``/mk FILE`` — the checkpoint; ``/ml PREFIX|FILE`` — the log stream in the current folder
   (or one log): every file, missing generations and foreign signatures;
 * ``/k FILE`` — page checksums (``N pages seen``, ``N bad checksums``);
-* ``/r PREFIX /l LOGS /s SYSTEM /d DBDIR`` — soft recovery (:func:`dr.lab.exhost.recover`).
+* ``/r PREFIX /l LOGS /s SYSTEM /d DBDIR`` — soft recovery (:func:`dr.lab.exhost.recover`);
+* ``/cc PATH [/t]`` — hard recovery; ``/cm PATH`` — ``restore.env`` shown (:mod:`dr.lab.legacy`).
 
 robocopy copies through the host's file system, so a file a mounted store holds open is a
 sharing violation ("ERROR 32 … being used by another process") and exit code 8, as on
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from dr.exchange import ese
 from dr.lab import exstore
 from dr.lab.hostsim import _BANNER
+from dr.lab.ps.fs import LockedError
 
 if TYPE_CHECKING:
     from dr.lab.exhost import ExchangeHost
@@ -63,6 +65,10 @@ def eseutil(argv: list[str], host: ExchangeHost, stdin: bytes = b"") -> Any:
     except FileNotFoundError:
         return _result(f"{_BANNER}\r\nOperation terminated with error -1811 (JET_errFileNotFound, "
                        "File not found) after 0.02 seconds.\r\n", -1811)  # fmt: skip
+    except LockedError:  # a mounted store holds the file open
+        return _result(f"{_BANNER}\r\nOperation terminated with error -1032 "
+                       "(JET_errFileAccessDenied, Cannot access file, the file is locked or in "
+                       "use) after 0.02 seconds.\r\n", -1032)  # fmt: skip
     if mode in _COMPOSED:
         text = f"{text}\r\n{_done(started)}\r\n"
     failed = re.search(r"Operation terminated with error (-\d+)", text)
@@ -174,25 +180,43 @@ def _cc(host: ExchangeHost, rest: list[str]) -> str:
     ])  # fmt: skip
 
 
-_MODES = {"/mh": _mh, "/mk": _mk, "/ml": _ml, "/k": _k, "/r": _r, "/cc": _cc}
-_COMPOSED = {"/k", "/r", "/cc"}  # the others print their own closing line
+def _cm(host: ExchangeHost, rest: list[str]) -> str:
+    """``/cm PATH``: what ``restore.env`` in the restore folder says (2000/2003), in
+    eseutil 6.5's layout; no restore.env there is -1811, as after a hard recovery ended."""
+    from dr.lab.legacy import describe_restore_env
+
+    plain, _ = _switches(rest)
+    if host.version > 2003:
+        raise exstore.RecoveryError(-1, "JET_errInvalidParameter", "Invalid parameter",
+                                    "/cm reads a 2000/2003 restore folder")  # fmt: skip
+    folder = plain[0] if plain else (_cwd(host) or "C:\\")
+    return "\r\n".join([_BANNER, *describe_restore_env(host, folder), ""])
+
+
+_MODES = {"/mh": _mh, "/mk": _mk, "/ml": _ml, "/k": _k, "/r": _r, "/cc": _cc, "/cm": _cm}
+_COMPOSED = {"/k", "/r", "/cc", "/cm"}  # the others print their own closing line
 
 
 # -- robocopy ---------------------------------------------------------------------------------
 
 
 def robocopy(argv: list[str], host: ExchangeHost, stdin: bytes = b"") -> Any:
-    plain = [a for a in argv if not a.startswith("/")]
+    """``robocopy SOURCE DEST [FILE...] [options]``: the names after ``/XF`` and ``/XD`` are
+    the option's values (files and folders left out), never file patterns to copy."""
+    plain = _positional(argv)
     opts = [a.upper() for a in argv if a.startswith("/")]
     if len(plain) < 2:
         return _result("ERROR : Invalid Parameter #1 : source and destination required\r\n", 16)
     source, dest, patterns = plain[0], plain[1], plain[2:] or ["*.*"]
-    excluded = _excluded_dirs(argv)
+    excluded = _option_values(argv, "/XD")
+    skipped = [name.lower() for name in _option_values(argv, "/XF")]
     listing = "/L" in opts
     lines, copied, failed = [], 0, 0
     if not listing and host.fs.exists(source):
         host.fs.mkdir(dest)  # robocopy creates the destination tree
     for rel in _candidates(host, source, patterns, "/E" in opts or "/S" in opts, excluded):
+        if any(fnmatch.fnmatch(rel.rsplit(chr(92), 1)[-1].lower(), x) for x in skipped):
+            continue
         src, dst = f"{source.rstrip(chr(92))}\\{rel}", f"{dest.rstrip(chr(92))}\\{rel}"
         if host.fs.exists(dst) and {"/XO", "/XN", "/XC"} & set(opts) >= {"/XO", "/XN", "/XC"}:
             continue
@@ -209,15 +233,30 @@ def robocopy(argv: list[str], host: ExchangeHost, stdin: bytes = b"") -> Any:
     return _result("\r\n".join(lines) + ("\r\n" if lines else ""), code)
 
 
-def _excluded_dirs(argv: list[str]) -> list[str]:
+_LISTS = ("/XD", "/XF")  # options whose values are the words that follow them
+
+
+def _positional(argv: list[str]) -> list[str]:
+    """SOURCE, DEST and the file patterns: the words before any option taking a list."""
     out, taking = [], False
     for arg in argv:
-        if arg.upper() == "/XD":
+        if arg.startswith("/"):
+            taking = arg.upper() in _LISTS
+        elif not taking:
+            out.append(arg)
+    return out
+
+
+def _option_values(argv: list[str], option: str) -> list[str]:
+    """The words after ``option`` up to the next option (``/XD DIR DIR``, ``/XF FILE``)."""
+    out, taking = [], False
+    for arg in argv:
+        if arg.upper() == option:
             taking = True
         elif arg.startswith("/"):
             taking = False
         elif taking:
-            out.append(arg.rstrip("\\").lower())
+            out.append(arg.rstrip("\\").lower() if option == "/XD" else arg)
     return out
 
 

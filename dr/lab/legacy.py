@@ -35,7 +35,10 @@ if TYPE_CHECKING:
     from dr.lab.exhost import ExchangeHost
     from dr.model.inventory import StorageGroup
 
-__all__ = ["RESTORE_ENV", "RestoreEnv", "hard_recovery", "ntbackup_restore", "read_bkf"]
+__all__ = [
+    "RESTORE_ENV", "RestoreEnv", "describe_restore_env", "esm_allow_restore", "esm_dismount",
+    "esm_mount", "hard_recovery", "ntbackup_restore", "open_mailbox", "read_bkf",
+]  # fmt: skip
 
 RESTORE_ENV = "restore.env"
 _ENV_MARK = "DR-LAB-RESTORE-ENV 1\n"
@@ -91,7 +94,11 @@ def ntbackup_restore(
     """What NTBackup writes when the operator restores ``backup_set`` of ``bkf`` (the
     stores ticked: ``databases``, or every one in the set) with ``temp`` as the temporary
     location for log and patch files; returns the report lines."""
-    members = read_bkf(host.fs.host_path(bkf).read_bytes())
+    media = host.fs.host_path(bkf)
+    if not media.is_file():
+        raise _ToolError(f"The backup file {bkf} could not be found (Tools → Catalog a backup "
+                         "file names the .bkf to restore from).", 1)  # fmt: skip
+    members = read_bkf(media.read_bytes())
     logs = {n: d for n, d in members.items() if n.lower().endswith(".log")}
     sg = _group_of(host, logs, members)
     restored = _databases_in(host, sg, members)
@@ -117,12 +124,53 @@ def ntbackup_restore(
     env = _merge_env(env_dir, sg, host, restored, logs, backup_set)
     (env_dir / RESTORE_ENV).write_text(env.text(), encoding="utf-8")
     report = [f"Restore of {sg.name} from {bkf} (set {backup_set!r}) completed: "
-              f"{len(restored)} database(s), {len(logs)} log file(s) to {env_dir}"]  # fmt: skip
+              f"{len(restored)} database(s), {len(logs)} log file(s) to {temp}"]  # fmt: skip
     if last_restore_set:
         done = hard_recovery(host, temp, play_forward=True)
         report.append(f"Last Restore Set: hard recovery replayed into {done}")
     host.save()
     return report
+
+
+def esm_dismount(host: ExchangeHost, store: str) -> str:
+    """Exchange System Manager → the store → **Dismount Store**: the other stores of the
+    group stay mounted, the Information Store service keeps running."""
+    sg, db = host.find_db(store)
+    host.dismount(db.name)
+    host.save()
+    return f"{host.name}: {sg.name}/{db.name} dismounted"
+
+
+def esm_allow_restore(host: ExchangeHost, store: str) -> str:
+    """The store's **Properties → Database → This database can be overwritten by a
+    restore** ticked (the attribute ``msExchPatchMDB``, KB 251409)."""
+    sg, db = host.find_db(store)
+    host.dbs[host.db_key(sg, db)].allow_file_restore = True
+    host.save()
+    return f"{host.name}: {sg.name}/{db.name} can be overwritten by a restore"
+
+
+def esm_mount(host: ExchangeHost, store: str) -> str:
+    """**Mount Store**: refused for a database that is not consistent (a restore still
+    waiting for its hard recovery, or a crashed one), as the store refuses it."""
+    sg, db = host.find_db(store)
+    warnings = host.mount(db.name)
+    host.save()
+    return "; ".join([f"{host.name}: {sg.name}/{db.name} mounted", *warnings])
+
+
+def open_mailbox(host: ExchangeHost, store: str) -> str:
+    """What a person sees opening a mailbox of a mounted store: a message in it."""
+    sg, db = host.find_db(store)
+    if not host.dbs[host.db_key(sg, db)].mounted:
+        raise _ToolError(f"The store {db.name!r} is not mounted: Outlook cannot open a "
+                         "mailbox on it.", 1)  # fmt: skip
+    held = exstore.contents(host.path(db.edb))
+    if not held:
+        return f"{host.name}: {db.name} is mounted and holds no message"
+    one = max(held.values(), key=lambda m: m.key)
+    return (f"{host.name}: {db.name} is mounted; {len(held)} messages; mailbox "
+            f"{one.mailbox}, {one.folder}: {one.subject!r}")  # fmt: skip
 
 
 def _group_of(host: ExchangeHost, logs: dict[str, bytes], members: dict[str, bytes]) -> Any:
@@ -215,6 +263,28 @@ def hard_recovery(host: ExchangeHost, temp: str, *, play_forward: bool) -> str:
     env_path.unlink()
     host.save()
     return ", ".join(done)
+
+
+def describe_restore_env(host: ExchangeHost, temp: str) -> list[str]:
+    """``eseutil /cm TEMP``: the restore folder, the databases restored and their files,
+    the log range and the recovery status (not started: a finished one removes the file)."""
+    path = host.fs.host_path(temp) / RESTORE_ENV
+    if not path.exists():
+        raise FileNotFoundError(f"{temp}\\{RESTORE_ENV}")
+    env = RestoreEnv.parse(path.read_text(encoding="utf-8"), str(path))
+    sg = next(g for g in host.groups() if g.name == env.storage_group)
+    lines = [f"Restore log file: {temp}", "", f"Restore Path: {temp}",
+             "Annotation: Microsoft Information Store", f"Backup Instance: {sg.name}",
+             "Target Instance:", "", f"Databases: {len(env.databases)} database(s)"]  # fmt: skip
+    for db in (d for d in sg.databases if d.name in env.databases):
+        files = " ".join(p for p in (db.edb, db.stm) if p)
+        lines += [f"Database Name: {db.name}", f"Source Files: {files}",
+                  f"Destination Files: {files}", ""]  # fmt: skip
+    name = f"{env.prefix}{{:05X}}.log"
+    lines += [f"Log files range: {name.format(env.first)} - {name.format(env.last)}",
+              f"Backup Set: {env.backup_set}", "", "Recover Status: recoverNotStarted",
+              "Recover Error: 0x00000000"]  # fmt: skip
+    return lines
 
 
 def _logs_in(folder: Path, prefix: str) -> dict[int, Path]:

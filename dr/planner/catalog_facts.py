@@ -96,20 +96,10 @@ def _group_databases(inventory: Inventory) -> dict[str, tuple[str, ...]]:
     }
 
 
-def _is_media(a: Artifact) -> bool:
-    """An NTBackup media file (``.bkf``): one file holding a whole storage group's backup —
-    every database of the group and the logs from ``first_gen`` to ``last_gen``."""
-    return a.database is None and a.name.lower().endswith(".bkf")
-
-
 def _version(
     run: Run, stream: str, artifacts: Sequence[Artifact], group: Sequence[str] = ()
 ) -> BackupVersion:
-    log_files = [
-        a
-        for a in artifacts
-        if (a.kind == "logs" or _is_media(a)) and a.first_gen is not None and a.last_gen
-    ]
+    log_files = [a for a in artifacts if a.holds_logs]
     logs = log_files[0] if log_files else None
     log_range = None
     if logs is not None:
@@ -122,12 +112,12 @@ def _version(
             logs.log_signature,
         )
     images = tuple(
-        _image(a, artifacts) for a in artifacts if a.kind == "database" and not _is_media(a)
+        _image(a, artifacts) for a in artifacts if a.kind == "database" and not a.is_media
     )
     images += tuple(
         DatabaseImage(database=key, size_bytes=a.size // max(len(group), 1))
         for a in artifacts
-        if a.kind == "database" and _is_media(a)
+        if a.kind == "database" and a.is_media
         for key in group
     )
     clean = all(
@@ -140,9 +130,10 @@ def _version(
         at=run.ended,
         logs=log_range,
         databases=images,
-        log_size_bytes=sum(a.size for a in log_files if not _is_media(a)),
+        log_size_bytes=sum(a.size for a in log_files if not a.is_media),
         expired=all(a.expired for a in artifacts),
         offline=bool(images) and logs is None and clean,
+        media=next((a.name for a in artifacts if a.is_media), ""),
     )
 
 

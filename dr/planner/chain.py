@@ -48,6 +48,7 @@ class LogSource:
     points: tuple[tuple[int, datetime], ...]
     size_bytes: int = 0
     current: int | None = None  # live logs: the generation that is in Enn.log
+    media: str = ""  # a log backup's NTBackup media file (BackupVersion.media)
 
     @property
     def first(self) -> int:
@@ -242,8 +243,9 @@ def log_sources(
             continue
         if v.at > base.at and _compatible(base, v.logs) and not _after(circular, v):
             kind: SourceKind = "incremental" if v.backup_type == "incremental" else "differential"
+            points = ((v.logs.last, v.at),)
             found.append(
-                LogSource(v.id, kind, v.logs, v.at, ((v.logs.last, v.at),), v.log_size_bytes)
+                LogSource(v.id, kind, v.logs, v.at, points, v.log_size_bytes, media=v.media)
             )
     if live is not None and _compatible(base, live.logs):
         usable = _live_source(live)

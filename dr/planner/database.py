@@ -1,13 +1,15 @@
 """Restoring stores and storage groups (B3), to a point in time (B4), and offline (B5).
 
-The procedure (seeds/004 "Recovering Exchange Stores and Storage Groups";
-research/exchange-and-winrm.md §2.1): copy the existing files aside first, dismount the
-stores, one temporary folder per storage group (its restore.env), restore the full (and a
-differential) and the log backups in order, then the logs still on the server up to the
-last generation that closes before the target, then replay: ``eseutil /cc`` on 2000/2003
-(hard recovery: dr runs it itself rather than ticking "Last Restore Set", so it can stop
-at the point in time and verify first), ``eseutil /r`` on 2007+. Verify the header is in
-Clean Shutdown with Log Required 0-0, mount, check.
+The procedure (seeds/004 "Recovering Exchange Stores and Storage Groups"; Microsoft's
+checklist "Recovering an Exchange Database", bb124040(v=exchg.65); research/
+exchange-and-winrm.md §2.1): dismount the stores and let a restore overwrite them, copy
+their own files aside (a mounted store's files are held open), one temporary folder per
+storage group (its restore.env), restore the full (and a differential) and the log backups
+in order, then the logs still on the server up to the last generation that closes before
+the target (2007+ copies them; 2000/2003 replays them where they are), then replay:
+``eseutil /cc`` on 2000/2003 (hard recovery: dr runs it itself rather than ticking "Last
+Restore Set", so it can stop at the point in time and verify first), ``eseutil /r`` on
+2007+. Verify the header is in Clean Shutdown with Log Required 0-0, mount, check.
 
 Storage groups run in parallel; every step touching a group holds ``sg:SERVER/SG``, so its
 stores go one after another.
@@ -18,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import PureWindowsPath
 
 from dr.errors import NoFullBefore
 from dr.model.inventory import Database, RecoveryServer, Server, StorageGroup
@@ -87,6 +90,12 @@ class RestoreTarget:
         if self.source_sg and self.source_sg != self.sg.name:
             return f"{base}\\{self.source_sg}"
         return base
+
+    def media(self, version_id: str, media: str) -> str:
+        """Where a fetched run's NTBackup media file is on the host ('' for none)."""
+        if not media:
+            return ""
+        return f"{self.staging}\\{version_id}\\" + media.replace("/", "\\")
 
     @property
     def lock(self) -> str:
@@ -181,9 +190,9 @@ def _prepare(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
         if tgt.original:
             _copy_own_files(s, tgt)
     else:
+        _dismount(s, tgt)
         if tgt.original:
             _copy_folders(s, tgt)
-        _dismount(s, tgt)
     s.add(
         "prepare-temp-folder",
         tgt.key(),
@@ -194,12 +203,22 @@ def _prepare(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
 
 
 def _copy_folders(s: Series, tgt: RestoreTarget) -> None:
-    for n, folder in enumerate(_folders(tgt), start=1):
+    """2000/2003, after the dismount (Microsoft's order: "Recovering an Exchange Database",
+    bb124040(v=exchg.65)): the restored stores' own files and their group's logs, folder by
+    folder. The other stores of a folder stay mounted, and a mounted store holds its files
+    open (robocopy: ERROR 32), so only the restored ones are named; the open ``Enn.log`` is
+    left out while another store of the group still writes to it."""
+    for n, (folder, files, exclude) in enumerate(_folders(tgt), start=1):
         s.add(
             "copy-existing-files",
             tgt.key(str(n)),
             **_on(tgt),
-            params={"source": folder, "dest": pre_restore_copy(folder)},
+            params={
+                "source": folder,
+                "dest": pre_restore_copy(folder),
+                "files": files,
+                "exclude": exclude,
+            },
             size_bytes=_folder_bytes(tgt, folder),
             title=f"Copy the existing files in {folder} aside before anything changes",
         )
@@ -225,30 +244,39 @@ def _copy_own_files(s: Series, tgt: RestoreTarget) -> None:
 
 
 def _dismount(s: Series, tgt: RestoreTarget) -> None:
+    """Each store dismounted, then marked as one a restore may overwrite: on 2000/2003 too,
+    where the restore fails without "This database can be overwritten by a restore"
+    (bb124040(v=exchg.65), KB 251409)."""
     for db in tgt.databases:
         p = {"server": tgt.host, "sg": tgt.sg.name, "db": db.name}
         s.add(
             "dismount-database", tgt.key(db.name), **_on(tgt), params=p, title=f"Dismount {db.name}"
         )
-        if tgt.family == "modern":
-            s.add(
-                "allow-file-restore",
-                tgt.key(db.name),
-                **_on(tgt),
-                params=p,
-                title=f"Allow {db.name} to be overwritten by a restore",
-            )
+        s.add(
+            "allow-file-restore",
+            tgt.key(db.name),
+            **_on(tgt),
+            params=p,
+            title=f"Allow {db.name} to be overwritten by a restore",
+        )
 
 
-def _folders(tgt: RestoreTarget) -> list[str]:
-    folders: list[str] = []
+def _folders(tgt: RestoreTarget) -> list[tuple[str, list[str], list[str]]]:
+    """Each folder to copy aside, the file names to copy there, and those to leave out."""
+    files: dict[str, list[str]] = {}
     for db in tgt.databases:
         for path in (db.edb, db.stm):
-            if path and win_dir(path) not in folders:
-                folders.append(win_dir(path))
-    if tgt.sg.log_path not in folders:
-        folders.append(tgt.sg.log_path)
-    return folders
+            if path:
+                files.setdefault(win_dir(path), []).append(PureWindowsPath(path).name)
+    prefix = tgt.sg.log_prefix
+    files.setdefault(tgt.sg.log_path, []).extend([f"{prefix}*.log", f"{prefix}.chk"])
+    restored = {d.name for d in tgt.databases}
+    still_open = any(d.name not in restored for d in tgt.sg.databases)
+    current = [f"{prefix}.log"] if still_open else []
+    return [
+        (folder, names, current if folder == tgt.sg.log_path else [])
+        for folder, names in files.items()
+    ]
 
 
 def _folder_bytes(tgt: RestoreTarget, folder: str) -> int:
@@ -276,35 +304,39 @@ def _restore_sets(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
                 "temp_folder": tgt.temp_folder,
                 "last_restore_set": False,
                 "staged": tgt.staged(chain.base.id),
+                "bkf": tgt.media(chain.base.id, chain.base.media),
             },
             size_bytes=(image.size_bytes + image.stm_size_bytes) if image else 0,
             title=f"Restore {db.name} from {chain.base.backup_type} backup {chain.base.id}",
         )
-    if tgt.family == "modern" and chain.base.logs is not None:
-        _log_step(s, tgt, chain.base.id, chain.base.logs.prefix, chain.base.logs.first,
-                  chain.base.logs.last, "the full backup's logs", 0)  # fmt: skip
+    base = chain.base
+    if tgt.family == "modern" and base.logs is not None:
+        _log_step(s, tgt, (base.id, base.media), base.logs.prefix, base.logs.first,
+                  base.logs.last, "the full backup's logs", 0)  # fmt: skip
     for source in chain.sources:
         if source.kind == "live":
             continue
-        _log_step(s, tgt, source.id, source.logs.prefix, source.first, source.last,
-                  f"{source.kind} log backup {source.id}", source.size_bytes)  # fmt: skip
+        what = f"{source.kind} log backup {source.id}"
+        _log_step(s, tgt, (source.id, source.media), source.logs.prefix, source.first,
+                  source.last, what, source.size_bytes)  # fmt: skip
 
 
-def _log_step(s: Series, tgt: RestoreTarget, version: str, prefix: str, first: int, last: int,
-              what: str, size: int) -> None:  # fmt: skip
+def _log_step(s: Series, tgt: RestoreTarget, version: tuple[str, str], prefix: str, first: int,
+              last: int, what: str, size: int) -> None:  # fmt: skip
     s.add(
         "restore-log-backup",
-        tgt.key(version),
+        tgt.key(version[0]),
         **_on(tgt),
         params={
             "sg": tgt.sg.name,
-            "version": version,
+            "version": version[0],
             "prefix": prefix,
             "first_gen": first,
             "last_gen": last,
             "temp_folder": tgt.temp_folder,
             "last_restore_set": False,
-            "staged": tgt.staged(version),
+            "staged": tgt.staged(version[0]),
+            "bkf": tgt.media(*version),
         },
         size_bytes=size,
         title=f"Restore {what}",
@@ -315,7 +347,12 @@ def _replay(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
     prefix = tgt.sg.log_prefix
     stop = chain.stop_gen
     live = chain.live
-    if live is not None and stop is not None:
+    # 2000/2003 to the point of failure: eseutil /cc replays the group's own logs where they
+    # are, after the restored ones. Copying them would fail: while another store of the
+    # group is mounted its open Enn.log is held (and needs no copy: the store's own
+    # recovery reads it). They are checked in place instead.
+    in_place = tgt.family == "legacy" and _play_forward(chain, tgt)
+    if live is not None and stop is not None and not in_place:
         s.add(
             "copy-live-logs",
             tgt.key(),
@@ -335,7 +372,8 @@ def _replay(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
         )
     if stop is not None and chain.trimmed:
         _remove_after(s, tgt, tgt.temp_folder, stop, "temp")
-    if stop is not None and chain.first_gen is not None:
+    restored_top = _restored_top(chain) if in_place and live is not None else stop
+    if stop is not None and chain.first_gen is not None and restored_top is not None:
         s.add(
             "verify-log-sequence",
             tgt.key(),
@@ -344,9 +382,22 @@ def _replay(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
                 "prefix": prefix,
                 "log_path": tgt.temp_folder,
                 "first_gen": chain.first_gen,
-                "last_gen": stop,
+                "last_gen": restored_top,
             },
             title="Check no log is missing or foreign in the range to replay",
+        )
+    if in_place and live is not None and stop is not None:
+        s.add(
+            "verify-log-sequence",
+            tgt.key("server"),
+            **_on(tgt),
+            params={
+                "prefix": prefix,
+                "log_path": tgt.sg.log_path,
+                "first_gen": live.first,
+                "last_gen": min(live.last, stop),
+            },
+            title="Check the logs still on the server, which the replay plays where they are",
         )
     replay = (stop - (chain.first_gen or stop) + 1) if stop is not None else 0
     if tgt.family == "legacy":
@@ -358,9 +409,8 @@ def _replay(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
             params={
                 "temp_folder": tgt.temp_folder,
                 "log_path": tgt.sg.log_path,
-                # to a point in time (or on another server) only the restore folder's logs
-                # play (/t); to the point of failure the storage group's own logs follow
-                "play_forward": tgt.original and chain.target is None,
+                "play_forward": _play_forward(chain, tgt),
+                "edbs": [d.edb for d in tgt.databases],
             },
             title="Replay the logs: eseutil /cc (the last restore set)",
         )
@@ -378,6 +428,19 @@ def _replay(s: Series, chain: Chain, tgt: RestoreTarget) -> None:
             },
             title="Replay the logs: eseutil /r",
         )
+
+
+def _play_forward(chain: Chain, tgt: RestoreTarget) -> bool:
+    """To a point in time (or on another server) only the restore folder's logs play
+    (``/t``); to the point of failure the storage group's own logs follow."""
+    return tgt.original and chain.target is None
+
+
+def _restored_top(chain: Chain) -> int | None:
+    """The last generation the restored backups bring to the temporary folder."""
+    tops = [s.last for s in chain.sources if s.kind != "live"]
+    tops += [chain.base.logs.last] if chain.base.logs else []
+    return max(tops) if tops else chain.first_gen
 
 
 def _remove_after(s: Series, tgt: RestoreTarget, path: str, stop: int, where: str) -> None:

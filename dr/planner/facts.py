@@ -61,6 +61,7 @@ class BackupVersion:
     circular_logging: bool = False
     expired: bool = False
     offline: bool = False  # an offline file copy of .edb/.stm (Clean Shutdown, no logs)
+    media: str = ""  # an NTBackup media file, as fetched: "First-Storage-Group/backup.bkf"
 
     def image(self, database: str) -> DatabaseImage | None:
         for image in self.databases:
@@ -278,6 +279,7 @@ def version_from_dict(data: dict[str, Any]) -> BackupVersion:
         circular_logging=bool(data.get("circular_logging", False)),
         expired=bool(data.get("expired", False)),
         offline=bool(data.get("offline", False)),
+        media=str(data.get("media", "")),
     )
 
 

@@ -218,7 +218,7 @@ def _log_problems(found: Sequence[Source], logs: tuple[int, int]) -> list[str]:
         LogRange(a.log_prefix or "", a.first_gen, a.last_gen, a.log_signature)
         for s in found
         for a in s.artifacts
-        if a.kind == "logs" and a.first_gen is not None and a.last_gen is not None
+        if a.holds_logs and a.first_gen is not None and a.last_gen is not None
     ]
     bounded = [r for r in ranges if r.last >= first and r.first <= last]
     if first > last or not bounded:

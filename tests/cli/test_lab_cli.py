@@ -41,5 +41,25 @@ def test_lab_commands_refuse_bad_requests_in_one_line(tmp_path: Path) -> None:
         out = _dr(tmp_path, *args, passphrase=True)
         assert out.returncode == code and said in out.stderr, (args, out.stderr)
         assert "Traceback" not in out.stderr
+    store = ("--host", "EX2003", "--store", "Mailbox Store (EX2003)")
+    restore = ("lab", "operator", "ntbackup-restore", "--host", "EX2003", "--temp", "T:\\DRTemp\\X")
+    for args, said in [
+        ((*restore, "--bkf", "T:\\nowhere.bkf"), "could not be found"),
+        (("lab", "operator", "open-mailbox", "--host", "EX2003", "--store", "No Such Store"),
+         "couldn't be found"),
+        (("lab", "operator", "mount-store", "--host", "NOPE", "--store", "x"), "no Exchange"),
+    ]:  # fmt: skip
+        out = _dr(tmp_path, *args, passphrase=True)
+        assert out.returncode == 2 and said in out.stderr, (args, out.stderr)
+        assert "Traceback" not in out.stderr
+    assert _dr(tmp_path, "lab", "operator", "dismount-store", *store).returncode == 0
+    out = _dr(tmp_path, "lab", "operator", "open-mailbox", *store)
+    assert out.returncode == 2 and "not mounted" in out.stderr
+    assert _dr(tmp_path, "lab", "operator", "mount-store", *store).returncode == 0
+    out = _dr(tmp_path, "lab", "operator", "open-mailbox", *store)
+    assert out.returncode == 0 and "is mounted" in out.stdout, out.stderr
+    for command in ("ntbackup-restore", "dismount-store", "allow-restore", "mount-store"):
+        shown = _dr(tmp_path, "lab", "operator", command, "--help")
+        assert "Example:" in shown.stdout and f"dr lab operator {command}" in shown.stdout
     truth = _dr(tmp_path, "lab", "truth", "--db", "DB01", "--json", passphrase=True)
     assert truth.returncode == 0 and '"messages"' in truth.stdout

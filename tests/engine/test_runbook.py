@@ -41,7 +41,8 @@ def contract() -> dict[str, list[str]]:
 
 
 def sample_value(param: str, kind: str) -> object:
-    if param in ("chain", "versions", "paths", "objects", "services", "folders"):
+    if param in ("chain", "versions", "paths", "objects", "services", "folders", "files",
+                 "exclude", "edbs"):  # fmt: skip
         return ["one", "two"]
     if param == "mailboxes":
         return {"5de5f198-c699-5f01-a113-6645d09efa9d": "Alice"}
@@ -75,6 +76,7 @@ def test_contract_table_parses() -> None:
         "temp_folder",
         "last_restore_set",
         "staged",
+        "bkf",
     ]
 
 
@@ -138,13 +140,32 @@ def test_legacy_and_modern_commands_are_the_real_ones(library: Library) -> None:
         return rendered.command.script if rendered.command else rendered.instructions
 
     assert (
-        command("hard-recovery", LEGACY, temp_folder="D:\\t", log_path="L:\\", play_forward=True)
+        command(
+            "hard-recovery",
+            LEGACY,
+            temp_folder="D:\\t",
+            log_path="L:\\",
+            play_forward=True,
+            edbs=["E:\\priv1.edb"],
+        )
         .rstrip()
         .endswith('eseutil.exe" /cc "D:\\t"')
     )
     assert 'eseutil.exe" /cc "D:\\t" /t' in command(
-        "hard-recovery", LEGACY, temp_folder="D:\\t", log_path="L:\\", play_forward=False
+        "hard-recovery",
+        LEGACY,
+        temp_folder="D:\\t",
+        log_path="L:\\",
+        play_forward=False,
+        edbs=["E:\\priv1.edb"],
     )
+    # a good /cc removes restore.env: its check reads each restored database's header
+    step = Step(id="x", kind="hard-recovery", host="H", platform=LEGACY, params={
+        "temp_folder": "T:\\t", "log_path": "L:\\", "play_forward": False,
+        "edbs": ["E:\\priv1.edb", "E:\\pub1.edb"]})  # fmt: skip
+    check = render_step(library.variant(step), step).verify
+    assert check is not None and "/cm" not in check.script
+    assert check.script.count('eseutil.exe" /mh ') == 2 and '"E:\\pub1.edb"' in check.script
     soft = command(
         "soft-recovery", MODERN, prefix="E01", log_path="L:\\x", system_path="S", db_path="D"
     )

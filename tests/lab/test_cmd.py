@@ -166,3 +166,22 @@ def test_a_cmd_line_end_to_end_over_winrs(host: TinyHost, winrm: WinRMTransport)
     result = winrm.run(Command(script=ROBOCOPY + CHECK, shell="cmd"), timeout=30)
     assert result.exit_code == 1
     assert result.stdout.decode() == "copied 7 args\r\n"
+
+
+def test_cd_sets_the_folder_a_program_runs_in(host: TinyHost) -> None:
+    """``cd /d PATH && eseutil /ml E00`` (the 2003 log check): the program runs in PATH;
+    without /d a folder on another drive leaves the current one; a missing one fails."""
+    (host.fs.root / "E" / "Logs" / "First SG").mkdir(parents=True)
+    host.native_cwd = None  # type: ignore[attr-defined]
+    seen: list[str | None] = []
+
+    def where(argv: list[str], h: object, stdin: bytes) -> NativeResult:
+        seen.append(getattr(h, "native_cwd", None))
+        return NativeResult(stdout="", exit_code=0)
+
+    host.natives["eseutil"] = where
+    assert cmd(host, 'cd /d "E:\\Logs\\First SG" && eseutil /ml E00')[2] == 0
+    assert cmd(host, 'cd "E:\\Logs\\First SG" & eseutil /ml E00')[2] == 0
+    assert seen == ["E:\\Logs\\First SG", host.fs.home]
+    _, err, code = cmd(host, 'cd /d "E:\\Nowhere" && eseutil /ml E00')
+    assert code == 1 and "cannot find the path" in err and len(seen) == 2

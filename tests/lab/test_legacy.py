@@ -187,3 +187,87 @@ def test_cc_without_a_restore_env_is_file_not_found(lab: Lab) -> None:
     host = lab.host("EX2003")
     out = _cc(host, TEMP)
     assert out.exit_code == -1811
+
+
+def test_cm_shows_the_restore_env_until_hard_recovery_removes_it(lab: Lab) -> None:
+    """``eseutil /cm TEMP`` (the restore step's check) lists the group, the store restored
+    and its files, and the log range; after a good ``/cc`` there is no restore.env: -1811."""
+    host, bkf, _ = _after_full(lab)
+    _allow(host)
+    legacy.ntbackup_restore(host, bkf, "Set 1", TEMP, last_restore_set=False, databases=[DB])
+    host.native_cwd = None
+    shown = extools.eseutil(["/cm", TEMP], host)
+    assert shown.exit_code == 0, shown.stdout
+    for line in (f"Restore log file: {TEMP}", f"Backup Instance: {SG}", "Databases: 1 database(s)",
+                 f"Database Name: {DB}", "E:\\Exchsrvr\\mdbdata\\priv1.edb",
+                 "Recover Status: recoverNotStarted"):  # fmt: skip
+        assert line in shown.stdout
+    assert _cc(host, TEMP, "/t").exit_code == 0
+    assert extools.eseutil(["/cm", TEMP], host).exit_code == -1811
+
+
+def test_esm_actions_on_one_store_leave_the_others_mounted(lab: Lab) -> None:
+    """Dismount Store, the overwrite flag and Mount Store act on one store; mount refuses a
+    restored store whose hard recovery has not run; a mailbox opens only on a mounted one."""
+    host = lab.host("EX2003")
+    bkf = _backup(host, "full", "T:\\Backups\\full")
+    assert "dismounted" in legacy.esm_dismount(host, DB)
+    mounted = {d.name: host.dbs[host.db_key(sg, d)].mounted for sg in host.groups()
+               for d in sg.databases}  # fmt: skip
+    assert mounted == {DB: False, "Public Folder Store (EX2003)": True, "Sales Store": True}
+    with pytest.raises(_ToolError, match="not mounted"):
+        legacy.open_mailbox(host, DB)
+    legacy.esm_allow_restore(host, DB)
+    sg, db = host.find_db(DB)
+    assert host.dbs[host.db_key(sg, db)].allow_file_restore
+    legacy.ntbackup_restore(host, bkf, "Set 1", TEMP, last_restore_set=False, databases=[DB])
+    with pytest.raises(_ToolError):
+        legacy.esm_mount(host, DB)  # Dirty Shutdown until eseutil /cc
+    assert _cc(host, TEMP, "/t").exit_code == 0
+    assert "mounted" in legacy.esm_mount(host, DB)
+    assert "messages" in legacy.open_mailbox(host, DB)
+
+
+def test_robocopy_copies_the_named_files_and_leaves_out_xf(lab: Lab) -> None:
+    """The 2003 copy aside: a mounted store holds its files open (ERROR 32, exit 8), so the
+    restored store's files are named and the open E00.log left out with /XF; words after
+    /XF and /XD are those options' values, never patterns of files to copy."""
+    host = lab.host("EX2003")
+    host.crash(DB)
+    data, logs = "E:\\Exchsrvr\\mdbdata", "F:\\Exchsrvr\\Logs\\First Storage Group"
+    out = extools.robocopy([data, data + ".aside", "priv1.edb", "priv1.stm", "/COPY:DAT"], host)
+    assert out.exit_code == 1, out.stdout
+    assert sorted(p.name for p in host.fs.host_path(data + ".aside").iterdir()) == [
+        "priv1.edb", "priv1.stm"]  # fmt: skip
+    held = extools.robocopy([logs, logs + ".a", "E00*.log", "E00.chk", "/R:2"], host)
+    assert held.exit_code & 8 and "ERROR 32" in held.stdout and "E00.log" in held.stdout
+    out = extools.robocopy([logs, logs + ".b", "E00*.log", "E00.chk", "/XF", "E00.log"], host)
+    assert out.exit_code == 1, out.stdout
+    copied = {p.name for p in host.fs.host_path(logs + ".b").iterdir()}
+    there = {p.name for p in host.fs.host_path(logs).iterdir() if p.name.startswith("E00")}
+    assert copied == there - {"E00.log"} and "E00.chk" in copied
+    whole = extools.robocopy(["E:\\Exchsrvr", "E:\\Copy", "/E", "/XD", "E:\\Exchsrvr\\x"], host)
+    assert whole.exit_code & 8, "every file was tried: the mounted stores' files fail"
+
+
+def test_eseutil_runs_from_exchsrvr_bin_only_and_not_on_a_mounted_store(lab: Lab) -> None:
+    """The 2003 variants call ``%ProgramFiles%\\Exchsrvr\\bin\\eseutil.exe`` (KB 825088): a
+    path where setup put no eseutil is "not recognized" (9009); a store's file while it is
+    mounted is -1032 (JET_errFileAccessDenied), a plain error, not a crash."""
+    from ps_tinyhost import collect
+
+    from dr.lab.ps import run_cmd
+
+    host = lab.host("EX2003")
+    right = '"%ProgramFiles%\\Exchsrvr\\bin\\eseutil.exe" /mh E:\\Exchsrvr\\mdbdata\\pub1.edb'
+    wrong = right.replace("Exchsrvr\\bin\\", "Exchsrvr\\")
+    _, err, code = collect(run_cmd(wrong, host))
+    assert code == 9009 and "is not recognized" in err
+    out, _, code = collect(run_cmd(right, host))
+    assert code == -1032 and "JET_errFileAccessDenied" in out  # the Public Folder Store runs
+    host.dismount("Public Folder Store (EX2003)")
+    out, _, code = collect(run_cmd(right, host))
+    assert code == 0 and "Clean Shutdown" in out
+    modern = lab.host("EX2016")
+    assert not modern.program_found(wrong.split('"')[1].replace("%ProgramFiles%", "C:\\x"))
+    assert modern.program_found(modern.env["ExchangeInstallPath"] + "Bin\\eseutil.exe")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -67,7 +68,7 @@ def _server(inv: Inventory, name: str) -> object | None:
 @pytest.mark.parametrize(
     ("db", "replay", "family_kinds"),
     [
-        (EX2003_MAIL, "hard-recovery", {"copy-existing-files", "prepare-temp-folder"}),
+        (EX2003_MAIL, "hard-recovery", {"allow-file-restore", "copy-existing-files"}),
         ("DB01", "soft-recovery", {"allow-file-restore", "copy-database-files"}),
     ],
 )
@@ -79,17 +80,20 @@ def test_database_to_point_of_failure_both_families(
     order = kinds(plan)
     assert replay in order and family_kinds <= set(order)
     copy = "copy-database-files" if replay == "soft-recovery" else "copy-existing-files"
-    first_two = [copy, "dismount-database"]
-    if replay == "soft-recovery":  # 2007+: dismount first, then copy only its own files
-        first_two.reverse()
     expected = [
         "check-backup-chain",
         "fetch-artifacts",
-        *first_two,
+        # both families: dismount, let the restore overwrite, then copy the files aside
+        # (Microsoft's checklist, "Recovering an Exchange Database", bb124040(v=exchg.65))
+        "dismount-database",
+        "allow-file-restore",
+        copy,
         "prepare-temp-folder",
         "restore-database-backup",
         "restore-log-backup",
-        "copy-live-logs",
+        # 2007+: the server's logs are copied to the restore folder; 2000/2003: eseutil /cc
+        # replays them where they are (the open Enn.log is held by the group's other stores)
+        *(["copy-live-logs"] if replay == "soft-recovery" else []),
         "verify-log-sequence",
         replay,
         "verify-database-header",
@@ -100,6 +104,61 @@ def test_database_to_point_of_failure_both_families(
     assert firsts == sorted(firsts), order
     assert plan.recoverable_point == at(2) and plan.data_loss_window_seconds == 0
     assert plan.target.point_of_failure
+
+
+def test_2003_to_the_point_of_failure_replays_the_servers_logs_in_place() -> None:
+    """No copy of the live logs (their open E00.log is held by the Public Folder Store of
+    the group); their sequence is checked where they are, before eseutil /cc without /t."""
+    plan = plan_database(estate_facts(), [EX2003_MAIL])
+    assert "copy-live-logs" not in kinds(plan)
+    checks = [s for s in plan.steps if s.kind == "verify-log-sequence"]
+    folders = [c.params["log_path"] for c in checks]
+    assert folders == [r"T:\DRTemp\First Storage Group", r"F:\Exchsrvr\Logs\First Storage Group"]
+    restored, server = checks
+    assert restored.params["last_gen"] + 1 >= server.params["first_gen"], "no gap between them"
+    replay = next(s for s in plan.steps if s.kind == "hard-recovery")
+    assert replay.params["play_forward"] is True
+    assert all(plan.steps.index(c) < plan.steps.index(replay) for c in checks)
+
+
+def test_2003_copies_aside_only_the_restored_stores_files_and_not_the_open_log() -> None:
+    """A mounted store holds its files open (robocopy: ERROR 32): the copy names the
+    restored store's .edb and .stm, and leaves out E00.log while the Public Folder Store of
+    the same group still writes to it; restoring every store of the group copies it too."""
+    plan = plan_database(estate_facts(), [EX2003_MAIL], at(1.2))
+    copies = {s.params["source"]: s.params for s in plan.steps if s.kind == "copy-existing-files"}
+    assert copies[r"E:\Exchsrvr\mdbdata"]["files"] == ["priv1.edb", "priv1.stm"]
+    assert copies[r"E:\Exchsrvr\mdbdata"]["exclude"] == []
+    logs = copies[r"F:\Exchsrvr\Logs\First Storage Group"]
+    assert logs["files"] == ["E00*.log", "E00.chk"] and logs["exclude"] == ["E00.log"]
+    kinds_in_order = kinds(plan)
+    assert kinds_in_order.index("allow-file-restore") < kinds_in_order.index("copy-existing-files")
+    whole = plan_database(
+        estate_facts(), [EX2003_MAIL, "First Storage Group/Public Folder Store (EX2003)"], at(1.2)
+    )
+    both = [s.params for s in whole.steps if s.kind == "copy-existing-files"]
+    assert all(p["exclude"] == [] for p in both)
+    assert ["priv1.edb", "priv1.stm", "pub1.edb", "pub1.stm"] in [p["files"] for p in both]
+
+
+def test_2003_restore_steps_name_the_fetched_media_file_and_the_databases_checked() -> None:
+    """A person restores from the .bkf the fetch put on the host; after eseutil /cc the
+    check reads each restored database's header (restore.env is gone after success)."""
+    facts = estate_facts()
+    stream = "EX2003/First Storage Group"
+    facts.backups[stream] = [
+        replace(v, media="First-Storage-Group/backup.bkf") for v in facts.backups[stream]
+    ]
+    plan = plan_database(facts, [EX2003_MAIL], at(1.2))
+    sets = [s for s in plan.steps if s.kind in ("restore-database-backup", "restore-log-backup")]
+    assert len(sets) >= 2
+    for step in sets:
+        staged = step.params["staged"]
+        assert step.params["bkf"] == f"{staged}\\First-Storage-Group\\backup.bkf"
+    replay = next(s for s in plan.steps if s.kind == "hard-recovery")
+    assert replay.params["edbs"] == [r"E:\Exchsrvr\mdbdata\priv1.edb"]
+    modern = plan_database(facts, ["DB01"], at(1.2))
+    assert all(s.params.get("bkf", "") == "" for s in modern.steps)
 
 
 def test_point_in_time_on_2003_never_touches_the_live_log_folder() -> None:

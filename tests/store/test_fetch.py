@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
+from dr.catalog.model import Artifact
 from dr.cli import main
+from dr.store.fetch import Source, check_chain
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -151,3 +154,28 @@ def test_unknown_run_is_a_clear_error(
     assert code == 2 and "run-999999 is not in the catalog" in err
     code, _, err = dr(capsys, "store", "fetch", "yesterday", "--to", str(tmp_path / "s"))
     assert code == 2 and "not a catalog run" in err
+
+
+def _artifact(run: int, kind: str, name: str, first: int, last: int) -> Artifact:
+    return Artifact(
+        id=run, run_id=run, kind=kind, host="EX2003", storage_group="EX2003/First Storage Group",
+        database=None, name=name, size=1, stored_size=1, sha256=None, location=None,
+        state=None, log_required_first=None, log_required_last=None, db_signature=None,
+        log_prefix="E00", first_gen=first, last_gen=last, log_signature="sig", mailbox=None,
+        item_count=None, expired=False,
+    )  # fmt: skip
+
+
+def test_check_chain_counts_the_logs_an_ntbackup_media_file_holds() -> None:
+    """A 2003 full is one .bkf per storage group, recorded as its database artifact with
+    the logs it holds: the chain starts there. Counting only log artifacts refused every
+    2003 chain from dr's own backups ("no backup holds generation 5")."""
+    full = Source(11, (_artifact(11, "database", "First-Storage-Group/backup.bkf", 5, 6),),
+                  None, None)  # fmt: skip
+    incremental = Source(13, (_artifact(13, "logs", "First-Storage-Group/backup.bkf", 6, 7),),
+                         None, None)  # fmt: skip
+    assert check_chain(None, None, [full, incremental], (5, 7)) == []  # type: ignore[arg-type]
+    problems = check_chain(None, None, [incremental], (5, 7))  # type: ignore[arg-type]
+    assert problems == ["no backup holds generation 5, where replay starts"]
+    edb = replace(full.artifacts[0], name="DB01/DB01.edb", database="EX2016/DB01/DB01")
+    assert not edb.holds_logs, "a database file's own header range is not a log backup"

@@ -12,7 +12,8 @@ and redirection):
 * ``if [/i] [not] errorlevel N cmd`` is true when the last exit code is N or more;
   ``if [not] exist path``, ``if [/i] [not] "a"=="b"``; the command of an ``if`` runs to the end
   of the line unless it is parenthesised, and ``else`` follows a closing parenthesis;
-* ``exit [/b] N`` ends the command line with N;
+* ``exit [/b] N`` ends the command line with N; ``cd [/d] PATH`` changes the folder the
+  line's programs run in;
 * ``^`` escapes the next character outside quotes; ``>nul``, ``2>nul``, ``2>&1``, ``>file``,
   ``>>file`` redirect.
 
@@ -358,6 +359,26 @@ class CmdSession:
     def _builtin_rem(self, node: Simple) -> Generator[tuple[str, bytes], None, None]:
         yield from ()
 
+    def _builtin_cd(self, node: Simple) -> Generator[tuple[str, bytes], None, None]:
+        """``cd [/d] PATH``: ``/d`` also changes the drive; without it a path on another
+        drive leaves the current folder as it is (Windows Commands reference, ``cd``)."""
+        words = [w for w in node.words[1:] if w.lower() != "/d"]
+        switch_drive = len(words) != len(node.words) - 1
+        target = " ".join(w.strip('"') for w in words)
+        if not target:
+            yield "stdout", (self.cwd + "\r\n").encode()
+            return
+        path = self.host.fs.full(target, self.cwd)
+        if not self.host.fs.exists(path):
+            self.errorlevel = 1
+            yield "stderr", b"The system cannot find the path specified.\r\n"
+            return
+        if switch_drive or path[:2].lower() == self.cwd[:2].lower():
+            self.cwd = path
+        self.errorlevel = 0
+
+    _builtin_chdir = _builtin_cd
+
     def _builtin_exit(self, node: Simple) -> Generator[tuple[str, bytes], None, None]:
         args = [w for w in node.words[1:] if w.lower() != "/b"]
         code = int(args[0]) if args and re.fullmatch(r"-?\d+", args[0]) else self.errorlevel
@@ -388,12 +409,16 @@ class CmdSession:
             yield from self._powershell(argv)
             return
         impl = self.host.native(base) if hasattr(self.host, "native") else None
+        if impl is not None and not getattr(self.host, "program_found", lambda _: True)(name):
+            impl = None  # a full path to where the program is not installed
         if impl is None:
             self.errorlevel = 9009
             yield "stderr", NOT_RECOGNIZED.format(name=name).encode()
             return
         from dr.lab.ps import tools
 
+        if hasattr(self.host, "native_cwd"):  # a program runs in the line's current folder
+            self.host.native_cwd = self.cwd
         try:
             tools.check(base, argv, self.host)
             result = impl(argv, self.host, b"")

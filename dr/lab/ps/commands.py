@@ -360,7 +360,8 @@ class Commands:
         self, command: str, parts: _Parts, items: list[Any], ok: list[bool]
     ) -> tuple[list[Any], list[Any]]:
         impl = self._native_impl(command)
-        if impl is None:
+        found = getattr(self.interp.host, "program_found", lambda _: True)
+        if impl is None or not found(command):
             raise not_recognized(command)
         argv = native_argv(parts.args)
         stdin = "".join(format_output(v) for v in items).encode()

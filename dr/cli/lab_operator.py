@@ -1,0 +1,137 @@
+"""``dr lab operator``: what a person does at a lab host's console for a runbook's manual step.
+
+On Exchange 2000/2003 a restore is partly a person's work: Exchange System Manager dismounts
+and mounts stores and ticks "This database can be overwritten by a restore", and NTBackup
+restores the backup sets (it has no command-line restore). On the lab each of those actions
+is a command, so a run can be taken to its end the way a responder would: `dr run start`
+waits at the manual step, the person does what its instructions say, then `dr run ack` and
+`dr run resume`.
+
+dr lab operator dismount-store --host EX2003 --store "Mailbox Store (EX2003)"
+dr lab operator allow-restore --host EX2003 --store "Mailbox Store (EX2003)"
+dr lab operator ntbackup-restore --host EX2003 --bkf 'T:\\...\\backup.bkf' --temp 'T:\\DRTemp\\SG'
+dr lab operator mount-store --host EX2003 --store "Mailbox Store (EX2003)"
+dr lab operator open-mailbox --host EX2003 --store "Mailbox Store (EX2003)"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from dr.cli.common import console
+
+app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown")
+
+HostOpt = typer.Option(..., "--host", help="The lab host, e.g. EX2003.")
+StoreOpt = typer.Option(
+    ..., "--store", help="The store as Exchange System Manager names it: 'Mailbox Store (EX2003)'."
+)
+
+
+def _host(name: str) -> Any:
+    from dr.cli.lab import _lab
+
+    return _lab().host(name)
+
+
+def _act(action: Callable[[], str | list[str]], what: str) -> None:
+    """Run one console action; what the lab host refuses is a LabError with its message."""
+    from dr.errors import LabError
+    from dr.lab.hostsim import _ToolError
+
+    try:
+        said = action()
+    except _ToolError as exc:
+        raise LabError(f"{what}: {exc}", hint="read the step's instructions again") from None
+    for line in [said] if isinstance(said, str) else said:
+        console.print(line, highlight=False)
+
+
+@app.command("ntbackup-restore")
+def ntbackup_restore(
+    host: str = HostOpt,
+    bkf: str = typer.Option(..., "--bkf", help="The NTBackup media file on the host (.bkf)."),
+    temp: str = typer.Option(
+        ..., "--temp", help="Temporary location for log and patch files (one per storage group)."
+    ),
+    last_restore_set: bool = typer.Option(
+        False, "--last-restore-set", help="Tick Last Restore Set: hard recovery runs at the end."
+    ),
+    backup_set: str = typer.Option("Set 1", "--set", help="The backup set's name, as listed."),
+    stores: list[str] = typer.Option(
+        None, "--store", help="Tick only this store of the set (repeatable; default: all)."
+    ),
+) -> None:
+    """NTBackup → Restore and Manage Media: restore a set of BKF to its original location.
+
+    The database files go to their place and the set's logs with `restore.env` to --temp.
+    Refused, as NTBackup's restore fails, while a store of the set is mounted or is not
+    marked "This database can be overwritten by a restore", or when --temp holds another
+    storage group's `restore.env`. With --last-restore-set the hard recovery runs when the
+    restore ends (as `eseutil /cc` does); without it the databases wait for it.
+
+    Example: `dr lab operator ntbackup-restore --host EX2003 --bkf 'T:\\DRStaging\\First
+    Storage Group\\run-11\\First-Storage-Group\\backup.bkf' --temp 'T:\\DRTemp\\First Storage
+    Group' --store 'Mailbox Store (EX2003)'`
+    """
+    from dr.lab.legacy import ntbackup_restore as restore
+
+    target = _host(host)
+    chosen = list(stores) if stores else None
+    _act(
+        lambda: restore(
+            target, bkf, backup_set, temp, last_restore_set=last_restore_set, databases=chosen
+        ),
+        "the restore failed",
+    )
+
+
+@app.command("dismount-store")
+def dismount_store(host: str = HostOpt, store: str = StoreOpt) -> None:
+    """Exchange System Manager → the store → Dismount Store (the other stores stay mounted).
+
+    Example: `dr lab operator dismount-store --host EX2003 --store 'Mailbox Store (EX2003)'`
+    """
+    from dr.lab.legacy import esm_dismount
+
+    target = _host(host)
+    _act(lambda: esm_dismount(target, store), "dismount")
+
+
+@app.command("allow-restore")
+def allow_restore(host: str = HostOpt, store: str = StoreOpt) -> None:
+    """The store's Properties → Database → tick "This database can be overwritten by a restore".
+
+    Example: `dr lab operator allow-restore --host EX2003 --store 'Mailbox Store (EX2003)'`
+    """
+    from dr.lab.legacy import esm_allow_restore
+
+    target = _host(host)
+    _act(lambda: esm_allow_restore(target, store), "allow-restore")
+
+
+@app.command("mount-store")
+def mount_store(host: str = HostOpt, store: str = StoreOpt) -> None:
+    """Exchange System Manager → the store → Mount Store; refused for an inconsistent database.
+
+    Example: `dr lab operator mount-store --host EX2003 --store 'Mailbox Store (EX2003)'`
+    """
+    from dr.lab.legacy import esm_mount
+
+    target = _host(host)
+    _act(lambda: esm_mount(target, store), "mount")
+
+
+@app.command("open-mailbox")
+def open_mailbox(host: str = HostOpt, store: str = StoreOpt) -> None:
+    """Open a mailbox of the store, as Outlook would, and show a message of it.
+
+    Example: `dr lab operator open-mailbox --host EX2003 --store 'Mailbox Store (EX2003)'`
+    """
+    from dr.lab.legacy import open_mailbox as open_one
+
+    target = _host(host)
+    _act(lambda: open_one(target, store), "open-mailbox")
