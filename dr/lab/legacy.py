@@ -100,7 +100,7 @@ def ntbackup_restore(
                          "file names the .bkf to restore from).", 1)  # fmt: skip
     members = read_bkf(media.read_bytes())
     logs = {n: d for n, d in members.items() if n.lower().endswith(".log")}
-    sg = _group_of(host, logs, members)
+    sg = _group_of(host, logs, members, host.fs.host_path(temp))
     restored = _databases_in(host, sg, members)
     if databases is not None:
         wanted = {d.lower() for d in databases}
@@ -173,17 +173,32 @@ def open_mailbox(host: ExchangeHost, store: str) -> str:
             f"{one.mailbox}, {one.folder}: {one.subject!r}")  # fmt: skip
 
 
-def _group_of(host: ExchangeHost, logs: dict[str, bytes], members: dict[str, bytes]) -> Any:
-    """The storage group a set belongs to: by its logs' signature (each stream has its own)."""
+def _group_of(
+    host: ExchangeHost, logs: dict[str, bytes], members: dict[str, bytes], temp: Path
+) -> Any:
+    """The storage group a set belongs to. On the server it was taken on: by its logs'
+    signature (each stream has its own). Restored to another server ("Restore To", an
+    alternate-server recovery): the group whose stores have the set's names — the lab's
+    media file carries the stores' file names — or, for a log-only set, the group the
+    restore.env already in the temporary folder names (the full restored before it)."""
     for sg in host.groups():
         sig = host.streams[sg.name].sig
         for data in logs.values():
             header = ese.read_header(data)
             if isinstance(header, ese.LogHeader) and header.signature == sig:
                 return sg
-    raise _ToolError("The backup set belongs to no storage group of this server (its log "
-                     "signature is another server's): name this server in \"Restore To\" only "
-                     "for a recovery server of the same names.", 1)  # fmt: skip
+    names = {n.lower() for n in members}
+    for sg in host.groups():
+        if any(PureWindowsPath(db.edb).name.lower() in names for db in sg.databases):
+            return sg
+    if (temp / RESTORE_ENV).exists():
+        env = RestoreEnv.parse((temp / RESTORE_ENV).read_text(encoding="utf-8"), str(temp))
+        for sg in host.groups():
+            if sg.name == env.storage_group:
+                return sg
+    raise _ToolError("The backup set belongs to no storage group of this server: restore "
+                     "its full (with the stores) first, to a server whose storage group and "
+                     "stores have the same names.", 1)  # fmt: skip
 
 
 def _databases_in(host: ExchangeHost, sg: StorageGroup, members: dict[str, bytes]) -> list[Any]:
@@ -223,8 +238,20 @@ def _merge_env(env_dir: Path, sg: StorageGroup, host: ExchangeHost, restored: li
     names = tuple(sorted({*(old.databases if old else ()), *(d.name for d in restored)}))
     first = min([*gens, *([old.first] if old else [])], default=0)
     last = max([*gens, *([old.last] if old else [])], default=0)
-    stream = host.streams[sg.name]
-    return RestoreEnv(sg.name, sg.log_prefix, stream.sig.random, names, first, last, backup_set)
+    return RestoreEnv(sg.name, sg.log_prefix, _log_random(host, sg, logs, old), names, first,
+                      last, backup_set)  # fmt: skip
+
+
+def _log_random(
+    host: ExchangeHost, sg: StorageGroup, logs: dict[str, bytes], old: RestoreEnv | None
+) -> int:
+    """The signature of the logs restored — the source server's stream on an alternate
+    server, not the recovery server's own — which hard recovery replays."""
+    for data in logs.values():
+        header = ese.read_header(data)
+        if isinstance(header, ese.LogHeader):
+            return int(header.signature.random)
+    return old.log_random if old else int(host.streams[sg.name].sig.random)
 
 
 def _generation(data: bytes) -> int:

@@ -259,8 +259,8 @@ def _restored_files(b: PlanBuilder, server: Any, ref: DatabaseRef) -> dict[str, 
     the staging and temporary folders its steps filled."""
     sg = _sg(server, ref)
     db = next(d for d in sg.databases if d.name.casefold() == ref.database.name.casefold())
-    return {"edb": db.edb, "log_path": sg.log_path, "prefix": sg.log_prefix,
-            "folders": _folders(b, server.name)}  # fmt: skip
+    return {"edb": db.edb, "stm": db.stm or "", "log_path": sg.log_path,
+            "prefix": sg.log_prefix, "folders": _folders(b, server.name)}  # fmt: skip
 
 
 def _folders(b: PlanBuilder, host: str) -> list[str]:
