@@ -94,6 +94,12 @@ def run(
     by: str = typer.Option(
         None, "--by", help="Who runs the drill (default $DR_OPERATOR, else your login name)."
     ),
+    non_interactive: bool = typer.Option(
+        False,
+        "--non-interactive",
+        help="Never ask: a step that needs a person fails the drill (always so without a "
+        "terminal, and with --json).",
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Run a restore drill: plan, restore into the recovery forest, verify, clean up, record.
@@ -104,8 +110,10 @@ def run(
     mailboxes (seeded, recorded). On the built-in lab the restored database is also compared,
     message by message, with the lab's ground truth before it is removed. The verdict is
     appended to the drill history and the run's evidence is signed (`dr evidence keygen`
-    first). A failed drill is recorded too, with what failed. Nothing asks: a step that needs
-    a person fails the drill (exit 7), its run is aborted and left for inspection.
+    first). A failed drill is recorded too, with what failed. At a terminal, a step that
+    needs a person (Exchange 2000/2003's NTBackup restore, a paused check) is asked about as
+    `dr run start` asks; with --non-interactive, without a terminal or with --json it fails
+    the drill (exit 7), and its run is aborted and left for inspection.
 
     Exit 0 every drill passed, 7 one failed, 10 held for inspection (--keep).
 
@@ -133,12 +141,20 @@ def run(
         from dr.cli.plan import parse_at
 
         when = parse_at(at)
+    import sys
+
+    reporter = _reporter(out)
+    person = None
+    if not (non_interactive or as_json) and sys.stdin.isatty():
+        from dr.cli.runview import PromptOperator
+
+        person = PromptOperator(console, reporter)
     records = []
     for key in keys:
         outcome = run_database_drill(
             ws, key, by=operator_name(by), forest=forest, at=when, keep=keep, into=into,
-            reporter=_reporter(out), say=lambda line: out.print(line, highlight=False,
-                                                               markup=False),
+            reporter=reporter, operator=person,
+            say=lambda line: out.print(line, highlight=False, markup=False),
         )  # fmt: skip
         records.append(outcome.record)
     if as_json:

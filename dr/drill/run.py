@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from dr.workspace import Workspace
     from engine.journal import Journal, RunInfo
     from engine.plan import Plan
-    from engine.runner import Reporter
+    from engine.runner import Operator, Reporter
 
 #: the first step that removes the restored copy: held while there is something to look at
 CLEANUP = ("cleanup-recovery-forest", "remove-recovery-database")
@@ -76,9 +76,12 @@ def run_database_drill(
     keep: bool = False,
     into: str | None = None,
     reporter: Reporter | None = None,
+    operator: Operator | None = None,
     say: Callable[[str], None] = lambda _line: None,
 ) -> DrillOutcome:
-    """Drill ``db_ref`` into its recovery forest; see the module docstring."""
+    """Drill ``db_ref``; see the module docstring. With an ``operator`` (a person at the
+    terminal) the steps that need a person are asked about as ``dr run start`` asks; without
+    one, such a step fails the drill."""
     from dr.drill.drift import estate_fingerprint
     from dr.model.load import workspace_inventory
     from dr.model.refs import resolve_database
@@ -107,7 +110,7 @@ def run_database_drill(
     cleanup = [s.id for s in plan.steps if s.kind in CLEANUP]
     hold = tuple(cleanup) if (lab is not None or keep) else ()
     with _served(lab):
-        return _execute(ws, base, plan_path, by, hold, lab, keep, reporter, say)
+        return _execute(ws, base, plan_path, by, hold, lab, keep, reporter, operator, say)
 
 
 # --------------------------------------------------------------------------- the parts
@@ -256,6 +259,7 @@ def _execute(
     lab: Lab | None,
     keep: bool,
     reporter: Reporter | None,
+    operator: Operator | None,
     say: Callable[[str], None],
 ) -> DrillOutcome:
     from dr.cli.run import _findings, _specs, _transports
@@ -264,7 +268,8 @@ def _execute(
     from engine.runner import Decision, Runner, RunOptions, abort, ack, create_run
 
     plan = load_plan(plan_path)
-    options = RunOptions(non_interactive=True, hold=hold)
+    options = RunOptions(non_interactive=operator is None, hold=hold)
+    person = _NotAboutHeld(operator, hold) if operator is not None else None
     specs = _specs(plan, ())
     missing = [f for f in _findings(plan, specs, options) if not f.ok]
     if missing:  # what `dr run start --check` would say: nothing is started
@@ -276,7 +281,8 @@ def _execute(
         info = create_run(journal, plan, plan_path.resolve(), by, options)
         rec.run_id = info.id
         say(f"drill {rec.drill_id}: run {info.id} of {plan_path}")
-        state = Runner(journal, info, specs, factory, reporter=reporter, by=by).run()
+        state = Runner(journal, info, specs, factory, reporter=reporter, operator=person,
+                       by=by).run()  # fmt: skip
         if state == "waiting" and _only_held(journal, info, hold):
             rec.checks = _checks(journal, info, plan)
             if lab is not None:
@@ -289,8 +295,13 @@ def _execute(
                 )
             if all(c.passed for c in rec.checks) and not keep:
                 for sid in hold:
-                    ack(journal, info.id, sid, Decision(by=by, note="drill checks passed"))
-                state = Runner(journal, info, specs, factory, reporter=reporter, by=by).run()
+                    if specs[sid].manual:  # a person's step (2000/2003): now they are asked
+                        if person is not None:
+                            person.release(sid)
+                    else:
+                        ack(journal, info.id, sid, Decision(by=by, note="drill checks passed"))
+                state = Runner(journal, info, specs, factory, reporter=reporter,
+                               operator=person, by=by).run()  # fmt: skip
         else:
             rec.checks = _checks(journal, info, plan)
         rec.steps = _steps(journal, info, plan)
@@ -307,6 +318,22 @@ def _execute(
     finally:
         journal.close()
     return _finish(ws, rec.make(verdict, failure), plan_path, say)
+
+
+class _NotAboutHeld:
+    """The person at the terminal, not asked about a held step until the drill releases it
+    (once the restored copy has been looked at)."""
+
+    def __init__(self, person: Operator, hold: tuple[str, ...]) -> None:
+        self.person, self.hold = person, set(hold)
+
+    def release(self, step_id: str) -> None:
+        self.hold.discard(step_id)
+
+    def ask(self, run_id: str, spec: Any, state: str, message: str) -> Any:
+        if spec.id in self.hold:
+            return None  # stays waiting: "later"
+        return self.person.ask(run_id, spec, state, message)
 
 
 def _only_held(journal: Journal, info: RunInfo, hold: tuple[str, ...]) -> bool:
@@ -335,9 +362,19 @@ def _checks(journal: Journal, info: RunInfo, plan: Plan) -> list[DrillCheck]:
             continue
         lines = [ln for ln in output_of(journal, info.id, step.id).splitlines() if ln.strip()]
         detail = "; ".join(lines[-4:]) if lines else str(body.get("message", ""))
-        found.append(DrillCheck(name=step.title or step.kind, passed=state == "succeeded",
+        if state == "acked":  # a person's check (2000/2003, no PowerShell): their word
+            detail = f"{body.get('message', 'done')}; {_note(journal, info, step.id)}"
+        found.append(DrillCheck(name=step.title or step.kind,
+                                passed=state in ("succeeded", "acked"),
                                 detail=f"{state}: {detail}"[:500]))  # fmt: skip
     return found
+
+
+def _note(journal: Journal, info: RunInfo, step_id: str) -> str:
+    """What the person wrote when they acknowledged the step."""
+    notes = [str(r.body.get("note") or "") for r in journal.records(info.id, kinds=["ack"])
+             if r.step_id == step_id]  # fmt: skip
+    return f"note: {notes[-1]}" if notes and notes[-1] else "no note"
 
 
 def _truth(lab: Lab, plan: Plan) -> DrillCheck:

@@ -75,3 +75,58 @@ def _act(lab_ws: LabWorkspace, env: dict[str, str], step: dict[str, Any], point:
 def _ok(out: Any) -> str:
     assert out.returncode == 0, out.stdout + out.stderr
     return str(out.stdout.strip())
+
+
+def test_a_2003_drill_with_a_person_at_the_terminal_passes_and_is_recorded(
+    lab_ws: LabWorkspace, monkeypatch: Any
+) -> None:
+    """`dr drill run` at a terminal asks about each step that needs a person (the engine's
+    Operator, as `dr run start` uses it). Here the person is scripted: for each question it
+    does the console action the instructions ask for (`dr lab operator ...`) and answers
+    "done". The held clean-up is asked about last: the drill compares the restored store
+    with the truth first, then releases it, and on 2003 the clean-up is a person's too."""
+    from pathlib import Path
+
+    from dr.drill.run import run_database_drill
+    from dr.workspace import Workspace
+    from engine.runner import Decision
+
+    for name, value in lab_ws.env.items():
+        monkeypatch.setenv(name, value)
+    asked: list[str] = []
+
+    class Person:
+        def ask(self, run_id: str, spec: Any, state: str, message: str) -> Decision:
+            (plan_file,) = (lab_ws.ws / "drills").glob("*/plan.json")
+            step = next(s for s in json.loads(Path(plan_file).read_text())["steps"]
+                        if s["id"] == spec.id)  # fmt: skip
+            asked.append(step["kind"])
+            env = {**lab_ws.env, "DR_WINRM_USER": "lab\\operator",
+                   "DR_WINRM_PASSWORD": lab_ws.lab().password}  # fmt: skip
+            if step["kind"] == "verify-mailbox-sample":
+                _ok(_dr(env, "lab", "operator", "open-mailbox", "--host", "RX2003", "--store",
+                        step["params"]["db"]))  # fmt: skip
+            elif step["kind"] == "cleanup-recovery-forest":  # asked once the hold is released
+                _ok(_dr(env, "lab", "operator", "dismount-store", "--host", "RX2003",
+                        "--store", STORE))  # fmt: skip
+                files = [step["params"]["edb"], step["params"]["stm"]]
+                _ok(_dr(env, "lab", "exec", "RX2003",
+                        "; ".join(f"Remove-Item -LiteralPath '{f}'" for f in files)))  # fmt: skip
+            else:
+                _ok(_dr(env, *_console_action(step)))
+            return Decision(by="drill-operator", note="done at the console")
+
+    outcome = run_database_drill(Workspace(lab_ws.ws), DB, by="drill-operator",
+                                 operator=Person())  # fmt: skip
+
+    record = outcome.record
+    assert record.verdict == "passed", record.failure
+    assert "restore-database-backup" in asked and asked[-1] == "cleanup-recovery-forest"
+    assert asked.count("cleanup-recovery-forest") == 1
+    sample = next(c for c in record.checks if c.name.startswith("Open the restored database"))
+    assert sample.passed and "done at the console" in sample.detail, "the person's word"
+    assert not lab_ws.lab().host("RX2003").path("E:\\Exchsrvr\\mdbdata\\priv1.edb").exists()
+    truth = next(c for c in record.checks if c.name == "equal to the lab's ground truth")
+    assert truth.passed, truth.detail
+    steps = {s.id.split(".")[0]: s.state for s in record.steps}
+    assert steps["verify-item-counts"] == "succeeded"
