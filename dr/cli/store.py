@@ -464,8 +464,42 @@ def stats(
     if json_out:
         emit_json(data)
         return
+    rows = stats_rows(data)
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        console.print(f"{label:<{width}}  {value}", highlight=False, soft_wrap=True)
+
+
+# What `dr store stats` calls each figure; --json keeps the keys of dr.store.report.
+_STATS_LABELS = {
+    "repository": "repository",
+    "id": "id",
+    "versions": "versions",
+    "sets": "backup sets",
+    "original_bytes": "original size",
+    "stored_bytes": "stored size",
+    "ratio": "original : stored",
+    "packs": "packs",
+    "index_files": "index files",
+    "chunks": "chunks",
+    "super_blocks": "super blocks",
+    "block_maps": "block maps",
+}
+
+
+def stats_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The statistics as a person reads them: labels, sizes in units, a ratio or n/a."""
+    rows = []
     for key, value in data.items():
-        console.print(f"{key:>22}: {value}")
+        label = _STATS_LABELS.get(key, key.replace("_", " "))
+        if key.endswith("_bytes"):
+            shown = f"{_human(value)} ({value:,} bytes)"
+        elif key == "ratio":
+            shown = f"{value:.2f} : 1" if value is not None else "n/a (nothing stored yet)"
+        else:
+            shown = str(value)
+        rows.append((label, shown))
+    return rows
 
 
 @app.command("repair-index")
