@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -74,11 +75,20 @@ def _root(
         help="Workspace directory (default ./.dr).",
         show_envvar=True,
     ),
+    password_file: Path = typer.Option(
+        None,
+        "--password-file",
+        help="Read the repository passphrase from the first line of this file (before "
+        "$DR_PASSPHRASE, $DR_PASSWORD_FILE, $DR_PASSWORD_COMMAND and the prompt).",
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
 ) -> None:
+    from dr.store.passphrase import use_password_file
+
     STATE.workspace = workspace
+    use_password_file(password_file)
 
 
 def _register() -> None:

@@ -3,7 +3,8 @@
 The repository is chosen by ``--repo``, else ``$DR_REPOSITORY``, else the one recorded in the
 workspace by ``dr store init``. Its key file is found by repository id in ``$DR_KEY_DIR`` or
 ``~/.config/dr/keys`` (``--key-file`` to point elsewhere); the passphrase comes from
-``$DR_PASSPHRASE`` or a prompt.
+``dr --password-file``, ``$DR_PASSPHRASE``, ``$DR_PASSWORD_FILE``, ``$DR_PASSWORD_COMMAND``
+or a prompt (:mod:`dr.store.passphrase`).
 """
 
 from __future__ import annotations
@@ -120,11 +121,11 @@ def init(
     kept on THIS machine, never inside the repository. Losing the key file or the
     passphrase is losing the data.
     """
-    from dr.store.keyfile import passphrase_from_env_or_prompt
+    from dr.store.passphrase import obtain_passphrase
     from dr.store.repository import init_repository
     from dr.workspace import Workspace, resolve_path
 
-    passphrase = passphrase_from_env_or_prompt(confirm=True)
+    passphrase = obtain_passphrase(confirm=True)
     repo, kpath = init_repository(path, passphrase, key_file=key_file)
     ws = Workspace(resolve_path(STATE.workspace))
     if ws.exists():
