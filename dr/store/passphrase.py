@@ -149,3 +149,21 @@ def _from_prompt(confirm: bool) -> str:
     if not first:
         raise ParameterError("an empty passphrase is not allowed", hint=_SOURCES_HINT)
     return first
+
+
+def export_for_steps() -> bool:
+    """Set ``$DR_PASSPHRASE`` in this process from ``--password-file``,
+    ``$DR_PASSWORD_FILE`` or ``$DR_PASSWORD_COMMAND`` when it is not set; True if it did.
+
+    A run's store steps (fetch, check-chain) get the passphrase as the secret
+    ``repository-passphrase``, which the engine reads from ``$DR_PASSPHRASE`` and hands only
+    to the steps that declare it; its redactor hides the value of that variable in every
+    output it keeps. Never a prompt here: without a configured source the run's check
+    reports the missing secret as before."""
+    configured = _flag_file is not None or any(
+        os.environ.get(name) for name in (PASSWORD_FILE_ENV, PASSWORD_COMMAND_ENV)
+    )
+    if os.environ.get(PASSPHRASE_ENV) or not configured:
+        return False
+    os.environ[PASSPHRASE_ENV] = find_passphrase().value
+    return True
