@@ -16,15 +16,20 @@ means *a needs b*:
   certificates need their password; a domain controller's system state needs the DSRM
   password.
 
-``gaps`` lists what breaks a restore before anyone needs one: holes in a log sequence,
-backups whose base is gone, secrets with no recorded location.
+``gaps`` lists what breaks a restore before anyone needs one: holes in a log sequence
+(with the backups on each side and when they ran), backups whose base is gone, secrets
+with no recorded location. Nodes and edges are listed in natural order (``run-14`` before
+``run-1178``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import networkx as nx
 
@@ -62,6 +67,23 @@ class GraphGap:
             "message": self.message,
             "details": self.details,
         }
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(node: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that reads numbers as numbers: ``run-14`` before ``run-1178``."""
+    parts = _DIGITS.split(node)
+    return tuple((1, int(p)) if i % 2 else (0, p.casefold()) for i, p in enumerate(parts))
+
+
+def _nodes(g: nx.DiGraph) -> list[tuple[str, dict[str, Any]]]:
+    return sorted(g.nodes(data=True), key=lambda item: natural_key(item[0]))
+
+
+def _edges(g: nx.DiGraph) -> list[tuple[str, str, dict[str, Any]]]:
+    return sorted(g.edges(data=True), key=lambda e: (natural_key(e[0]), natural_key(e[1])))
 
 
 def streams(inv: Inventory) -> list[str]:
@@ -193,36 +215,74 @@ def _secret(g: nx.DiGraph, inv: Inventory, kind: str, host: str) -> str:
 def gaps(provider: FactsProvider, g: nx.DiGraph | None = None) -> list[GraphGap]:
     """Log-sequence holes, backups whose base is gone, secrets with no recorded location."""
     g = g if g is not None else build_graph(provider)
+    zone = provider.inventory().timezone
     found: list[GraphGap] = []
     for stream in streams(provider.inventory()):
-        found += _log_gaps(stream, provider.stream_backups(stream))
+        found += _log_gaps(stream, provider.stream_backups(stream), zone)
     found += _missing_bases(g)
     found += _secret_gaps(provider.inventory())
     return found
 
 
-def _log_gaps(stream: str, versions: Sequence[BackupVersion]) -> list[GraphGap]:
-    by_signature: dict[str | None, list[Any]] = {}
+def _log_gaps(stream: str, versions: Sequence[BackupVersion], zone: str) -> list[GraphGap]:
+    by_signature: dict[str | None, list[BackupVersion]] = {}
     for v in versions:
         if v.logs is not None and not v.expired:
-            by_signature.setdefault(v.logs.signature, []).append(v.logs)
+            by_signature.setdefault(v.logs.signature, []).append(v)
     found: list[GraphGap] = []
-    for ranges in by_signature.values():
-        for gap in check_sequence(ranges):
+    for group in by_signature.values():
+        for gap in check_sequence([v.logs for v in group if v.logs is not None]):
+            before, after = _around(gap, group)
             found.append(
                 GraphGap(
                     "log-gap",
                     stream,
-                    f"{stream}: log {gap.prefix} {gap_text(gap)} missing",
+                    f"{stream}: log {gap.prefix} {gap_text(gap)} missing, "
+                    + _between(before, after, zone),
                     {
                         "stream": stream,
                         "prefix": gap.prefix,
                         "first_missing": gap.first_missing,
                         "last_missing": gap.last_missing,
+                        "backup_before": _backup_ref(before),
+                        "backup_after": _backup_ref(after),
                     },
                 )
             )
     return found
+
+
+def _around(gap: Gap, group: Sequence[BackupVersion]) -> tuple[BackupVersion, BackupVersion]:
+    """The backups on each side of a hole: the one whose logs end nearest before it, and
+    the one whose logs start nearest after it (check_sequence found both, so both exist)."""
+    same = [v for v in group if v.logs is not None and v.logs.prefix.upper() == gap.prefix]
+    before = max(
+        (v for v in same if v.logs is not None and v.logs.last < gap.first_missing),
+        key=lambda v: (v.logs.last if v.logs else 0, v.at),
+    )
+    after = min(
+        (v for v in same if v.logs is not None and v.logs.first > gap.last_missing),
+        key=lambda v: (v.logs.first if v.logs else 0, v.at),
+    )
+    return before, after
+
+
+def _between(before: BackupVersion, after: BackupVersion, zone: str) -> str:
+    """When the hole is, on the inventory's clock: ``between backup:A (2024-05-01 22:00)
+    and backup:B (2024-05-02 22:00), Europe/Amsterdam time``."""
+    return (
+        f"between backup:{before.id} ({_local(before.at, zone)}) "
+        f"and backup:{after.id} ({_local(after.at, zone)}), {zone} time"
+    )
+
+
+def _local(at: datetime, zone: str) -> str:
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo("UTC"))
+    return aware.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+
+def _backup_ref(version: BackupVersion) -> dict[str, str]:
+    return {"backup": f"backup:{version.id}", "at": version.at.isoformat()}
 
 
 def gap_text(gap: Gap) -> str:
@@ -231,7 +291,7 @@ def gap_text(gap: Gap) -> str:
 
 def _missing_bases(g: nx.DiGraph) -> list[GraphGap]:
     found: list[GraphGap] = []
-    for node, data in sorted(g.nodes(data=True)):
+    for node, data in _nodes(g):
         if data.get("kind") != "backup" or data.get("expired"):
             continue
         bases = [n for n in g.successors(node) if g.nodes[n].get("kind") == "backup"]
@@ -285,7 +345,8 @@ def subgraph(g: nx.DiGraph, target: str) -> nx.DiGraph:
         target
         if target in g
         else next(
-            (n for n in sorted(g) if n.split(":", 1)[-1].casefold() == target.casefold()), None
+            (n for n, _ in _nodes(g) if n.split(":", 1)[-1].casefold() == target.casefold()),
+            None,
         )
     )
     if node is None:
@@ -306,26 +367,27 @@ def _label(node: str, data: dict[str, Any]) -> str:
 
 def to_dot(g: nx.DiGraph) -> str:
     lines = ["digraph dr {", "  rankdir=LR;"]
-    for node, data in sorted(g.nodes(data=True)):
+    for node, data in _nodes(g):
         style = ' style="dashed"' if data.get("expired") else ""
         lines.append(f'  "{node}" [label="{_label(node, data)}"{style}];')
-    for a, b in sorted(g.edges()):
+    for a, b, _ in _edges(g):
         lines.append(f'  "{a}" -> "{b}";')
     return "\n".join([*lines, "}"]) + "\n"
 
 
 def to_mermaid(g: nx.DiGraph) -> str:
-    ids = {n: f"n{i}" for i, n in enumerate(sorted(g))}
+    order = [n for n, _ in _nodes(g)]
+    ids = {n: f"n{i}" for i, n in enumerate(order)}
     lines = ["graph LR"]
-    for node in sorted(g):
+    for node in order:
         lines.append(f'  {ids[node]}["{node}"]')
-    for a, b in sorted(g.edges()):
+    for a, b, _ in _edges(g):
         lines.append(f"  {ids[a]} --> {ids[b]}")
     return "\n".join(lines) + "\n"
 
 
 def to_json(g: nx.DiGraph) -> dict[str, Any]:
     return {
-        "nodes": [{"id": n, **d} for n, d in sorted(g.nodes(data=True))],
-        "edges": [{"from": a, "to": b, **d} for a, b, d in sorted(g.edges(data=True))],
+        "nodes": [{"id": n, **d} for n, d in _nodes(g)],
+        "edges": [{"from": a, "to": b, **d} for a, b, d in _edges(g)],
     }

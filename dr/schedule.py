@@ -171,6 +171,20 @@ def last_runs_for_schedules(
     return found
 
 
+def scheduled_sets(
+    declared: Sequence[BackupSet], registered: Sequence[BackupSet]
+) -> list[BackupSet]:
+    """The sets whose schedules count: the inventory's, then those only the catalog has.
+
+    ``dr set add`` registers a set in the catalog and nowhere else; it is scheduled like a
+    declared one. A set the inventory declares is taken as the inventory has it (the
+    catalog's copy may lag behind an edit of the file until the next sync).
+    """
+    names = {s.name for s in declared}
+    extra = sorted((s for s in registered if s.name not in names), key=lambda s: s.name)
+    return [*declared, *extra]
+
+
 def due_backups(
     sets: Sequence[BackupSet], last_runs: LastRuns, at: datetime, timezone: str = "UTC"
 ) -> list[ScheduleStatus]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
+from typing import Any, NoReturn
 
 import typer
 
 from dr import __version__
-from dr.cli.common import STATE, err_console
+from dr.cli.common import STATE, emit_json, err_console, error_document, error_of
 
 app = typer.Typer(
     name="dr",
@@ -73,11 +75,20 @@ def _root(
         help="Workspace directory (default ./.dr).",
         show_envvar=True,
     ),
+    password_file: Path = typer.Option(
+        None,
+        "--password-file",
+        help="Read the repository passphrase from the first line of this file (before "
+        "$DR_PASSPHRASE, $DR_PASSWORD_FILE, $DR_PASSWORD_COMMAND and the prompt).",
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
 ) -> None:
+    from dr.store.passphrase import use_password_file
+
     STATE.workspace = workspace
+    use_password_file(password_file)
 
 
 def _register() -> None:
@@ -98,16 +109,71 @@ def _print_error(lines: list[str]) -> None:
         err_console.print(f"[bold red]error[/] {line}", highlight=False, soft_wrap=True)
 
 
+def wants_json(args: list[str]) -> bool:
+    """Whether the command line asks for JSON (``--json`` before any ``--``)."""
+    options = args[: args.index("--")] if "--" in args else args
+    return "--json" in options
+
+
+def _fail(document: dict[str, Any], exit_code: int) -> NoReturn:
+    """Under --json, the failure as one JSON document on stdout (unless the command printed
+    its document already); then exit. The text on stderr has been printed before."""
+    if STATE.json and not STATE.json_emitted:
+        emit_json(document)
+    sys.exit(exit_code)
+
+
+def _usage_error(exc: Any) -> NoReturn:
+    """A command line click refused (unknown option, missing argument, bad value): shown as
+    typer shows it, exit 2; under --json also as an E2300 document."""
+    from typer import rich_utils
+
+    rich_utils.rich_format_error(exc)
+    ctx = getattr(exc, "ctx", None)
+    hint = f"see `{ctx.command_path} --help`" if ctx is not None else "see `dr --help`"
+    document = error_document(
+        "E2300", exc.format_message(), exit_code=exc.exit_code, hint=hint, name="UsageError"
+    )
+    _fail(document, exc.exit_code)
+
+
+def _click_exception() -> type[Exception]:
+    """Recent typer vendors click (``typer._click``); older releases depend on click."""
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:  # pragma: no cover - typer < 0.20
+        from click.exceptions import ClickException  # type: ignore[no-redef]
+    return ClickException
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app; turn dr and engine errors into one line and an exit code."""
+    """Entry point: run the app; turn dr and engine errors into one line and an exit code.
+
+    Every failure goes through here, so ``--json`` reads the same for every command: the
+    line on stderr, and one ``{"error": {...}}`` document on stdout (docs/cli.md)."""
     from dr.errors import DrError
     from engine.errors import EngineError
 
+    args = list(sys.argv[1:] if argv is None else argv)
+    STATE.json, STATE.json_emitted = wants_json(args), False
     try:
-        app(args=argv, prog_name="dr")
+        returned = app(args=args, prog_name="dr", standalone_mode=False)
     except (DrError, EngineError) as exc:
         _print_error(exc.lines())
-        sys.exit(exc.exit_code)
+        _fail(error_of(exc), exc.exit_code)
+    except _click_exception() as exc:
+        _usage_error(exc)
+    except typer.Abort:
+        message = "aborted: the input ended before an answer was given"
+        err_console.print(message)
+        _fail(error_document("E1000", message, exit_code=1, name="Aborted"), 1)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        if STATE.json and not STATE.json_emitted:
+            message = f"internal error: {type(exc).__name__}: {exc}"
+            hint = "a bug: please report it with the command line"
+            emit_json(error_document("E1000", message, exit_code=1, hint=hint, name="Bug"))
+        raise
+    sys.exit(returned if isinstance(returned, int) else 0)

@@ -1,5 +1,6 @@
-"""What every CLI module shares: the consoles, the workspace option, JSON output, and
-:func:`suggest` for the commands dr prints as suggestions (quoted to paste as they are).
+"""What every CLI module shares: the consoles, the workspace option, JSON output (and how
+a failure reads under ``--json``), and :func:`suggest` for the commands dr prints as
+suggestions (quoted to paste as they are).
 
 CLI modules stay thin: parse, call the domain, render. Heavy imports (networkx, the catalog,
 cryptography) happen inside commands so that ``dr --help`` stays fast.
@@ -18,8 +19,8 @@ from dr.suggest import Placeholder, suggest
 from dr.workspace import Workspace, open_existing, resolve_path
 
 __all__ = [
-    "STATE", "Placeholder", "console", "emit_json", "err_console", "suggest", "workspace",
-    "workspace_path",
+    "STATE", "Placeholder", "console", "emit_json", "err_console", "error_document",
+    "error_of", "suggest", "want_json", "workspace", "workspace_path",
 ]  # fmt: skip
 
 console = Console()
@@ -29,6 +30,10 @@ err_console = Console(stderr=True)
 @dataclass
 class GlobalState:
     workspace: str | None = None
+    json: bool = False
+    """The command was asked for JSON: a failure is then a JSON document on stdout too."""
+    json_emitted: bool = False
+    """A JSON document is on stdout already; a failure after it adds none (one document)."""
 
 
 STATE = GlobalState()
@@ -44,7 +49,55 @@ def workspace_path() -> Workspace:
     return Workspace(resolve_path(STATE.workspace))
 
 
+def want_json() -> None:
+    """Mark the command as asked for JSON by other means than ``--json`` (which the entry
+    point sees in the arguments), so that its failures are JSON documents too."""
+    STATE.json = True
+
+
 def emit_json(data: Any) -> None:
     """Print machine-readable output: stable key order, UTF-8, one document."""
+    STATE.json_emitted = True
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False))
     sys.stdout.write("\n")
+
+
+def error_document(
+    code: str,
+    message: str,
+    *,
+    exit_code: int,
+    hint: str | None = None,
+    name: str = "DrError",
+    problems: list[dict[str, Any]] | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A failure as every command prints it under ``--json``: ``{"error": {...}}``.
+
+    One shape for dr's errors, the engine's, a command line click refused and a bug, so a
+    script reads ``.error.code`` and ``.error.exit_code`` whatever went wrong."""
+    return {
+        "error": {
+            "code": code,
+            "name": name,
+            "message": message,
+            "hint": hint,
+            "exit_code": exit_code,
+            "problems": list(problems or []),
+            "details": dict(details or {}),
+        }
+    }
+
+
+def error_of(exc: Any) -> dict[str, Any]:
+    """:func:`error_document` for a :class:`dr.errors.DrError` or an engine error."""
+    found = exc.to_dict()
+    return error_document(
+        found["code"],
+        found["message"],
+        exit_code=found["exit_code"],
+        hint=found["hint"],
+        name=found["error"],
+        problems=found["problems"],
+        details=found["details"],
+    )

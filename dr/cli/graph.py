@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from dr.cli.common import console, emit_json
+from dr.cli.common import console, emit_json, err_console, want_json
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -25,23 +25,43 @@ def show(
         help="A node: database:SERVER/SG/DB, server:NAME, backup:ID, directory:DOMAIN, "
         "or just the part after the colon.",
     ),
-    fmt: str = typer.Option("dot", "--format", help="dot, mermaid or json."),
+    fmt: str = typer.Option(
+        None,
+        "--format",
+        help="dot (the default) or mermaid. `--format json` still works for this release: "
+        "use --json.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the nodes and edges as JSON."),
     facts: Path = FACTS,
     inventory: Path = INVENTORY,
 ) -> None:
-    """Print TARGET and everything it needs, as Graphviz dot, Mermaid or JSON."""
+    """Print TARGET and everything it needs, as Graphviz dot, Mermaid or JSON (--json)."""
     from dr.cli.plan import load_provider
-    from dr.errors import ParameterError
     from dr.graph import build_graph, subgraph, to_dot, to_json, to_mermaid
 
-    if fmt not in ("dot", "mermaid", "json"):
-        raise ParameterError(f"--format {fmt!r} is not one of dot, mermaid, json")
+    chosen = _graph_format(fmt, as_json)
     sub = subgraph(build_graph(load_provider(facts, inventory)), target)
-    if fmt == "json":
+    if chosen == "json":
         emit_json(to_json(sub))
     else:
-        text = to_dot(sub) if fmt == "dot" else to_mermaid(sub)
+        text = to_dot(sub) if chosen == "dot" else to_mermaid(sub)
         typer.echo(text, nl=False)
+
+
+def _graph_format(fmt: str | None, as_json: bool) -> str:
+    """dot, mermaid or json; ``--format json`` is the old spelling of ``--json``."""
+    from dr.errors import ParameterError
+
+    if fmt not in (None, "dot", "mermaid", "json"):
+        raise ParameterError(f"--format {fmt!r} is not one of dot, mermaid", hint="or use --json")
+    if fmt == "json" or as_json:
+        want_json()
+        if fmt not in (None, "json"):
+            raise ParameterError(f"--json and --format {fmt}: choose one")
+        if fmt == "json":
+            err_console.print("note: `--format json` is now `--json`; the next release drops it")
+        return "json"
+    return fmt or "dot"
 
 
 @app.command("gaps")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from dr.cli.common import console, emit_json, workspace
+from dr.cli.common import console, emit_json, error_of, workspace
 
 if TYPE_CHECKING:
     from dr.model.inventory import Inventory
@@ -54,7 +54,8 @@ def validate(file: Path = FILE_ARG, as_json: bool = JSON_OPT) -> None:
     except InventoryError as exc:
         if not as_json:
             raise
-        emit_json({"ok": False, "problems": [p.to_dict() for p in exc.problems]})
+        problems = [p.to_dict() for p in exc.problems]
+        emit_json({"ok": False, "problems": problems, **error_of(exc)})
         raise typer.Exit(exc.exit_code) from None
     if as_json:
         emit_json({"ok": True, "file": str(file), "counts": counts(inv)})

@@ -135,16 +135,9 @@ def _recorded(path: Path, inv: Any) -> FactsProvider:
 
 
 def run_planner(make: Callable[[], Plan], output: Path | None, as_json: bool) -> None:
-    """Make the plan; print it; save it; turn a refusal into exit 3 (JSON on stdout too)."""
-    from dr.errors import NotRecoverable
-
-    try:
-        plan = make()
-    except NotRecoverable as exc:
-        if not as_json:
-            raise
-        emit_json(exc.to_dict())
-        raise typer.Exit(exc.exit_code) from None
+    """Make the plan; print it; save it. A refusal is an error (exit 3), which under --json
+    the entry point prints as ``{"error": {...}}`` with the facts in ``details``."""
+    plan = make()
     if output is not None:
         _save(plan, output)
     if as_json:

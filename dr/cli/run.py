@@ -133,6 +133,8 @@ def start(
         journal_sync=journal_sync,
     )
     specs = _specs(plan, options.library_dirs)
+    if check or not dry_run:
+        _passphrase_for_steps(plan)
     if check:
         _check_only(plan_file, plan, specs, options, as_json)
     if not dry_run:  # a dry run sends nothing, so it needs none of it
@@ -171,7 +173,18 @@ def resume(
         plan = run_plan(info)
         _check_run_seal(journal, info, plan, operator_name(by), unsealed)
         specs = _specs(plan, options.library_dirs)
+        if not options.dry_run:
+            _passphrase_for_steps(plan)
         _execute(journal, info, specs, operator_name(by), as_json)
+
+
+def _passphrase_for_steps(plan: Any) -> None:
+    """Steps that declare the repository passphrase read it from $DR_PASSPHRASE: give it
+    from --password-file / $DR_PASSWORD_FILE / $DR_PASSWORD_COMMAND when those hold it."""
+    from dr.store.passphrase import PASSPHRASE_ENV, export_for_steps
+
+    if any(ref.env == PASSPHRASE_ENV for step in plan.steps for ref in step.secrets):
+        export_for_steps()
 
 
 @app.command("status")

@@ -140,18 +140,30 @@ def show(
     platform: list[str] = typer.Option(
         [], "--platform", "-p", help="Pick the variant, e.g. exchange=2003 (repeatable)."
     ),
+    plan_file: Path = typer.Option(
+        None,
+        "--plan",
+        help="A saved plan: show this kind's steps in it, with the plan's parameters "
+        "filled in (each step's own platform picks its variant).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     library: list[Path] = typer.Option([], "--library", "-L", help=_LIBRARY_HELP),
 ) -> None:
-    """Show a step kind: its parameters and variants, or the variant one platform gets.
+    """Show a step kind: its parameters and variants, the variant one platform gets, or the
+    kind's steps in a plan as they will run. Without a plan, `{{ name }}` in the templates
+    is a parameter; a plan fills it in (quoted for the step's shell).
 
     dr runbook show soft-recovery
     dr runbook show dismount-database --platform exchange=2003
+    dr runbook show dismount-database --plan plan.json
     """
     from engine.runbook import Library, select_variant
 
     lib = Library.load(library)
     found = lib.kind(kind)
+    if plan_file is not None:
+        _show_in_plan(lib, found, plan_file, bool(platform), as_json)
+        return
     if not platform:
         _show_kind(found, as_json)
         return
@@ -160,6 +172,53 @@ def show(
         emit_json({"kind": found.name, "variant": variant.model_dump(mode="json")})
         return
     _print_variant(found, variant)
+
+
+def _show_in_plan(lib: Any, kind: Any, plan_file: Path, platform: bool, as_json: bool) -> None:
+    """Every step of ``kind`` in the plan, rendered as `dr run` and the runbook have it."""
+    from dr.errors import NotFoundError, ParameterError
+    from engine.plan import load_plan
+    from engine.render import render_step
+
+    if platform:
+        raise ParameterError(
+            "--platform and --plan: a plan's steps pick their own variant", hint="give one"
+        )
+    plan = load_plan(plan_file)
+    steps = [s for s in plan.steps if s.kind == kind.name]
+    if not steps:
+        present = ", ".join(sorted({s.kind for s in plan.steps})) or "none"
+        raise NotFoundError(
+            f"{plan_file}: no {kind.name} step in the plan", hint=f"its step kinds: {present}"
+        )
+    rendered = [render_step(lib.variant(s), s, kind) for s in steps]
+    if as_json:
+        shown = [_step_dict(r) for r in rendered]
+        emit_json({"kind": kind.name, "plan": str(plan_file), "steps": shown})
+        return
+    console.print(f"[bold]{kind.name}[/] — {kind.title}, in {plan_file}", highlight=False)
+    for step in rendered:
+        _print_rendered(step)
+
+
+def _step_dict(step: Any) -> dict[str, Any]:
+    return {
+        "step": step.step_id,
+        "host": step.host,
+        "action": step.action,
+        "command": step.command.script if step.command else None,
+        "instructions": step.instructions,
+        "verify": step.verify.script if step.verify else None,
+    }
+
+
+def _print_rendered(step: Any) -> None:
+    console.print(f"\n[bold]step {step.step_id}[/] on {step.host} → {step.action}", highlight=False)
+    text = step.command.script if step.command else step.instructions
+    console.print(text.rstrip(), markup=False, highlight=False)
+    if step.verify is not None:
+        console.print("verify:", highlight=False)
+        console.print(step.verify.script.rstrip(), markup=False, highlight=False)
 
 
 def _platform(items: list[str]) -> dict[str, str]:
@@ -180,6 +239,8 @@ def _show_kind(kind: Any, as_json: bool) -> None:
         return
     console.print(f"[bold]{kind.name}[/] — {kind.title}", highlight=False)
     console.print(f"params: {', '.join(kind.params) or 'none'}   source: {kind.source}")
+    if kind.params:
+        _note_parameters(kind)
     if kind.destructive:
         console.print("[bold red]destructive[/]")
     for variant in kind.variants:
@@ -191,7 +252,19 @@ def _show_kind(kind: Any, as_json: bool) -> None:
 
 def _print_variant(kind: Any, variant: Any) -> None:
     console.print(f"[bold]{kind.name}[/] — {kind.title} → {variant.action}", highlight=False)
+    if kind.params:
+        _note_parameters(kind)
     _print_body(variant)
+
+
+def _note_parameters(kind: Any) -> None:
+    """Without a plan the templates are shown as written: say what the braces are."""
+    console.print(
+        f"{{{{ {kind.params[0]} }}}} and the other {{{{ }}}} are parameters, filled in from a "
+        f"plan: `dr runbook show {kind.name} --plan PLAN` shows them as a plan's steps run",
+        markup=False,
+        highlight=False,
+    )
 
 
 def _print_body(variant: Any) -> None:

@@ -30,45 +30,51 @@ def due(
     ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output (all schedules)."),
 ) -> None:
-    """List the backups due now (or at --at), from the workspace inventory's backup sets.
+    """List the backups due now (or at --at), for every backup set: those the workspace
+    inventory declares and those added with `dr set add`.
 
     Daily and weekly schedules are due when their latest slot has no successful run of that
     backup type since; `every N minutes` schedules when none ended in the last N minutes.
     Last runs come from the workspace catalog (successful and warning runs). Schedule times
-    are on the inventory's `timezone` clock (UTC when it declares none).
+    are on the inventory's `timezone` clock (UTC when it declares none, or without one).
     """
-    from dr.model.load import workspace_inventory
+    from dr.cli.catalog import optional_inventory
     from dr.schedule import parse_time, schedule_statuses
 
     ws = workspace()
-    inv = workspace_inventory(ws)
-    when = parse_time(at, inv.timezone) if at else datetime.now(UTC)
-    last = last_runs(ws.catalog_path, inv.backup_sets, when)
-    statuses = schedule_statuses(inv.backup_sets, last, when, inv.timezone)
+    inv = optional_inventory(ws)
+    timezone = inv.timezone if inv is not None else "UTC"
+    when = parse_time(at, timezone) if at else datetime.now(UTC)
+    sets, last = sets_and_last_runs(ws.catalog_path, inv.backup_sets if inv else [], when)
+    statuses = schedule_statuses(sets, last, when, timezone)
     if as_json:
         emit_json(
             {
                 "at": when.isoformat(),
-                "timezone": inv.timezone,
+                "timezone": timezone,
                 "due": [s.to_dict() for s in statuses if s.due],
                 "schedules": [s.to_dict() for s in statuses],
             }
         )
         return
-    _print(statuses, when, inv.timezone, show_all)
+    _print(statuses, when, timezone, show_all)
 
 
-def last_runs(catalog_path: Path, sets: list[BackupSet], until: datetime) -> LastRuns:
-    """The newest successful run by ``until`` each schedule is compared with (empty
-    without a catalog)."""
+def sets_and_last_runs(
+    catalog_path: Path, declared: list[BackupSet], until: datetime
+) -> tuple[list[BackupSet], LastRuns]:
+    """The sets to schedule (declared, then registered by `dr set add`) and the newest
+    successful run by ``until`` each schedule is compared with. Read only: the catalog is
+    not synced with the inventory here (an empty catalog, or none, has no runs)."""
     if not catalog_path.is_file():
-        return {}
+        return list(declared), {}
     from dr.catalog import Catalog
-    from dr.schedule import last_runs_for_schedules
+    from dr.schedule import last_runs_for_schedules, scheduled_sets
 
     with Catalog.open(catalog_path) as catalog:
+        sets = scheduled_sets(declared, [r.definition for r in catalog.sets()])
         ended = catalog.last_ended(until)
-    return last_runs_for_schedules(sets, ended)
+    return sets, last_runs_for_schedules(sets, ended)
 
 
 def _local(value: datetime, timezone: str) -> str:

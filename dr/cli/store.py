@@ -3,7 +3,8 @@
 The repository is chosen by ``--repo``, else ``$DR_REPOSITORY``, else the one recorded in the
 workspace by ``dr store init``. Its key file is found by repository id in ``$DR_KEY_DIR`` or
 ``~/.config/dr/keys`` (``--key-file`` to point elsewhere); the passphrase comes from
-``$DR_PASSPHRASE`` or a prompt.
+``dr --password-file``, ``$DR_PASSPHRASE``, ``$DR_PASSWORD_FILE``, ``$DR_PASSWORD_COMMAND``
+or a prompt (:mod:`dr.store.passphrase`).
 """
 
 from __future__ import annotations
@@ -120,11 +121,11 @@ def init(
     kept on THIS machine, never inside the repository. Losing the key file or the
     passphrase is losing the data.
     """
-    from dr.store.keyfile import passphrase_from_env_or_prompt
+    from dr.store.passphrase import obtain_passphrase
     from dr.store.repository import init_repository
     from dr.workspace import Workspace, resolve_path
 
-    passphrase = passphrase_from_env_or_prompt(confirm=True)
+    passphrase = obtain_passphrase(confirm=True)
     repo, kpath = init_repository(path, passphrase, key_file=key_file)
     ws = Workspace(resolve_path(STATE.workspace))
     if ws.exists():
@@ -464,8 +465,42 @@ def stats(
     if json_out:
         emit_json(data)
         return
+    rows = stats_rows(data)
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        console.print(f"{label:<{width}}  {value}", highlight=False, soft_wrap=True)
+
+
+# What `dr store stats` calls each figure; --json keeps the keys of dr.store.report.
+_STATS_LABELS = {
+    "repository": "repository",
+    "id": "id",
+    "versions": "versions",
+    "sets": "backup sets",
+    "original_bytes": "original size",
+    "stored_bytes": "stored size",
+    "ratio": "original : stored",
+    "packs": "packs",
+    "index_files": "index files",
+    "chunks": "chunks",
+    "super_blocks": "super blocks",
+    "block_maps": "block maps",
+}
+
+
+def stats_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The statistics as a person reads them: labels, sizes in units, a ratio or n/a."""
+    rows = []
     for key, value in data.items():
-        console.print(f"{key:>22}: {value}")
+        label = _STATS_LABELS.get(key, key.replace("_", " "))
+        if key.endswith("_bytes"):
+            shown = f"{_human(value)} ({value:,} bytes)"
+        elif key == "ratio":
+            shown = f"{value:.2f} : 1" if value is not None else "n/a (nothing stored yet)"
+        else:
+            shown = str(value)
+        rows.append((label, shown))
+    return rows
 
 
 @app.command("repair-index")

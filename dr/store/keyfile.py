@@ -13,7 +13,6 @@ suites; never use it for real keys.
 from __future__ import annotations
 
 import base64
-import getpass
 import json
 import os
 import re
@@ -29,11 +28,9 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from dr.errors import KeyMismatch, ParameterError, StoreError
 from dr.store.crypto import AAD_PREFIX, MASTER_LEN, MasterKeys
 from dr.store.format import iso, utcnow, write_atomic
+from dr.store.passphrase import PASSPHRASE_ENV
 
 KEY_DIR_ENV = "DR_KEY_DIR"
-PASSPHRASE_ENV = "DR_PASSPHRASE"
-# What a run step that declares the secret `repository-passphrase` receives (engine.render).
-STEP_PASSPHRASE_ENV = "DR_SECRET_REPOSITORY_PASSPHRASE"
 # A repository id becomes a file name: letters, digits, '.', '_', '-'; never a path.
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 KDF_PROFILE_ENV = "DR_KDF_PROFILE"
@@ -96,23 +93,6 @@ def key_path(repo_id: str, key_dir: Path | None = None) -> Path:
     return (key_dir or default_key_dir()) / f"{check_repo_id(repo_id)}.key"
 
 
-def passphrase_from_env_or_prompt(*, confirm: bool = False) -> str:
-    """``$DR_PASSPHRASE``, else a prompt on the terminal (twice when creating a key).
-
-    Inside a run step, which gets no ``DR_PASSPHRASE`` unless it declares the secret, the
-    declared secret ``repository-passphrase`` (``$DR_SECRET_REPOSITORY_PASSPHRASE``) is used.
-    """
-    value = os.environ.get(PASSPHRASE_ENV) or os.environ.get(STEP_PASSPHRASE_ENV)
-    if value:
-        return value
-    first = getpass.getpass("Repository passphrase: ")
-    if confirm and getpass.getpass("Repeat the passphrase: ") != first:
-        raise ParameterError("the two passphrases differ; nothing was created")
-    if not first:
-        raise ParameterError("an empty passphrase is not allowed", hint=f"set ${PASSPHRASE_ENV}")
-    return first
-
-
 def _kdf_profile() -> dict[str, int]:
     name = os.environ.get(KDF_PROFILE_ENV, "default")
     if name not in KDF_PROFILES:
@@ -169,8 +149,11 @@ def read_key_file(path: Path) -> dict[str, Any]:
     return doc
 
 
-def unwrap(doc: dict[str, Any], passphrase: str, *, source: Path) -> MasterKeys:
-    """The master keys in a key file; :class:`KeyMismatch` for a wrong passphrase."""
+def unwrap(
+    doc: dict[str, Any], passphrase: str, *, source: Path, origin: str | None = None
+) -> MasterKeys:
+    """The master keys in a key file; :class:`KeyMismatch` for a wrong passphrase (naming
+    where the passphrase came from, when the caller knows)."""
     try:
         kdf_doc = doc["kdf"]
         kdf = KdfParams(
@@ -188,7 +171,8 @@ def unwrap(doc: dict[str, Any], passphrase: str, *, source: Path) -> MasterKeys:
     except InvalidTag as exc:
         raise KeyMismatch(
             f"{source}: wrong passphrase for this key file",
-            hint=f"check ${PASSPHRASE_ENV}; the passphrase cannot be recovered",
+            hint=f"check the passphrase from {origin or '$' + PASSPHRASE_ENV}; "
+            "the passphrase cannot be recovered",
         ) from exc
     if len(raw) != MASTER_LEN:
         raise KeyMismatch(f"{source}: damaged key file (key length)")

@@ -45,6 +45,7 @@ from dr.store.format import (
 )
 from dr.store.index import Index, load_index, write_index
 from dr.store.packs import BlobEntry, PackReader, PackWriter, pack_path
+from dr.store.passphrase import find_passphrase
 
 REPO_FORMAT = "dr-repository"
 _READERS_LOCK = threading.Lock()  # restore reads blobs from several threads
@@ -466,9 +467,11 @@ def open_repository(
     """Open with the key file and passphrase; KeyMismatch says exactly which one is wrong."""
     config, kpath, doc = locate_key(root, key_file)
     repo_id = str(config["id"])
+    origin = None
     if passphrase is None:
-        passphrase = keyfile.passphrase_from_env_or_prompt()
-    keys = keyfile.unwrap(doc, passphrase, source=kpath)
+        found = find_passphrase()
+        passphrase, origin = found.value, found.origin
+    keys = keyfile.unwrap(doc, passphrase, source=kpath, origin=origin)
     if keys.key_check(repo_id) != config.get("key_check"):
         raise KeyMismatch(
             f"key file {kpath} does not open {root}: the repository was made with another key",

@@ -67,8 +67,8 @@ def test_refusal_exits_3_with_the_gap_as_json(recorded: Path) -> None:
         recorded,
     )
     assert done.returncode == 3
-    refusal = json.loads(done.stdout)
-    assert refusal["code"] == "E3110"
+    refusal = json.loads(done.stdout)["error"]
+    assert refusal["code"] == "E3110" and refusal["exit_code"] == 3
     assert refusal["details"]["first_missing"] == 11 and refusal["details"]["last_missing"] == 20
     plain = dr(
         "plan",

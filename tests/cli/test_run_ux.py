@@ -297,3 +297,34 @@ def test_a_dry_run_never_reads_as_a_restore(tmp_path: Path, env: dict[str, str])
     assert dr("evidence", "record", rid, env=env).returncode == 0
     shown = dr("evidence", "show", rid, env=env).stdout
     assert shown.startswith("DRY RUN — nothing was sent") and "succeeded" not in shown
+
+
+def test_a_run_takes_the_repository_passphrase_from_a_password_file(
+    tmp_path: Path, estate: dict[str, str]
+) -> None:
+    """With only $DR_PASSWORD_FILE, the fetch step still gets the passphrase it declares
+    (through $DR_PASSPHRASE, which the engine hands to that step alone) and fetches."""
+    from dr.workspace import Workspace
+
+    path, lib = restore_plan(tmp_path, estate["RUN"])
+    only_fetch = plan(tmp_path, [json.loads(path.read_text())["steps"][0]], name="fetch.json")
+    staging = tmp_path / "ex2016-staging"
+    Workspace(Path(estate["DR_WORKSPACE"])).update_config(
+        staging={"EX2016": {"T:\\DRStaging": str(staging)}}
+    )
+    secret = tmp_path / "passphrase"
+    secret.write_text("the store passphrase\n", encoding="utf-8")
+    env = {k: v for k, v in estate.items() if k != "DR_PASSPHRASE"}
+    env["DR_PASSWORD_FILE"] = str(secret)
+    check = dr(
+        "run", "start", str(only_fetch), "--check", "--json", "--runbooks", str(lib), env=env
+    )
+    assert check.returncode == 0, check.stdout
+    out = dr("run", "start", str(only_fetch), "--runbooks", str(lib), env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert (staging / "SG1" / estate["RUN"] / "a.txt").read_text() == "a\n"
+    (rid,) = run_ids(env)
+    log = dr("run", "log", rid, "fetch", env=env)
+    assert "the store passphrase" not in out.stdout + out.stderr + log.stdout + log.stderr
+    del env["DR_PASSWORD_FILE"]
+    assert dr("run", "start", str(only_fetch), "--runbooks", str(lib), env=env).returncode == 2

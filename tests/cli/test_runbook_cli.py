@@ -55,3 +55,32 @@ def test_kinds_json_and_show_platform() -> None:
     refused = run_dr("runbook", "show", "hard-recovery", "--platform", "exchange=2016")
     assert refused.returncode == 2 and "exchange=2016" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_show_says_the_braces_are_parameters_without_a_plan(tmp_path: Path) -> None:
+    from tests.cli._dr import dr80
+
+    for args in ([], ["--platform", "exchange=2003"]):
+        out = dr80(tmp_path, "runbook", "show", "dismount-database", *args)
+        assert out.returncode == 0, out.stderr
+        text = " ".join(out.stdout.split())
+        assert "{{ server }} and the other {{ }} are parameters, filled in from a plan" in text
+        assert "dr runbook show dismount-database --plan PLAN" in text
+
+
+def test_show_with_a_plan_fills_in_its_parameters(tmp_path: Path) -> None:
+    from tests.cli._dr import dr80
+
+    plan = storage_group_plan().save(tmp_path / "plan.json")
+    out = dr80(tmp_path, "runbook", "show", "dismount-database", "--plan", str(plan))
+    assert out.returncode == 0, out.stderr
+    assert "{{" not in out.stdout
+    assert "step dismount.EX2003.SG1.DB on EX2003" in out.stdout
+    assert "Expand Servers → EX2003 → First Storage Group." in out.stdout  # manual: plain
+    assert "Dismount-Database -Identity 'DB01' -Confirm:$false" in out.stdout  # quoted
+    shown = dr80(tmp_path, "runbook", "show", "dismount-database", "--plan", str(plan), "--json")
+    steps = json.loads(shown.stdout)["steps"]
+    assert [s["step"] for s in steps] == ["dismount.EX2003.SG1.DB", "dismount.EX2016.DB01"]
+    assert "Mailbox Store" in steps[0]["instructions"] and steps[1]["command"]
+    absent = dr80(tmp_path, "runbook", "show", "repair-database", "--plan", str(plan))
+    assert absent.returncode == 2 and "no repair-database step in the plan" in absent.stderr

@@ -77,3 +77,54 @@ def test_table_output_and_bad_time(tmp_path: Path) -> None:
     assert bad.returncode == 2
     (line,) = bad.stderr.strip().splitlines()
     assert "E2300" in line and "ISO 8601" in line
+
+
+def test_a_set_added_with_dr_set_add_is_scheduled(tmp_path: Path) -> None:
+    from tests.cli._dr import dr80
+
+    ws = workspace_with_inventory(tmp_path)
+    added = dr80(
+        ws, "set", "add", "web-files", "--host", "DC1", "--type", "files",
+        "--covers", "D:\\inetpub", "--schedule", "day@21:00",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    out = dr80(ws, "schedule", "due", "--at", "2024-05-01T22:30+02:00", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert len(data["schedules"]) == 20
+    (web,) = [s for s in data["due"] if s["set"] == "web-files"]
+    assert web["host"] == "DC1" and web["next_due"] == "2024-05-01T19:00:00+00:00"
+    from dr.catalog import Catalog, NewRun
+
+    with Catalog.open(ws / "catalog.sqlite") as catalog:
+        catalog.record_run(
+            NewRun(
+                set_name="web-files",
+                host="DC1",
+                backup_type="full",
+                started=datetime(2024, 5, 1, 19, 0, tzinfo=UTC),
+                ended=datetime(2024, 5, 1, 19, 10, tzinfo=UTC),
+            )
+        )
+    at = "2024-05-01T22:30+02:00"
+    later = json.loads(dr80(ws, "schedule", "due", "--at", at, "--json").stdout)
+    state = next(s for s in later["schedules"] if s["set"] == "web-files")
+    assert state["due"] is False and state["last_run"] == "2024-05-01T19:10:00+00:00"
+    table = dr80(ws, "schedule", "due", "--at", "2024-05-01T22:30+02:00", "--all")
+    assert "web-files" in table.stdout
+
+
+def test_sets_added_without_an_inventory_are_scheduled_in_utc(tmp_path: Path) -> None:
+    from tests.cli._dr import dr80
+
+    ws = tmp_path / "ws"
+    assert dr80(ws, "init").returncode == 0
+    added = dr80(
+        ws, "set", "add", "logs", "--host", "FS1", "--type", "files", "--covers", "E:\\logs",
+        "--schedule", "every:15m",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    out = dr80(ws, "schedule", "due", "--at", "2024-05-01T22:30", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["timezone"] == "UTC" and [s["set"] for s in data["due"]] == ["logs"]
