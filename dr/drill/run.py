@@ -262,12 +262,13 @@ def _execute(
     operator: Operator | None,
     say: Callable[[str], None],
 ) -> DrillOutcome:
-    from dr.cli.run import _findings, _specs, _transports
+    from dr.cli.run import _findings, _passphrase_for_steps, _specs, _transports
     from engine.journal import Journal
     from engine.plan import load_plan
     from engine.runner import Decision, Runner, RunOptions, abort, ack, create_run
 
     plan = load_plan(plan_path)
+    _passphrase_for_steps(plan)  # the store steps' repository passphrase, as `dr run` gives it
     options = RunOptions(non_interactive=operator is None, hold=hold)
     person = _NotAboutHeld(operator, hold) if operator is not None else None
     specs = _specs(plan, ())
