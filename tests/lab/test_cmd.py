@@ -42,6 +42,21 @@ def test_robocopy_errorlevel_check(host: TinyHost, robocopy_code: int, expected:
     ]
 
 
+@pytest.mark.parametrize(
+    ("robocopy_code", "expected", "without_else"), [(1, 0, 1), (3, 0, 3), (8, 1, 1), (16, 1, 1)]
+)
+def test_the_backup_copy_line_exits_0_when_robocopy_copied(
+    host: TinyHost, robocopy_code: int, expected: int, without_else: int
+) -> None:
+    """The VSS backup's copy script (diskshadow EXEC stops the backup on a non-zero exit):
+    robocopy's 1 ("files copied") must not leave the script's exit code at 1 — an ``if``
+    whose condition is false does not reset ERRORLEVEL, so the else branch is needed."""
+    host.natives["robocopy"] = robocopy_exiting(robocopy_code)
+    line = "robocopy a b *.log *.chk /R:2 /W:5 /NP & if errorlevel 8 (exit /b 1) else (exit /b 0)"
+    assert cmd(host, line)[2] == expected
+    assert cmd(host, "robocopy a b & if errorlevel 8 exit /b 1")[2] == without_else
+
+
 def test_unparenthesised_if_takes_the_rest_of_the_line(host: TinyHost) -> None:
     host.natives["robocopy"] = robocopy_exiting(9)
     assert cmd(host, "robocopy a b & if errorlevel 8 exit /b 1")[2] == 1
