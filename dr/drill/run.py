@@ -285,7 +285,7 @@ def _execute(
         state = Runner(journal, info, specs, factory, reporter=reporter, operator=person,
                        by=by).run()  # fmt: skip
         if state == "waiting" and _only_held(journal, info, hold):
-            rec.checks = _checks(journal, info, plan)
+            rec.checks = _checks(journal, info, plan, specs)
             if lab is not None:
                 rec.lab = True
                 rec.checks.append(_truth(lab, plan))
@@ -304,7 +304,7 @@ def _execute(
                 state = Runner(journal, info, specs, factory, reporter=reporter,
                                operator=person, by=by).run()  # fmt: skip
         else:
-            rec.checks = _checks(journal, info, plan)
+            rec.checks = _checks(journal, info, plan, specs)
         rec.steps = _steps(journal, info, plan)
         failure = _failure(journal, info, state, rec.checks, keep)
         if failure is not None and state not in ("succeeded", "failed", "aborted") and not keep:
@@ -347,7 +347,19 @@ def _only_held(journal: Journal, info: RunInfo, hold: tuple[str, ...]) -> bool:
     return bool(waiting) and set(waiting) <= set(hold)
 
 
-def _checks(journal: Journal, info: RunInfo, plan: Plan) -> list[DrillCheck]:
+def _judged(lines: list[str], spec: Any) -> list[str]:
+    """The lines the step's verification reads (its regex patterns), e.g. ``State: Clean
+    Shutdown`` out of a whole ``eseutil /mh`` dump; empty when it has none."""
+    import re
+
+    rule = getattr(getattr(spec, "verify", None), "rule", None)
+    patterns = [re.compile(p, re.MULTILINE) for p in getattr(rule, "patterns", None) or []]
+    return [ln for ln in lines if any(p.search(ln) for p in patterns)][:6]
+
+
+def _checks(
+    journal: Journal, info: RunInfo, plan: Plan, specs: dict[str, Any] | None = None
+) -> list[DrillCheck]:
     from dr.backup.run import output_of
 
     states = {sid: rec.body for sid, rec in journal.last_step_records(info.id).items()}
@@ -362,7 +374,8 @@ def _checks(journal: Journal, info: RunInfo, plan: Plan) -> list[DrillCheck]:
                                     detail="not run (the drill stopped before it)"))  # fmt: skip
             continue
         lines = [ln for ln in output_of(journal, info.id, step.id).splitlines() if ln.strip()]
-        detail = "; ".join(lines[-4:]) if lines else str(body.get("message", ""))
+        lines = _judged(lines, specs.get(step.id)) or lines[-4:]
+        detail = "; ".join(ln.strip() for ln in lines) or str(body.get("message", ""))
         if state == "acked":  # a person's check (2000/2003, no PowerShell): their word
             detail = f"{body.get('message', 'done')}; {_note(journal, info, step.id)}"
         found.append(DrillCheck(name=step.title or step.kind,
