@@ -87,12 +87,14 @@ def test_a_2003_drill_with_a_person_at_the_terminal_passes_and_is_recorded(
     with the truth first, then releases it, and on 2003 the clean-up is a person's too."""
     from pathlib import Path
 
+    from dr.cli import common
     from dr.drill.run import run_database_drill
     from dr.workspace import Workspace
     from engine.runner import Decision
 
     for name, value in lab_ws.env.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setattr(common.STATE, "workspace", str(lab_ws.ws))  # an earlier in-process CLI
     asked: list[str] = []
 
     class Person:

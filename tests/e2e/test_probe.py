@@ -31,8 +31,16 @@ def test_probe_records_what_each_host_answers(lab_ws: LabWorkspace) -> None:
     is what the workspace's inventory (and so the planner) says from then on."""
     estate = lab_ws.root / "estate.yaml"
     text = (ROOT / "examples" / "estate.yaml").read_text(encoding="utf-8")
-    forgot = re.sub(r'\n\s+powershell: "2\.0".*', "", text, count=1)
-    assert forgot != text
+    # the lab's RX2003 as a Windows 2003 server without WMF (the example gives it WMF 2.0)
+    bare = re.sub(r'(- name: RX2003\n(?:.*\n)*?)\s+powershell: "2\.0".*\n', r"\1", text,
+                  count=1)  # fmt: skip
+    assert bare != text
+    (lab_ws.root / "lab-estate.yaml").write_text(bare, encoding="utf-8")
+    state = json.loads((lab_ws.ws / "lab" / "lab.json").read_text(encoding="utf-8"))
+    state["inventory"] = str(lab_ws.root / "lab-estate.yaml")
+    (lab_ws.ws / "lab" / "lab.json").write_text(json.dumps(state), encoding="utf-8")
+    forgot = re.sub(r'\n\s+powershell: "2\.0".*', "", bare, count=1)
+    assert forgot != bare
     estate.write_text(forgot, encoding="utf-8")
     lab_ws.dr("inventory", "use", str(estate))
 
