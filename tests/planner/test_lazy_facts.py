@@ -200,21 +200,22 @@ def _crowd(catalog: Catalog, streams: int) -> None:
     conn.execute("COMMIT")
 
 
-def _traced(catalog: Catalog, make: Callable[[], Any]) -> list[str]:
+def _traced(catalog: Catalog, make: Callable[[], Any]) -> tuple[list[str], Any]:
+    """The SQL statements ``make`` ran, and what it made."""
     statements: list[str] = []
     catalog.conn.set_trace_callback(statements.append)
     try:
-        make()
+        made = make()
     finally:
         catalog.conn.set_trace_callback(None)
-    return statements
+    return statements, made
 
 
 def test_a_one_database_plan_reads_its_stream_and_nothing_of_the_others(
     catalog: Catalog, estate: Inventory, steps: StepFacts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = START + timedelta(days=3, hours=5)
-    few = _traced(
+    few, before = _traced(
         catalog, lambda: plan_database(CatalogFacts(catalog, estate, (), steps), ["DB01"], at)
     )
     _crowd(catalog, 200)
@@ -227,8 +228,9 @@ def test_a_one_database_plan_reads_its_stream_and_nothing_of_the_others(
 
     monkeypatch.setattr(cf, "row_to_artifact", spy)
     provider = CatalogFacts(catalog, estate, (), steps)
-    many = _traced(catalog, lambda: plan_database(provider, ["DB01"], at))
+    many, after = _traced(catalog, lambda: plan_database(provider, ["DB01"], at))
     assert len(many) == len(few) <= 4, many
+    assert after.canonical_json() == before.canonical_json()  # created_from included
     assert built and {a.storage_group for a in built} == {"EX2016/DB01"}
     assert not any(a.host.startswith("OTHER") for a in built)
 
