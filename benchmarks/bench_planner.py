@@ -4,8 +4,9 @@
 
 Prints the median time of a point-in-time plan for one database, the time of `plan site`
 for the whole estate, and the peak memory (max RSS of the process).
-Every stream's history is built in memory first (as CatalogFacts holds the catalog), and
+Every stream's history is built in memory first (as `catalog_facts` reads it all), and
 that is counted in the peak memory; the timings are of the planner alone.
+`dr plan` itself reads only the streams it plans: bench_plan_catalog.py measures that path.
 """
 
 from __future__ import annotations

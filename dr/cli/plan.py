@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,20 +69,62 @@ def load_provider(
     server_logs: list[str] | None = None,
     listed_at: str | None = None,
 ) -> FactsProvider:
-    """The facts: a recorded file, or the workspace's catalog with its inventory (and the
-    logs still on the servers, when the responder listed them)."""
-    from dr.model.load import load_inventory, workspace_inventory
-
-    inv = load_inventory(inventory) if inventory else workspace_inventory(workspace())
+    """Every fact at once, held in memory: a recorded file, or the whole catalog read into
+    memory (for tools that look at every stream, such as `dr graph`). A plan uses
+    :func:`open_provider`, which reads only what the planner asks for."""
+    inv = _inventory(inventory)
     if facts is not None:
         return _recorded(facts, inv)
     from dr.catalog import Catalog
     from dr.planner.catalog_facts import catalog_facts
 
     live = _server_logs(inv, server_logs or [], listed_at)
-    ws = workspace()
-    with Catalog.open(ws.catalog_path) as catalog:
+    with Catalog.open(workspace().catalog_path) as catalog:
         return catalog_facts(catalog, inv, live, _step_facts())
+
+
+@contextmanager
+def open_provider(
+    facts: Path | None,
+    inventory: Path | None,
+    server_logs: list[str] | None = None,
+    listed_at: str | None = None,
+) -> Iterator[FactsProvider]:
+    """The facts for one plan: a recorded file, or the workspace's catalog, kept open while
+    the plan is made and asked only what the planner needs (and the logs still on the
+    servers, when the responder listed them)."""
+    inv = _inventory(inventory)
+    if facts is not None:
+        yield _recorded(facts, inv)
+        return
+    from dr.catalog import Catalog
+    from dr.planner.catalog_facts import CatalogFacts
+
+    live = _server_logs(inv, server_logs or [], listed_at)
+    with Catalog.open(workspace().catalog_path) as catalog:
+        yield CatalogFacts(catalog, inv, live, _step_facts())
+
+
+def planned(
+    plan: Callable[[FactsProvider], Plan],
+    facts: Path | None,
+    inventory: Path | None,
+    server_logs: list[str] | None = None,
+    listed_at: str | None = None,
+) -> Callable[[], Plan]:
+    """Make ``plan`` with the facts open around it (what :func:`run_planner` calls)."""
+
+    def make() -> Plan:
+        with open_provider(facts, inventory, server_logs, listed_at) as provider:
+            return plan(provider)
+
+    return make
+
+
+def _inventory(inventory: Path | None) -> Any:
+    from dr.model.load import load_inventory, workspace_inventory
+
+    return load_inventory(inventory) if inventory else workspace_inventory(workspace())
 
 
 def _step_facts() -> Any:
@@ -180,7 +223,7 @@ def message(
     when = parse_at(deleted_at, "--deleted-at")
     assert when is not None
     run_planner(
-        lambda: plan_message(load_provider(facts, inventory), mailbox, when, _now(as_of)),
+        planned(lambda p: plan_message(p, mailbox, when, _now(as_of)), facts, inventory),
         output,
         as_json,
     )
@@ -204,13 +247,17 @@ def mailbox_(
     from dr.planner import plan_mailbox
 
     run_planner(
-        lambda: plan_mailbox(
-            load_provider(facts, inventory),
-            mailbox,
-            _now(as_of),
-            parse_at(deleted_at, "--deleted-at"),
-            parse_at(at),
-            forest,
+        planned(
+            lambda p: plan_mailbox(
+                p,
+                mailbox,
+                _now(as_of),
+                parse_at(deleted_at, "--deleted-at"),
+                parse_at(at),
+                forest,
+            ),
+            facts,
+            inventory,
         ),
         output,
         as_json,
@@ -254,7 +301,7 @@ def database(
     when = parse_at(at)
     make = plan_offline if offline else plan_database
     run_planner(
-        lambda: make(load_provider(facts, inventory, server_logs, logs_listed_at), db, when),
+        planned(lambda p: make(p, db, when), facts, inventory, server_logs, logs_listed_at),
         output,
         as_json,
     )
@@ -273,7 +320,7 @@ def server(
     IIS metabase, SRS, KMS and CA."""
     from dr.planner import plan_server
 
-    run_planner(lambda: plan_server(load_provider(facts, inventory), server), output, as_json)
+    run_planner(planned(lambda p: plan_server(p, server), facts, inventory), output, as_json)
 
 
 @app.command("forest")
@@ -299,8 +346,8 @@ def forest(
     from dr.planner import plan_forest
 
     run_planner(
-        lambda: plan_forest(
-            load_provider(facts, inventory), domain, objects, parse_at(at), partners
+        planned(
+            lambda p: plan_forest(p, domain, objects, parse_at(at), partners), facts, inventory
         ),
         output,
         as_json,
@@ -323,7 +370,7 @@ def alternate(
     from dr.planner import plan_alternate
 
     run_planner(
-        lambda: plan_alternate(load_provider(facts, inventory), db, forest, parse_at(at)),
+        planned(lambda p: plan_alternate(p, db, forest, parse_at(at)), facts, inventory),
         output,
         as_json,
     )
@@ -357,7 +404,7 @@ def drill(
     if into not in (None, "forest", "rdb"):
         raise typer.BadParameter("forest or rdb", param_hint="--into")
     run_planner(
-        lambda: plan_drill(load_provider(facts, inventory), db, forest, parse_at(at), into=into),
+        planned(lambda p: plan_drill(p, db, forest, parse_at(at), into=into), facts, inventory),
         output,
         as_json,
     )
@@ -374,7 +421,7 @@ def site(
     plan with the parallelism the dependencies allow."""
     from dr.planner import plan_site
 
-    run_planner(lambda: plan_site(load_provider(facts, inventory)), output, as_json)
+    run_planner(planned(plan_site, facts, inventory), output, as_json)
 
 
 # --------------------------------------------------------------------------- the summary

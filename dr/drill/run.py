@@ -194,15 +194,14 @@ def _plan(
     from dr.catalog import Catalog
     from dr.model.load import workspace_inventory
     from dr.planner import plan_drill
-    from dr.planner.catalog_facts import catalog_facts
+    from dr.planner.catalog_facts import CatalogFacts
     from dr.planner.facts import StepFacts
     from engine.runbook import Library
 
     inv = workspace_inventory(ws)
     steps = StepFacts.of_library(Library.load())
     with Catalog.open(ws.catalog_path) as catalog:
-        provider = catalog_facts(catalog, inv, (), steps)
-    return plan_drill(provider, key, forest, at, into=into)
+        return plan_drill(CatalogFacts(catalog, inv, (), steps), key, forest, at, into=into)
 
 
 def _lab_of(ws: Workspace) -> Lab | None:

@@ -1,8 +1,14 @@
 """The planner's facts read from the SQLite catalog (the edge where I/O happens).
 
-Everything is read once, when the provider is made, and grouped into frozen facts; the
-planner then asks as often as it likes. A run's artifacts of one storage group become one
-:class:`BackupVersion` (id ``run-<id>``); other artifacts become :class:`HostArtifact`
+Two providers, one code path. :class:`CatalogFacts` answers each question the planner asks
+with an indexed query against the open catalog (one log stream's backups, one host's
+artifacts of one kind) and keeps the answer: a one-database plan reads that database's
+stream and the few host artifacts it needs, not the whole catalog. :func:`catalog_facts`
+reads everything at once into :class:`MemoryFacts` (for tools that look at every stream,
+such as the dependency graph, and as the reference the lazy provider is tested against).
+
+Both build the same facts from the same rows: a run's artifacts of one storage group become
+one :class:`BackupVersion` (id ``run-<id>``); other artifacts become :class:`HostArtifact`
 (id ``artifact-<id>``). Failed runs are left out: they restore nothing. The logs still on a
 server are not in the catalog; callers pass them in (the lab reports them).
 """
@@ -14,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from dr.catalog import Artifact, Catalog, Run
+from dr.catalog.store import ARTIFACT_COLUMNS, RUN_COLUMNS, row_to_artifact, row_to_run
 from dr.exchange.rules import LogRange
 from dr.model.inventory import Inventory
 from dr.planner.facts import (
@@ -22,10 +29,114 @@ from dr.planner.facts import (
     HostArtifact,
     LiveLogs,
     MemoryFacts,
+    Served,
     StepFacts,
 )
 
 STREAM_KINDS = frozenset({"database", "stm", "logs", "checkpoint"})
+
+_COLUMNS = ", ".join(
+    [f"r.{c.strip()}" for c in RUN_COLUMNS.split(",")]
+    + [f"a.{c.strip()}" for c in ARTIFACT_COLUMNS.split(",")]
+)
+_RUN_WIDTH = len(RUN_COLUMNS.split(","))
+_KINDS = ", ".join(f"'{k}'" for k in sorted(STREAM_KINDS))
+
+#: One stream's artifacts, by ``artifacts_by_sg`` (storage_group, kind).
+STREAM_SQL = (
+    f"SELECT {_COLUMNS} FROM artifacts a JOIN runs r ON r.id = a.run_id "
+    f"WHERE a.storage_group = ? AND a.kind IN ({_KINDS}) AND r.status != 'failed' "
+    "ORDER BY a.run_id, a.id"
+)
+#: One host's artifacts of one kind, by ``artifacts_by_kind_host`` (kind, upper(host)).
+HOST_SQL = (
+    f"SELECT {_COLUMNS} FROM artifacts a JOIN runs r ON r.id = a.run_id "
+    "WHERE a.kind = ? AND upper(a.host) = upper(?) AND r.status != 'failed'"
+)
+#: A stream-kind artifact without a storage group is a host artifact (as in the eager read).
+_NO_STREAM = " AND (a.storage_group IS NULL OR a.storage_group = '')"
+CIRCULAR_SQL = "SELECT run_id FROM stream_backups WHERE storage_group = ? AND circular_logging != 0"
+
+
+class CatalogFacts:
+    """Facts read from an open catalog as the planner asks for them.
+
+    Each answer is one indexed query, kept for the next time the same stream or (host,
+    kind) is asked. The catalog must stay open while the planner runs (``dr plan`` opens it
+    around the plan). :meth:`digest` is the SHA-256 of the inventory and of the facts
+    served so far, the same as :class:`MemoryFacts` gives for the same questions over the
+    same catalog.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        inventory: Inventory,
+        live_logs: Iterable[LiveLogs] = (),
+        steps: StepFacts | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.inv = inventory
+        self.live = {lv.stream: lv for lv in live_logs}
+        self.steps = steps
+        self._groups = _group_databases(inventory)
+        self._backups: dict[str, list[BackupVersion]] = {}
+        self._artifacts: dict[tuple[str, str], list[HostArtifact]] = {}
+        self._served = Served()
+
+    def inventory(self) -> Inventory:
+        return self.inv
+
+    def stream_backups(self, stream: str) -> Sequence[BackupVersion]:
+        found = self._backups.get(stream)
+        if found is None:
+            found = self._backups[stream] = self._read_stream(stream)
+        return self._served.backup(stream, found)
+
+    def live_logs(self, stream: str) -> LiveLogs | None:
+        return self._served.live_logs(stream, self.live.get(stream))
+
+    def host_artifacts(self, host: str, kind: str) -> Sequence[HostArtifact]:
+        key = (host.upper(), kind)
+        found = self._artifacts.get(key)
+        if found is None:
+            found = self._artifacts[key] = self._read_host(host, kind)
+        return self._served.host_artifacts(host, kind, found)
+
+    def step_facts(self) -> StepFacts | None:
+        return self.steps
+
+    def digest(self) -> str:
+        return self._served.digest(self.inv)
+
+    def _read_stream(self, stream: str) -> list[BackupVersion]:
+        if not stream:
+            return []
+        conn = self.catalog.conn
+        rows = _pairs(conn.execute(STREAM_SQL, (stream,)))
+        circular = {int(r) for (r,) in conn.execute(CIRCULAR_SQL, (stream,))}
+        return stream_versions(stream, rows, circular, self._groups.get(stream.lower(), ()))
+
+    def _read_host(self, host: str, kind: str) -> list[HostArtifact]:
+        sql = HOST_SQL + (_NO_STREAM if kind in STREAM_KINDS else "") + " ORDER BY a.run_id, a.id"
+        wanted = host.upper()
+        return [
+            _host_artifact(run, a)
+            for run, a in _pairs(self.catalog.conn.execute(sql, (kind, host)))
+            if a.host.upper() == wanted
+        ]
+
+
+def _pairs(rows: Iterable[tuple]) -> list[tuple[Run, Artifact]]:  # type: ignore[type-arg]
+    """Joined rows → (run, artifact); one Run object per run."""
+    runs: dict[int, Run] = {}
+    found = []
+    for row in rows:
+        run = runs.get(row[0])
+        if run is None:
+            run = runs[row[0]] = row_to_run(row[:_RUN_WIDTH])
+        found.append((run, row_to_artifact(row[_RUN_WIDTH:])))
+    return found
 
 
 def catalog_facts(
@@ -34,31 +145,55 @@ def catalog_facts(
     live_logs: Iterable[LiveLogs] = (),
     steps: StepFacts | None = None,
 ) -> MemoryFacts:
-    """Read the catalog once and hold its facts in memory for the planner (with the step
-    library's facts, ``steps``, which the caller loaded)."""
+    """Read the whole catalog once and hold its facts in memory (with the step library's
+    facts, ``steps``, which the caller loaded): for tools that look at every stream. A plan
+    of a few streams asks :class:`CatalogFacts` instead."""
     runs = {r.id: r for r in catalog.runs() if r.status != "failed"}
-    streams: dict[tuple[int, str], list[Artifact]] = defaultdict(list)
+    streams: dict[str, list[tuple[Run, Artifact]]] = defaultdict(list)
     others: list[HostArtifact] = []
     for artifact in catalog.artifacts(include_expired=True):
         run = runs.get(artifact.run_id)
         if run is None:
             continue
         if artifact.kind in STREAM_KINDS and artifact.storage_group:
-            streams[(run.id, artifact.storage_group)].append(artifact)
+            streams[artifact.storage_group].append((run, artifact))
         else:
             others.append(_host_artifact(run, artifact))
     circular = _circular_logging(catalog)
-    backups: dict[str, list[BackupVersion]] = defaultdict(list)
     groups = _group_databases(inventory)
-    for (run_id, stream), artifacts in streams.items():
-        version = _version(runs[run_id], stream, artifacts, groups.get(stream.lower(), ()))
-        if (run_id, stream) in circular:
-            version = replace(version, circular_logging=True)
-        backups[stream].append(version)
-    for versions in backups.values():
-        versions.sort(key=lambda v: (v.at, v.id))
+    backups = {
+        stream: stream_versions(
+            stream,
+            rows,
+            {run_id for run_id, sg in circular if sg == stream},
+            groups.get(stream.lower(), ()),
+        )
+        for stream, rows in streams.items()
+    }
     live = {lv.stream: lv for lv in live_logs}
-    return MemoryFacts(inventory, dict(backups), live, others, steps)
+    return MemoryFacts(inventory, backups, live, others, steps)
+
+
+def stream_versions(
+    stream: str,
+    rows: Iterable[tuple[Run, Artifact]],
+    circular: set[int],
+    group: Sequence[str] = (),
+) -> list[BackupVersion]:
+    """One stream's backups from its (run, artifact) rows in (run, artifact id) order: one
+    version per run, marked when the run was recorded with circular logging on, oldest
+    first. Both providers build their versions here."""
+    by_run: dict[int, tuple[Run, list[Artifact]]] = {}
+    for run, artifact in rows:
+        by_run.setdefault(run.id, (run, []))[1].append(artifact)
+    versions = []
+    for run, artifacts in by_run.values():
+        version = _version(run, stream, artifacts, group)
+        if run.id in circular:
+            version = replace(version, circular_logging=True)
+        versions.append(version)
+    versions.sort(key=lambda v: (v.at, v.id))
+    return versions
 
 
 def _circular_logging(catalog: Catalog) -> set[tuple[int, str]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -168,7 +168,9 @@ class FactsProvider(Protocol):
         ...
 
     def digest(self) -> str:
-        """SHA-256 of every fact this provider holds (a plan's ``created_from``)."""
+        """SHA-256 of the inventory and of the facts this provider has served so far
+        (recorded as they were handed out): providers that served the same facts give the
+        same digest, and none has to read the whole catalog to give it."""
         ...
 
     def step_facts(self) -> StepFacts | None:
@@ -186,51 +188,82 @@ class PlanReporter:
         """A stream cannot reach the target; the planner is about to raise."""
 
 
+class Served:
+    """The facts a provider handed the planner, as it handed them: what :meth:`digest`
+    covers. A plan depends on what it read, not on the rest of the catalog, so the digest
+    is the same whichever provider served the same facts, and no provider has to read
+    everything to give it."""
+
+    def __init__(self) -> None:
+        self.backups: dict[str, list[BackupVersion]] = {}
+        self.live: dict[str, LiveLogs | None] = {}
+        self.artifacts: dict[str, list[HostArtifact]] = {}
+
+    def backup(self, stream: str, found: Sequence[BackupVersion]) -> Sequence[BackupVersion]:
+        self.backups[stream] = list(found)
+        return found
+
+    def live_logs(self, stream: str, found: LiveLogs | None) -> LiveLogs | None:
+        self.live[stream] = found
+        return found
+
+    def host_artifacts(
+        self, host: str, kind: str, found: Sequence[HostArtifact]
+    ) -> Sequence[HostArtifact]:
+        self.artifacts[f"{host.upper()}|{kind}"] = list(found)
+        return found
+
+    def digest(self, inv: Inventory) -> str:
+        return facts_digest(inv, self.backups, self.live, self.artifacts)
+
+
 @dataclass
 class MemoryFacts:
-    """Facts held in memory: for tests, benchmarks and recorded fixtures."""
+    """Facts held in memory: for tests, benchmarks, recorded fixtures and tools that look
+    at every stream. :meth:`digest` covers the inventory and the facts served so far."""
 
     inv: Inventory
     backups: dict[str, list[BackupVersion]] = field(default_factory=dict)
     live: dict[str, LiveLogs] = field(default_factory=dict)
     artifacts: list[HostArtifact] = field(default_factory=list)
     steps: StepFacts | None = None
-    _digest: str | None = None
+    _served: Served = field(default_factory=Served, init=False, repr=False, compare=False)
 
     def inventory(self) -> Inventory:
         return self.inv
 
     def stream_backups(self, stream: str) -> Sequence[BackupVersion]:
-        return self.backups.get(stream, [])
+        return self._served.backup(stream, self.backups.get(stream, []))
 
     def live_logs(self, stream: str) -> LiveLogs | None:
-        return self.live.get(stream)
+        return self._served.live_logs(stream, self.live.get(stream))
 
     def host_artifacts(self, host: str, kind: str) -> Sequence[HostArtifact]:
         wanted = host.upper()
-        return [a for a in self.artifacts if a.kind == kind and a.host.upper() == wanted]
+        found = [a for a in self.artifacts if a.kind == kind and a.host.upper() == wanted]
+        return self._served.host_artifacts(host, kind, found)
 
     def step_facts(self) -> StepFacts | None:
         return self.steps
 
     def digest(self) -> str:
-        if self._digest is None:
-            self._digest = facts_digest(self.inv, self.backups, self.live, self.artifacts)
-        return self._digest
+        return self._served.digest(self.inv)
 
 
 def facts_digest(
     inv: Inventory,
-    backups: dict[str, list[BackupVersion]],
-    live: dict[str, LiveLogs],
-    artifacts: Iterable[HostArtifact],
+    backups: Mapping[str, Sequence[BackupVersion]],
+    live: Mapping[str, LiveLogs | None],
+    artifacts: Mapping[str, Sequence[HostArtifact]],
 ) -> str:
-    """A stable SHA-256 of the inventory and every fact (insertion order does not matter)."""
+    """A stable SHA-256 of the inventory and the facts given: backups by stream, live logs
+    by stream (None: asked, none there), host artifacts by ``HOST|kind`` (the order the
+    questions came in does not matter)."""
     body = {
         "inventory": inv.model_dump(mode="json"),
         "backups": {k: [_plain(b) for b in v] for k, v in sorted(backups.items())},
-        "live": {k: _plain(v) for k, v in sorted(live.items())},
-        "artifacts": sorted((_plain(a) for a in artifacts), key=lambda a: str(a["id"])),
+        "live": {k: _plain(v) if v else None for k, v in sorted(live.items())},
+        "artifacts": {k: [_plain(a) for a in v] for k, v in sorted(artifacts.items())},
     }
     text = json.dumps(body, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -87,7 +87,7 @@ def _forests(*forests: object) -> MemoryFacts:
         sims.append(sim)
     f = facts(*sims)
     inv = f.inv.model_copy(update={"recovery_forests": list(forests)})
-    return replace(f, inv=inv, _digest=None)
+    return replace(f, inv=inv)
 
 
 def _good() -> RecoveryForest:
