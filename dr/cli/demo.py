@@ -24,7 +24,7 @@ from dr.cli.common import console
 
 MARKER = ".dr-demo"
 DEMO_PASSPHRASE = "demo passphrase: never use a known passphrase for real backups"
-DAYS = 7  # a week of mail and backups (about 45 s on 2 cores; docs/performance.md)
+DAYS = 7  # a week of mail and backups (about a minute on 2 cores; docs/performance.md)
 
 
 def examples_dir() -> Path:
