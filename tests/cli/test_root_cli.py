@@ -36,3 +36,24 @@ def test_missing_workspace_is_one_line_and_exit_5(tmp_path) -> None:
     assert "Traceback" not in out.stderr
     assert "no dr workspace" in out.stderr
     assert "dr init" in out.stderr
+
+
+def test_shell_completion_completes_commands_and_subcommands() -> None:
+    """The CLI library's own completion is on (`dr --install-completion`): the bash protocol
+    answers with the commands that match what was typed."""
+    import os
+    import subprocess
+    import sys
+
+    def complete(words: str) -> list[str]:
+        cword = len(words.split(" ")) - 1  # the word being completed, maybe still empty
+        env = {**os.environ, "_DR_COMPLETE": "complete_bash", "COMP_WORDS": words,
+               "COMP_CWORD": str(cword)}  # fmt: skip
+        out = subprocess.run([sys.executable, "-m", "dr"], env=env, capture_output=True,
+                             text=True, check=False)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+
+    assert complete("dr dri") == ["drill"]
+    assert set(complete("dr drill ")) >= {"due", "run", "tick", "history"}
+    assert complete("dr report a") == ["audit"]
