@@ -126,17 +126,58 @@ def _line(p: SetPlan, d: Decision) -> str:
 def apply(
     set_name: str = typer.Option(None, "--set", "-s", help="Only this set (default: all)."),
     at: str = typer.Option(None, "--at", help="Evaluate the policy as of this time (UTC)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Say what would be expired, per set; change nothing."
+    ),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Do not ask (needed without a terminal, e.g. from cron)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Mark the versions the policy expires as expired in the catalog (one transaction).
 
     Never an artifact a kept version needs. Expired versions leave `dr catalog list` and
-    the planner; the repository reclaims their space on the next prune.
+    the planner; the repository reclaims their space on the next prune. It says how many
+    versions of which sets it will expire, judged as of when, and asks first — at a
+    terminal — unless `--yes`; without a terminal it needs `--yes`. `--dry-run` only says.
+
+    Example: dr retention apply --at 2024-05-15T00:00Z --dry-run
     """
     from dr.catalog import Catalog, expiry
+    from dr.errors import ParameterError
 
     when = _at(at)
     with Catalog.open(workspace().catalog_path) as catalog:
         plans = expiry.plan(catalog, when, set_name)
+        per_set = {p.set_name: len(p.expiring()) for p in plans if p.expiring()}
+        versions = sum(per_set.values())
+        summary = {"at": when.isoformat(), "dry_run": dry_run, "versions": versions,
+                   "sets": per_set}  # fmt: skip
+        what = (f"{versions} versions of {len(per_set)} sets, judged as of "
+                f"{when:%Y-%m-%d %H:%M} UTC")  # fmt: skip
+        if dry_run or not versions:
+            _said(summary, f"would expire {what}" if versions else "nothing to expire", as_json)
+            return
+        if not yes:
+            import sys
+
+            if as_json or not sys.stdin.isatty():
+                raise ParameterError(
+                    f"retention apply would expire {what}: nothing done",
+                    hint="pass --yes to confirm (--dry-run lists them per set)",
+                )
+            _said(summary, f"about to expire {what}", False)
+            if not typer.confirm("expire them?", default=False):
+                raise typer.Exit(1)
         changed = expiry.apply(catalog, plans, when)
-    versions = sum(len(p.expiring()) for p in plans)
-    console.print(f"expired {versions} versions ({changed} artifacts)")
+    summary["artifacts"] = changed
+    _said(summary, f"expired {versions} versions ({changed} artifacts)", as_json)
+
+
+def _said(summary: dict[str, object], line: str, as_json: bool) -> None:
+    if as_json:
+        emit_json(summary)
+        return
+    console.print(line, highlight=False)
+    for name, count in sorted(summary["sets"].items()):  # type: ignore[attr-defined]
+        console.print(f"  {name}: {count}", highlight=False)

@@ -230,7 +230,7 @@ def test_retention_apply_then_prune_through_the_cli(
             ids.append(m["id"])
     repo.close()
     at = (t0 + timedelta(days=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert dr(capsys, "retention", "apply", "--at", at)[0] == 0
+    assert dr(capsys, "retention", "apply", "--at", at, "--yes")[0] == 0
 
     code, out, _ = dr(capsys, "store", "prune", "--dry-run", "--json")
     dry = json.loads(out)
