@@ -348,17 +348,27 @@ def prune(
         help="Evaluate each set's retention policy now instead of the catalog's expiry marks.",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would go and why; no change."),
+    yes: bool = typer.Option(
+        False,
+        "--yes",
+        "-y",
+        help="Do not ask before removing versions prune chose itself (--keep-last, "
+        "--keep-days, --policy, or no catalog); needed without a terminal.",
+    ),
     repo: Path | None = RepoOpt,
     key_file: Path | None = KeyOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """Remove the versions retention expired, then reclaim their space (exclusive lock).
 
-    With a workspace catalog, the versions whose runs `dr retention apply` marked expired go;
-    without one (or with --policy), each set's retention policy is evaluated exactly as
-    `dr retention plan` does. --keep-last / --keep-days replace retention for this prune.
-    A kept version always keeps the versions it is built on. Pruned versions' runs are
-    marked expired in the catalog. Space of interrupted backups is reclaimed too.
+    With a workspace catalog, the versions whose runs `dr retention apply` marked expired go
+    (that command asked). Without one, with --policy, or with --keep-last / --keep-days
+    (which replace retention for this prune), prune decides itself what goes: it says how
+    many versions and asks first, at a terminal, unless --yes; without a terminal it needs
+    --yes. A kept version always keeps the versions it is built on. Pruned versions' runs
+    are marked expired in the catalog. Space of interrupted backups is reclaimed too.
+
+    Example: dr store prune --keep-last 7 --dry-run
     """
     from dr.store.format import utcnow
     from dr.store.prune import prune as run_prune
@@ -369,12 +379,37 @@ def prune(
         linked = catalog is not None and not dry_run and _is_workspace_repository(r)
         drift = reconcile(catalog, r) if linked else None
         view, policies = _retention_facts(catalog, use_marks=not (policy or override))
+        if not (dry_run or yes) and (policy or override or catalog is None):
+            preview = run_prune(r, at=utcnow(), keep_last=keep_last, keep_days=keep_days,
+                                catalog=view, policies=policies, dry_run=True)  # fmt: skip
+            _confirm_prune(preview, json_out)
         report = run_prune(
             r, at=utcnow(), keep_last=keep_last, keep_days=keep_days,
             catalog=view, policies=policies, dry_run=dry_run,
             before_delete=(lambda keys: mark_runs_expired(catalog, keys)) if linked else None,
         )  # fmt: skip
     _print_prune(report, dry_run, json_out, drift)
+
+
+def _confirm_prune(preview: Any, json_out: bool) -> None:
+    """Ask before removing versions prune chose itself; refuse without a terminal."""
+    import sys
+
+    from dr.errors import ParameterError
+
+    going = sorted(d.id for d in preview.decisions if not d.keep)
+    if not going:
+        return
+    shown = ", ".join(going[:3]) + (f" and {len(going) - 3} more" if len(going) > 3 else "")
+    what = f"{len(going)} versions ({shown})"
+    if json_out or not sys.stdin.isatty():
+        raise ParameterError(
+            f"store prune would remove {what}: nothing done",
+            hint="pass --yes to confirm (--dry-run lists them and why)",
+        )
+    console.print(f"about to remove {what} from the repository", highlight=False)
+    if not typer.confirm("remove them?", default=False):
+        raise typer.Exit(1)
 
 
 @contextmanager

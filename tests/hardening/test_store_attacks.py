@@ -108,7 +108,8 @@ def test_a_prune_killed_anywhere_leaves_the_catalog_truthful(tmp_path: Path) -> 
         tmp = tmp_path / f"k{crash_at}"
         tmp.mkdir()
         ids = estate(tmp)
-        out = dr(tmp, "store", "prune", "--keep-last", "1", DR_STORE_CRASH_AT=str(crash_at))
+        prune = ("store", "prune", "--keep-last", "1", "--yes")
+        out = dr(tmp, *prune, DR_STORE_CRASH_AT=str(crash_at))
         if out.returncode == 0:
             break
         assert out.returncode == -signal.SIGKILL, out.stderr
@@ -116,7 +117,7 @@ def test_a_prune_killed_anywhere_leaves_the_catalog_truthful(tmp_path: Path) -> 
         assert catalog_lies(tmp) == [], f"kill at point {crash_at}"
         verify = dr(tmp, "store", "verify", "--json")
         corrupt += verify.returncode != 0
-        again = dr(tmp, "store", "prune", "--keep-last", "1", "--json")
+        again = dr(tmp, "store", "prune", "--keep-last", "1", "--yes", "--json")
         assert again.returncode == 0, again.stderr
         repo = open_repository(tmp / "repo", PASS)
         lost += ids[-1] not in repo.version_ids()
@@ -131,7 +132,7 @@ def test_a_prune_killed_anywhere_leaves_the_catalog_truthful(tmp_path: Path) -> 
 def test_a_rerun_prune_marks_runs_whose_version_an_earlier_prune_deleted(tmp_path: Path) -> None:
     ids = estate(tmp_path)
     (tmp_path / "repo" / MANIFEST_DIR / ids[0]).unlink()  # what a prune killed long ago left
-    out = dr(tmp_path, "store", "prune", "--keep-last", "10")
+    out = dr(tmp_path, "store", "prune", "--keep-last", "10", "--yes")
     assert out.returncode == 0, out.stderr
     assert "marked 1 run(s) expired" in out.stdout
     assert catalog_lies(tmp_path) == []
@@ -309,3 +310,22 @@ def test_a_backup_killed_after_its_commit_is_recorded_by_the_next_verify(tmp_pat
         lost += (tmp / "out" / "new.bin").read_bytes() != (tmp / "src" / "new.bin").read_bytes()
     print(f"\nbackup: kills {kills} / lost {lost} / corrupt {corrupt}")
     assert kills >= 3 and lost == 0 and corrupt == 0
+
+
+def test_a_prune_that_chooses_itself_asks_first_and_without_a_terminal_needs_yes(
+    tmp_path: Path,
+) -> None:
+    """`--keep-last` replaces retention: prune decides what goes, so it says how many and,
+    without a terminal, removes nothing unless --yes."""
+    ids = estate(tmp_path)
+    refused = dr(tmp_path, "store", "prune", "--keep-last", "1")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"would remove {len(ids) - 1} versions" in refused.stderr and "--yes" in refused.stderr
+    repo = open_repository(tmp_path / "repo", PASS)
+    assert sorted(repo.version_ids()) == sorted(ids), "nothing removed"
+    repo.close()
+    done = dr(tmp_path, "store", "prune", "--keep-last", "1", "--yes")
+    assert done.returncode == 0, done.stderr
+    repo = open_repository(tmp_path / "repo", PASS)
+    assert repo.version_ids() == [ids[-1]]
+    repo.close()

@@ -99,13 +99,13 @@ def test_kill_during_prune(repo: Repository, tmp_path: Path) -> None:
             m = run_backup(repo, BackupOptions("s", src, backup_type=kind))
             expected[m["id"]] = tree_digest(src)
         crash_at = (i % 10) + 1
-        rc = dr(
-            ["store", "prune", "--keep-last", "2", "--repo", str(repo.root)], tmp_path, crash_at
-        )
+        prune = ["store", "prune", "--keep-last", "2", "--yes", "--repo", str(repo.root)]
+        rc = dr(prune, tmp_path, crash_at)
         kills += rc != 0
         repo.reload_index()
         check(repo.root, expected, tmp_path, all_=False)
     assert kills >= ITERATIONS // 2
-    assert dr(["store", "prune", "--keep-last", "2", "--repo", str(repo.root)], tmp_path, None) == 0
+    prune = ["store", "prune", "--keep-last", "2", "--yes", "--repo", str(repo.root)]
+    assert dr(prune, tmp_path, None) == 0
     check(repo.root, expected, tmp_path, all_=True)
     assert len(repo.version_ids()) == 2
