@@ -501,7 +501,7 @@ class Runner:
             return
         _, missing = self.executor.secrets(spec)
         attempt = self.attempts.get(spec.id, 0) + 1
-        if missing:
+        if missing and not self.options.dry_run:  # a dry run sends nothing: needs no secret
             msg = f"secret {missing} is not set: set it in the environment, then retry the step"
             self._apply(self.executor.outcome(spec, "paused", attempt, msg), batch)
             return

@@ -272,6 +272,14 @@ def test_a_missing_secret_pauses_the_step_naming_the_variable(h: Harness) -> Non
     assert "$DR_SECRET_DSRM_PASSWORD" in h.last("s")["message"]
 
 
+def test_a_dry_run_needs_no_secret(h: Harness) -> None:
+    """A dry run sends nothing: the command is recorded without the secret's value, and the
+    step is not paused for want of it (the README tour's `dr run start --dry-run`)."""
+    h.start([step("s", "with-secret")], dry_run=True)
+    assert h.run(environ={}) == "succeeded"
+    assert [c.host for c in h.recorder.calls] == ["h1"]
+
+
 def _reboot_handler(up_after: int) -> Any:
     state = {"booted": "boot-1", "probes": 0}
 
