@@ -128,7 +128,7 @@ def run(
     if bool(db) == bool(due_only):
         raise ParameterError("name one database, or pass --due", hint="dr drill run DB02")
     ws = workspace()
-    keys = [db] if db else _due_databases(ws)
+    keys = [db] if db else [v.key for v in _due(ws) if v.kind == "database"]
     if not keys:
         if as_json:
             emit_json({"drills": []})
@@ -239,10 +239,6 @@ def _verdicts(ws: Any, when: datetime) -> list[Any]:
 
 def _due(ws: Any) -> list[Any]:
     return [v for v in _verdicts(ws, datetime.now(UTC).replace(microsecond=0)) if v.due]
-
-
-def _due_databases(ws: Any) -> list[str]:
-    return [v.key for v in _due(ws) if v.kind == "database"]
 
 
 def _reporter(out: Any) -> Any:

@@ -36,9 +36,11 @@ from engine.errors import EngineError
 
 if TYPE_CHECKING:
     from dr.lab.estate import Lab
+    from dr.model.inventory import Inventory
     from dr.workspace import Workspace
     from engine.journal import Journal, RunInfo
     from engine.plan import Plan
+    from engine.runbook import Library
     from engine.runner import Operator, Reporter
 
 #: the first step that removes the restored copy: held while there is something to look at
@@ -82,18 +84,20 @@ def run_database_drill(
     """Drill ``db_ref``; see the module docstring. With an ``operator`` (a person at the
     terminal) the steps that need a person are asked about as ``dr run start`` asks; without
     one, such a step fails the drill."""
-    from dr.drill.drift import estate_fingerprint
+    from dr.drill.drift import estate_fingerprint, library_digest
     from dr.model.load import workspace_inventory
     from dr.model.refs import resolve_database
+    from engine.runbook import Library
 
     inv = workspace_inventory(ws)
     ref = resolve_database(inv, db_ref)
+    library = Library.load()  # read once: the planner's flags, the record's digest, the run
     started = now_utc()
     drill_id = drill_id_for(ref.key, started)
     base = _Record(drill_id, ref.key, started, forest or inv.drills.forest or "")
     base.estate = estate_fingerprint(inv, ref.key)
     try:
-        plan = _plan(ws, ref.key, forest or inv.drills.forest, at, into)
+        plan = _plan(ws, inv, library, ref.key, forest or inv.drills.forest, at, into)
     except (DrError, EngineError) as exc:
         return _finish(ws, base.failed(f"could not be planned: {exc.lines()[0]}"), None, say)
     folder = ws.root / "drills" / drill_id
@@ -105,12 +109,13 @@ def run_database_drill(
     else:
         base.target = f"{plan.facts.get('forest', '')}/{plan.facts.get('recovery_server', '')}"
     base.plan = plan
-    base.library = _library_digest(plan)
+    base.library = library_digest({s.kind for s in plan.steps}, library)
     lab = _lab_of(ws)
     cleanup = [s.id for s in plan.steps if s.kind in CLEANUP]
     hold = tuple(cleanup) if (lab is not None or keep) else ()
     with _served(lab):
-        return _execute(ws, base, plan_path, by, hold, lab, keep, reporter, operator, say)
+        return _execute(ws, base, plan_path, library, by, hold, lab, keep, reporter, operator,
+                        say)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- the parts
@@ -170,15 +175,6 @@ def plan_shape(plan: Plan) -> str:
     return hashlib.sha256(json.dumps(shape).encode()).hexdigest()
 
 
-def _library_digest(plan: Plan) -> str | None:
-    """The step library's definition of every kind the plan uses, as one digest (what
-    ``dr drill due`` recomputes to see whether the library changed since)."""
-    from dr.drill.drift import library_digest
-    from engine.runbook import Library
-
-    return library_digest({s.kind for s in plan.steps}, Library.load())
-
-
 def _runs_of(facts: dict[str, Any]) -> set[str]:
     found: set[str] = set()
     for chain in facts.get("chains") or []:
@@ -189,17 +185,20 @@ def _runs_of(facts: dict[str, Any]) -> set[str]:
 
 
 def _plan(
-    ws: Workspace, key: str, forest: str | None, at: datetime | None, into: str | None
+    ws: Workspace,
+    inv: Inventory,
+    library: Library,
+    key: str,
+    forest: str | None,
+    at: datetime | None,
+    into: str | None,
 ) -> Plan:
     from dr.catalog import Catalog
-    from dr.model.load import workspace_inventory
     from dr.planner import plan_drill
     from dr.planner.catalog_facts import CatalogFacts
     from dr.planner.facts import StepFacts
-    from engine.runbook import Library
 
-    inv = workspace_inventory(ws)
-    steps = StepFacts.of_library(Library.load())
+    steps = StepFacts.of_library(library)
     with Catalog.open(ws.catalog_path) as catalog:
         return plan_drill(CatalogFacts(catalog, inv, (), steps), key, forest, at, into=into)
 
@@ -253,6 +252,7 @@ def _execute(
     ws: Workspace,
     rec: _Record,
     plan_path: Path,
+    library: Library,
     by: str,
     hold: tuple[str, ...],
     lab: Lab | None,
@@ -261,7 +261,8 @@ def _execute(
     operator: Operator | None,
     say: Callable[[str], None],
 ) -> DrillOutcome:
-    from dr.cli.run import _findings, _passphrase_for_steps, _specs, _transports
+    from dr.cli.run import _findings, _passphrase_for_steps, _transports
+    from engine.executor import build_specs
     from engine.journal import Journal
     from engine.plan import load_plan
     from engine.runner import Decision, Runner, RunOptions, abort, ack, create_run
@@ -270,7 +271,7 @@ def _execute(
     _passphrase_for_steps(plan)  # the store steps' repository passphrase, as `dr run` gives it
     options = RunOptions(non_interactive=operator is None, hold=hold)
     person = _NotAboutHeld(operator, hold) if operator is not None else None
-    specs = _specs(plan, ())
+    specs = build_specs(plan, library)
     missing = [f for f in _findings(plan, specs, options) if not f.ok]
     if missing:  # what `dr run start --check` would say: nothing is started
         why = "; ".join(f"{f.subject}: {f.detail}" for f in missing)
@@ -312,8 +313,6 @@ def _execute(
         rec.rto = _elapsed(journal, info)
         rec.rpo = _achieved_rpo(plan, lab, rec.started)
         verdict = "passed" if failure is None else "failed"
-        if keep and failure is None and state == "waiting":
-            verdict = "passed"
         rec.evidence = _evidence(ws, journal, info, plan, rec, say)
     finally:
         journal.close()
@@ -418,7 +417,7 @@ def _steps(journal: Journal, info: RunInfo, plan: Plan) -> list[DrillStep]:
             continue
         at = _when(rec)
         states[rec.step_id] = str(rec.body.get("state"))
-        if at is not None and rec.body.get("state") in ("running", "succeeded", "failed",
+        if rec.body.get("state") in ("running", "succeeded", "failed",
                                                          "paused", "skipped", "acked"):  # fmt: skip
             times.setdefault(rec.step_id, []).append(at)
     found = []
@@ -436,15 +435,10 @@ def _steps(journal: Journal, info: RunInfo, plan: Plan) -> list[DrillStep]:
     return found
 
 
-def _when(rec: Any) -> datetime | None:
-    value = getattr(rec, "at", None) or getattr(rec, "time", None)
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, UTC)
-    if isinstance(value, str):
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return None
+def _when(rec: Any) -> datetime:
+    """When the journal recorded ``rec`` (its ``at``, ISO 8601)."""
+    at = datetime.fromisoformat(str(rec.at).replace("Z", "+00:00"))
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _failure(
@@ -473,7 +467,7 @@ def _failure(
 
 
 def _elapsed(journal: Journal, info: RunInfo) -> float | None:
-    times = [t for t in (_when(r) for r in journal.records(info.id)) if t is not None]
+    times = [_when(r) for r in journal.records(info.id)]
     return (max(times) - min(times)).total_seconds() if len(times) > 1 else None
 
 
