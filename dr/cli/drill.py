@@ -227,14 +227,11 @@ def tick(
 def _verdicts(ws: Any, when: datetime) -> list[Any]:
     """Every subject's verdict at ``when``, drift included (today's estate and library)."""
     from dr.drill import history
-    from dr.drill.due import due_all
-    from dr.drill.subjects import subjects
+    from dr.drill.subjects import verdicts
     from dr.model.load import workspace_inventory
     from engine.runbook import Library
 
-    records = history.load(ws.root)
-    found = subjects(workspace_inventory(ws), records, Library.load())
-    return due_all(found, records, when)
+    return verdicts(workspace_inventory(ws), history.load(ws.root), Library.load(), when)[1]
 
 
 def _due(ws: Any) -> list[Any]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from dr.drill.drift import changes
-from dr.drill.due import Subject, index_passed
+from dr.drill.due import Due, Subject, due_all, index_passed
 from dr.drill.history import DrillRecord
 from dr.model.inventory import Inventory
 from dr.model.refs import all_databases, resolve_database
@@ -31,3 +32,13 @@ def subjects(
         found.append(Subject("database", ref.key, period, changed))
     found += [Subject("scenario", s.name, float(s.interval)) for s in policy.scenarios]
     return found
+
+
+def verdicts(
+    inv: Inventory, records: Iterable[DrillRecord], library: Any, at: datetime
+) -> tuple[list[Subject], list[Due]]:
+    """Every subject and its verdict as of ``at``, judged on the drills ended by then (what
+    ``dr drill due``, ``dr drill tick`` and the audit report all show)."""
+    past = [r for r in records if r.ended_at <= at]
+    found = subjects(inv, past, library)
+    return found, due_all(found, past, at)

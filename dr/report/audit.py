@@ -54,8 +54,7 @@ class AuditData:
 def audit_report(ws: Workspace, since: datetime | None, at: datetime | None) -> AuditData:
     """Everything the report shows, from the workspace (see the module docstring)."""
     from dr.drill import history
-    from dr.drill.due import due_all
-    from dr.drill.subjects import subjects
+    from dr.drill.subjects import verdicts as judge
     from dr.model.load import workspace_inventory
     from engine.runbook import Library
 
@@ -63,8 +62,7 @@ def audit_report(ws: Workspace, since: datetime | None, at: datetime | None) -> 
     start = since or when - timedelta(days=365)
     inv = workspace_inventory(ws)
     every = history.load(ws.root)
-    found = subjects(inv, [r for r in every if r.ended_at <= when], Library.load())
-    verdicts = due_all(found, [r for r in every if r.ended_at <= when], when)
+    found, verdicts = judge(inv, every, Library.load(), when)
     shown = [r for r in every if start <= r.ended_at <= when]
     data = AuditData(
         title=f"Restore drills and evidence — {inv.organization.name}",
