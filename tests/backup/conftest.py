@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,7 @@ class Lab:
     journal: Journal
     inventory: Inventory
     password: str = PASSWORD
+    _last: datetime | None = None
 
     def spec(self) -> dict[str, object]:
         return {
@@ -62,8 +64,16 @@ class Lab:
     def context(self, inventory: Inventory | None = None) -> BackupContext:
         return BackupContext(
             inventory=inventory or self.inventory, catalog=self.catalog, repo=self.repo,
-            journal=self.journal, transports=self.factory(), environ={},
+            journal=self.journal, transports=self.factory(), environ={}, clock=self.clock,
         )  # fmt: skip
+
+    def clock(self) -> datetime:
+        """The wall clock, but a second later than any time it gave before: the catalog
+        names a run by its start to the second, and on a fast machine two backups of one
+        set can start within the same second (which a real schedule never does)."""
+        now = datetime.now(UTC).replace(microsecond=0)
+        self._last = max(now, self._last + timedelta(seconds=1)) if self._last else now
+        return self._last
 
     def commands(self) -> int:
         return len(self.server.commands)
