@@ -86,7 +86,8 @@ def test_deleted_index_file_then_repair(repo: Repository, tmp_path: Path) -> Non
 def test_damaged_manifest_is_named(repo: Repository, tmp_path: Path) -> None:
     a, _b, _ = two_sets(repo, tmp_path)
     path = repo.root / "manifests" / a["id"]
-    path.write_bytes(path.read_bytes()[:-1] + b"\x00")
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))  # always a change (\x00 may not be)
     report = verify(repo)
     assert report.damaged_versions == [a["id"]]
     with pytest.raises(IntegrityError):
