@@ -287,10 +287,15 @@ FAULTS = ("crash-store", "corrupt-page", "lose-database", "delete-log", "swap-lo
 @app.command("break")
 def break_(
     kind: str = typer.Argument(
-        ..., help="crash-store | corrupt-page | lose-database | delete-log | swap-log"
+        ...,
+        help="crash-store | corrupt-page | lose-database | delete-log | swap-log (with --db); "
+        "lose-server | delete-computer-account (with --host)",
     ),
-    db: str = typer.Option(
-        ..., "--db", help="The database (or the database whose stream) to break."
+    db: str | None = typer.Option(
+        None, "--db", help="The database (or the database whose stream) to break."
+    ),
+    host: str | None = typer.Option(
+        None, "--host", help="lose-server / delete-computer-account: the server, e.g. EX2016."
     ),
     generation: int | None = typer.Option(
         None, "--gen", help="delete-log / swap-log: the generation."
@@ -302,12 +307,28 @@ def break_(
     damages one of its pages (eseutil /k finds it, mount refuses it); `lose-database`
     removes its .edb; `delete-log` deletes a log generation on the server; `swap-log`
     replaces one with a log of another stream (another log signature).
+
+    `lose-server` takes a whole server away with its disks: nothing answers at its address
+    until it is rebuilt (`dr plan server`, and `dr lab operator install-windows` for the
+    person's part); `delete-computer-account` deletes its account in the directory, which
+    Exchange setup's recovery mode then refuses.
+
+    Example: `dr lab break lose-server --host EX2016`
     """
     from dr.errors import LabError
     from dr.lab import faults
 
-    if kind not in FAULTS:
-        raise LabError(f"unknown fault {kind!r}", hint="one of: " + ", ".join(FAULTS))
     lab = _lab()
-    said = faults.apply(lab, kind, db, generation)
+    if kind in faults.HOST_FAULTS:
+        if not host:
+            raise LabError(f"{kind} needs --host", hint="e.g. --host EX2016")
+        said = faults.apply_host(lab, kind, host)
+    elif kind in FAULTS:
+        if not db:
+            raise LabError(f"{kind} needs --db", hint="`dr lab status` lists the databases")
+        said = faults.apply(lab, kind, db, generation)
+    else:
+        raise LabError(
+            f"unknown fault {kind!r}", hint="one of: " + ", ".join(FAULTS + faults.HOST_FAULTS)
+        )
     console.print(said, highlight=False)

@@ -10,6 +10,15 @@ is recorded in ``lab.json`` with the lab time it happened:
 * ``lose-database`` — the ``.edb`` (and ``.stm``) is gone, as after a failed disk;
 * ``delete-log`` / ``swap-log`` — one numbered log of the stream is deleted, or replaced by a
   log of another stream (another log signature).
+
+Faults of a whole server (``--host``, :func:`apply_host`):
+
+* ``lose-server`` — the machine is gone with its disks: nothing answers at its address, its
+  databases, logs and staging folders are lost; its computer account and Exchange server
+  object stay in the directory, which is what a rebuild recovers it from;
+* ``delete-computer-account`` — someone deleted the server's computer account (what the
+  runbook says not to do): a machine joined under the old name gets a new account, and
+  ``Setup /Mode:RecoverServer`` then refuses it.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from dr.lab import exstore
 if TYPE_CHECKING:
     from dr.lab.estate import Lab
 
-__all__ = ["apply"]
+__all__ = ["HOST_FAULTS", "apply", "apply_host"]
 
 
 def apply(lab: Lab, kind: str, db: str, generation: int | None = None) -> str:
@@ -96,3 +105,33 @@ def _swap_log(lab, host, sg, database, generation) -> str:  # type: ignore[no-un
 
 _APPLY = {"crash-store": _crash, "corrupt-page": _corrupt, "lose-database": _lose,
           "delete-log": _delete_log, "swap-log": _swap_log}  # fmt: skip
+
+
+def apply_host(lab: Lab, kind: str, name: str) -> str:
+    """A fault of a whole server (``lose-server``, ``delete-computer-account``)."""
+    server = lab.server(name)
+    if kind == "lose-server":
+        host = lab.host(server.name)
+        if not host.machine.present:
+            raise LabError(f"{server.name} is already lost", hint="`dr lab status` shows it")
+        host.lose()
+        host.save()
+        said = (f"{server.name}: the server is lost with its disks (databases, logs, "
+                "staging); its computer account and Exchange server object stay in the "
+                "directory")  # fmt: skip
+    elif kind == "delete-computer-account":
+        try:
+            lab.directory_store.delete_account(server.name)
+        except KeyError:
+            raise LabError(f"{server.name} has no computer account to delete") from None
+        said = f"{server.name}: its computer account is deleted from the directory"
+    else:
+        raise LabError(f"unknown fault {kind!r}", hint="one of: " + ", ".join(HOST_FAULTS))
+    lab.state.setdefault("faults", []).append(
+        {"kind": kind, "host": server.name, "at": lab.now().isoformat()}
+    )
+    lab.save()
+    return said
+
+
+HOST_FAULTS = ("lose-server", "delete-computer-account")
