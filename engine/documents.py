@@ -135,7 +135,13 @@ def _secrets(steps: list[DocStep]) -> list[tuple[str, str, str]]:
 
 
 def describe_check(check: Verify) -> str:
-    """A verification in words: what output means success."""
+    """A verification in words: what output means success (and, if the check says so, what
+    its failure means)."""
+    text = _success(check)
+    return f"{text}. If not: {check.failure.rstrip('.')}" if check.failure else text
+
+
+def _success(check: Verify) -> str:
     if check.parser == "exit-code":
         codes = check.expect if check.expect is not None else 0
         return f"exit code {codes}" if not isinstance(codes, list) else f"exit code one of {codes}"

@@ -10,7 +10,10 @@ directory answers (the ``verify-directory`` step):
   ``......................... DC passed test NAME`` line per test (``failed test`` when the
   domain controller is not advertising); an unknown test is refused as dcdiag refuses it;
 * ``nltest /dsgetdc:DOMAIN`` — the DC locator's answer for the domain, ending in
-  ``The command completed successfully``; another domain is ``ERROR_NO_SUCH_DOMAIN`` (1355).
+  ``The command completed successfully``; another domain is ``ERROR_NO_SUCH_DOMAIN`` (1355);
+* ``dsquery computer [domainroot] [-o dn|rdn|samid] -name NAME`` — each matching computer
+  account (``*`` as a wildcard), its DN in quotes, one per line; nothing, and exit 0, when
+  none matches (dsquery computer, cc755655(v=ws.10) / cc730720(v=ws.11)).
 
 The directory itself (computer accounts, Exchange server objects) is the lab's shared
 :class:`dr.lab.directory.Directory`, which ``Add-Computer`` on a member server and Exchange
@@ -89,7 +92,7 @@ class DomainControllerHost:
         return os_object(self)
 
     def native(self, name: str) -> Any:
-        return {"dcdiag": _dcdiag, "nltest": _nltest}.get(name.lower())
+        return {"dcdiag": _dcdiag, "nltest": _nltest, "dsquery": _dsquery}.get(name.lower())
 
 
 def _dcdiag(argv: list[str], host: DomainControllerHost, stdin: bytes = b"") -> Any:
@@ -154,3 +157,32 @@ def _nltest(argv: list[str], host: DomainControllerHost, stdin: bytes = b"") -> 
         "CLOSE_SITE FULL_SECRET\r\nThe command completed successfully\r\n"
     )
     return NativeResult(stdout=text, exit_code=0)
+
+
+def _dsquery(argv: list[str], host: DomainControllerHost, stdin: bytes = b"") -> Any:
+    import fnmatch
+
+    from dr.lab.ps import NativeResult
+
+    if not argv or argv[0].lower() != "computer":
+        return NativeResult(stdout="dsquery failed:dr lab: only `dsquery computer` is modelled\r\n",
+                            exit_code=1)  # fmt: skip
+    rest, form, name = argv[1:], "dn", "*"
+    while rest:
+        arg = rest.pop(0)
+        low = arg.lower()
+        if low in ("-o", "-name") and rest:
+            value = rest.pop(0)
+            form, name = (value.lower(), name) if low == "-o" else (form, value)
+        elif low in ("domainroot", "forestroot") or low.startswith(("dc=", "cn=", "ou=")):
+            continue
+        else:
+            return NativeResult(stdout=f"dsquery failed:'{arg}' is an unknown parameter.\r\n"
+                                       "type dsquery /? for help.\r\n", exit_code=1)  # fmt: skip
+    lines = []
+    for obj in host.directory_store.objects().values():
+        if obj["objectClass"] == "computer" and fnmatch.fnmatch(obj["name"].lower(), name.lower()):
+            dn = obj["distinguishedName"]
+            lines.append({"dn": f'"{dn}"', "rdn": f'"CN={obj["name"]}"',
+                          "samid": f'"{obj["name"]}$"'}.get(form, f'"{dn}"'))  # fmt: skip
+    return NativeResult(stdout="".join(line + "\r\n" for line in sorted(lines)), exit_code=0)

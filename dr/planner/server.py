@@ -382,14 +382,25 @@ def directory_check(b: PlanBuilder, server: Server) -> list[str]:
                 dc = b.inv.server(domain.domain_controllers[0])
                 if dc.name == server.name:
                     return []
-                return [
+                answers = b.add(
+                    "verify-directory",
+                    [dc.name],
+                    host=dc.name,
+                    platform=platform_of(dc),
+                    params={"server": dc.name, "domain": domain.name},
+                    title=f"The directory of {domain.name} answers",
+                )
+                if server.exchange_version is None:
+                    return [answers]
+                return [  # Exchange's recovery setup needs the account: reset, never deleted
                     b.add(
-                        "verify-directory",
-                        [dc.name],
+                        "verify-computer-account",
+                        [server.name],
                         host=dc.name,
                         platform=platform_of(dc),
-                        params={"server": dc.name, "domain": domain.name},
-                        title=f"The directory of {domain.name} answers",
+                        needs=[answers],
+                        params={"server": server.name, "domain": domain.name},
+                        title=f"{server.name}'s computer account is still in {domain.name}",
                     )
                 ]
     return []

@@ -173,3 +173,12 @@ def test_the_domain_controller_answers_dcdiag_and_nltest(lab: Lab) -> None:
     assert code == 1355 and "ERROR_NO_SUCH_DOMAIN" in out
     code, out, _ = _run(dc, "dcdiag /test:NoSuchTest", "cmd")
     assert code != 0 and "not a valid test name" in out
+
+
+def test_dsquery_finds_a_computer_account_until_it_is_deleted(lab: Lab) -> None:
+    dc = lab.endpoint("DC1")
+    code, out, _ = _run(dc, "dsquery computer domainroot -o dn -name EX2016", "cmd")
+    assert (code, out) == (0, '"CN=EX2016,CN=Computers,DC=corp,DC=contoso,DC=com"\r\n')
+    faults.apply_host(lab, "delete-computer-account", "EX2016")
+    code, out, _ = _run(dc, "dsquery computer domainroot -o dn -name EX2016", "cmd")
+    assert (code, out) == (0, "")
