@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,7 +82,9 @@ def list_(
         None, "--last", "-n", min=1, help="Only the newest N versions of each item."
     ),
     since: str = typer.Option(
-        None, "--since", help="Only versions that ended at or after this time (ISO 8601, UTC)."
+        None,
+        "--since",
+        help="Only versions that ended at or after this time (ISO 8601; without an offset, UTC).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the versions as JSON."),
 ) -> None:
@@ -111,17 +113,9 @@ def list_(
 
 
 def _since(value: str | None) -> datetime | None:
-    from dr.errors import ParameterError
+    from dr.cli.common import parse_instant
 
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ParameterError(
-            f"--since {value!r} is not a time", hint="write it like 2024-05-18T00:00:00Z"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_instant(value, "--since")
 
 
 def render_listing(rows: list[ListingRow]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -101,3 +102,29 @@ def error_of(exc: Any) -> dict[str, Any]:
         problems=found["problems"],
         details=found["details"],
     )
+
+
+AT_RULE = "ISO 8601; a time without an offset is UTC, in every command"
+
+
+def parse_instant(value: str | None, option: str = "--at") -> datetime | None:
+    """A time given on the command line → an aware UTC datetime (None stays None).
+
+    One rule for every command: ISO 8601 (``2024-03-04T10:30``, ``…Z``, ``…+01:00``); a time
+    without an offset is UTC. A bad value is a ParameterError naming the option."""
+    from datetime import UTC
+    from datetime import datetime as _dt
+
+    from dr.errors import ParameterError
+
+    if value is None:
+        return None
+    try:
+        parsed = _dt.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ParameterError(
+            f"{option} {value!r} is not a time",
+            hint="write ISO 8601, e.g. 2024-03-04T10:30 (UTC: a time without an offset is UTC) "
+            "or 2024-03-04T11:30+01:00",
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -48,19 +48,11 @@ AT = typer.Option(
 
 
 def parse_at(value: str | None, option: str = "--at") -> datetime | None:
-    """ISO 8601 → aware UTC datetime; a clear ParameterError otherwise."""
-    from dr.errors import ParameterError
-    from dr.planner.facts import parse_time
+    """ISO 8601 → aware UTC datetime; a clear ParameterError otherwise (one rule:
+    :func:`dr.cli.common.parse_instant`)."""
+    from dr.cli.common import parse_instant
 
-    if value is None:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        raise ParameterError(
-            f"{option} {value!r} is not a time",
-            hint="write ISO 8601, e.g. 2024-03-04T10:30 (UTC) or 2024-03-04T11:30+01:00",
-        ) from None
+    return parse_instant(value, option)
 
 
 def load_provider(
@@ -201,7 +193,10 @@ def _now(value: str | None) -> datetime:
 
 
 AS_OF = typer.Option(
-    None, "--as-of", help="Take 'now' as this time (retention windows are counted to it)."
+    None,
+    "--as-of",
+    help="Take 'now' as this time (retention windows are counted to it); ISO 8601, without an "
+    "offset UTC.",
 )
 
 
