@@ -3,6 +3,7 @@
 dr lab up --days 3            build it: hosts, mail, backups through dr's backup path
 dr lab serve                  a loopback WinRM endpoint per host (what `dr run` talks to)
 dr lab break crash-store --db DB01
+dr lab break purge-messages --mailbox finance --count 3
 dr lab truth --db DB01 --at 2026-11-03T10:00Z
 dr lab verify --db DB01 --at 2026-11-03T10:00Z
 dr lab status / dr lab down
@@ -209,22 +210,36 @@ def verify(
     folder: str = typer.Option(
         "Recovered Items", "--folder", help="With --mailbox: the folder the restore wrote under."
     ),
+    deleted_by: str | None = typer.Option(
+        None,
+        "--deleted-by",
+        help="With --mailbox: judge only the messages held at --at and deleted by this "
+        "instant (a message restore).",
+    ),
     json_out: bool = JsonOpt,
 ) -> None:
     """Prove a restore equal to the ground truth at --at.
 
     With --db: the database file on its host (or --host) holds every message, in its
     folder, and nothing else. With --mailbox: the copies a mailbox restore put under
-    --folder are the mailbox as it was. Exit 0 when equal; exit 3 naming every message
-    that differs otherwise.
+    --folder are the mailbox as it was. With --mailbox and --deleted-by (a message
+    restore): every message the mailbox held at --at and had lost by --deleted-by is back
+    under --folder, in its folder. Exit 0 when equal; exit 3 naming every message that
+    differs otherwise.
     """
     from dr.errors import ParameterError, TruthMismatch
 
     lab = _lab()
     if (db is None) == (mailbox is None):
         raise ParameterError("give --db or --mailbox", hint="`dr lab verify --help`")
+    if deleted_by is not None and mailbox is None:
+        raise ParameterError("--deleted-by goes with --mailbox", hint="`dr lab verify --help`")
     when = _at(at, lab)
-    verdict = lab.verify_mailbox(mailbox, when, folder) if mailbox else lab.verify(db, when, host)
+    if mailbox:
+        by = _at(deleted_by, lab) if deleted_by is not None else None
+        verdict = lab.verify_mailbox(mailbox, when, folder, by)
+    else:
+        verdict = lab.verify(db, when, host)
     if json_out:
         emit_json(verdict.as_dict())
     else:
@@ -281,27 +296,35 @@ def exec_(
         raise typer.Exit(code if 0 < code < 256 else 1)
 
 
-FAULTS = ("crash-store", "corrupt-page", "lose-database", "delete-log", "swap-log")
+FAULTS = ("crash-store", "corrupt-page", "lose-database", "delete-log", "swap-log",
+          "purge-messages")  # fmt: skip
 
 
 @app.command("break")
 def break_(
     kind: str = typer.Argument(
-        ..., help="crash-store | corrupt-page | lose-database | delete-log | swap-log"
+        ...,
+        help="crash-store | corrupt-page | lose-database | delete-log | swap-log | purge-messages",
     ),
-    db: str = typer.Option(
-        ..., "--db", help="The database (or the database whose stream) to break."
+    db: str | None = typer.Option(
+        None, "--db", help="The database (or the database whose stream) to break."
     ),
     generation: int | None = typer.Option(
         None, "--gen", help="delete-log / swap-log: the generation."
     ),
+    mailbox: str | None = typer.Option(
+        None, "--mailbox", help="purge-messages: the mailbox (alias) whose messages go."
+    ),
+    count: int = typer.Option(3, "--count", help="purge-messages: how many (the oldest)."),
 ) -> None:
     """Break something, as a failure would; the lab records it.
 
     `crash-store` stops the store with DB attached (Dirty Shutdown); `corrupt-page` also
     damages one of its pages (eseutil /k finds it, mount refuses it); `lose-database`
     removes its .edb; `delete-log` deletes a log generation on the server; `swap-log`
-    replaces one with a log of another stream (another log signature).
+    replaces one with a log of another stream (another log signature). `purge-messages
+    --mailbox M [--count N]` deletes the N oldest messages of mailbox M and purges them
+    (past Recoverable Items): only a backup brings them back.
     """
     from dr.errors import LabError
     from dr.lab import faults
@@ -309,5 +332,12 @@ def break_(
     if kind not in FAULTS:
         raise LabError(f"unknown fault {kind!r}", hint="one of: " + ", ".join(FAULTS))
     lab = _lab()
-    said = faults.apply(lab, kind, db, generation)
+    if kind == "purge-messages":
+        if mailbox is None:
+            raise LabError("say whose messages: --mailbox ALIAS")
+        said = faults.purge_messages(lab, mailbox, count)
+    elif db is None:
+        raise LabError(f"say which database {kind} breaks: --db DB")
+    else:
+        said = faults.apply(lab, kind, db, generation)
     console.print(said, highlight=False)
