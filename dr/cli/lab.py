@@ -2,6 +2,7 @@
 
 dr lab up --days 3            build it: hosts, mail, backups through dr's backup path
 dr lab serve                  a loopback WinRM endpoint per host (what `dr run` talks to)
+dr lab advance --hours 3      more mail, and the backups that fall due
 dr lab break crash-store --db DB01
 dr lab break purge-messages --mailbox finance --count 3
 dr lab truth --db DB01 --at 2026-11-03T10:00Z
@@ -86,6 +87,24 @@ def up(
         f"lab ready in {ws.root / 'lab'}: {', '.join(_names(lab))}; now {_stamp(lab.now())}"
     )
     console.print("next: `dr lab serve` (keep it running), then plan and `dr run start`")
+
+
+@app.command("advance")
+def advance(
+    hours: float = typer.Option(..., "--hours", help="How far to run the lab's clock on."),
+) -> None:
+    """Run the lab's clock on: mail in every mounted database, and the scheduled backups
+    that fall due, through dr's backup path (as `dr lab up`). Not while `dr lab serve`
+    runs (it needs the endpoints' ports).
+
+    Example: `dr -w lab-ws lab advance --hours 3`
+    """
+    from dr.lab.build import advance as run_clock
+
+    ws = workspace_path()
+    with err_console.status("running the lab's clock on") as status:
+        lab = run_clock(ws.root, hours, progress=lambda text: status.update(text))
+    console.print(f"lab clock now {_stamp(lab.now())}")
 
 
 def _names(lab: Any) -> list[str]:

@@ -1,0 +1,154 @@
+"""B5 on the lab: an offline copy of a database restored on the recovery server.
+
+dr takes online backups only; an offline backup is a person's work: the store dismounted,
+its files copied while it is down (Clean Shutdown: no logs needed), the store mounted
+again. The test does that on the lab host with the real commands (``dr lab exec``),
+records the copy in the catalog with ``dr catalog import`` as any other tool's backup, and
+lets the lab's mail run on (``dr lab advance``) so production moves past the copy.
+
+``dr plan database --offline`` then restores the copy on the recovery forest's server of
+the same names — its own files and logs moved aside first, as B5 says — and never on
+production: an earlier offline plan deleted the production database, so the test proves
+the production database still there, mounted and equal to its own truth. The fetch step
+waits for a person (the copy is not in dr's repository); the test copies the files where
+the step says, marks it done and resumes; the restored copy must equal the truth at the
+copy's instant.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from datetime import datetime
+from typing import Any
+
+from dr.exchange.eseutil import parse_mh
+from tests.e2e.conftest import LabWorkspace
+
+BACKUP_DIR = "T:\\OfflineBackups\\DB01"
+SNAPIN = "Microsoft.Exchange.Management.PowerShell.SnapIn"
+EDB = "E:\\ExchangeDatabases\\DB01\\DB01.edb"
+
+
+def test_an_offline_copy_is_restored_on_the_recovery_server_and_production_is_untouched(
+    lab_ws: LabWorkspace,
+) -> None:
+    taken = _offline_copy_2016(lab_ws)
+    lab_ws.dr("lab", "advance", "--hours", "3")
+    plan = lab_ws.plan("database", "--offline", "--db", "DB01")
+    point = datetime.fromisoformat(plan["recoverable_point"])
+    assert point == taken
+    assert {s["host"] for s in plan["steps"]} == {"RX2016", "orchestrator"}
+    assert plan["facts"]["recovery_server"] == "RX2016" and plan["facts"]["in_place"] is False
+    assert not any(s["kind"] == "remove-database-files" for s in plan["steps"])
+    fetch = next(s for s in plan["steps"] if s["kind"] == "fetch-artifacts")
+
+    with lab_ws.serving() as env:
+        out = _dr(env, "run", "start", str(lab_ws.root / "plan.json"), "--non-interactive")
+        said = out.stdout + out.stderr
+        assert out.returncode == 10, said
+        assert "E6400" in said and "not retried" in said, "a person copies it; no retry helps"
+        run = _run_id(env)
+        _copy_like_a_person(lab_ws, fetch, "EX2016", [f"{BACKUP_DIR}\\DB01.edb"])
+        acked = _dr(env, "run", "ack", run, fetch["id"], "--by", "responder",
+                    "--decision", "done", "--note", "copied from T:\\OfflineBackups")  # fmt: skip
+        assert acked.returncode == 0, acked.stdout + acked.stderr
+        resumed = _dr(env, "run", "resume", run)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+
+    verdict = json.loads(lab_ws.dr("lab", "verify", "--db", "DB01", "--at", point.isoformat(),
+                                   "--host", "RX2016", "--json").stdout)  # fmt: skip
+    assert verdict["equal"] and verdict["found"] == verdict["expected"] > 0, verdict
+    lab = lab_ws.lab()
+    assert lab.truth("DB01", lab.now()) != lab.truth("DB01", point), "production moved on"
+    recovery = lab.host("RX2016")
+    sg, db = recovery.find_db("DB01")
+    assert recovery.dbs[recovery.db_key(sg, db)].mounted
+    assert recovery.fs.exists("E:\\ExchangeDatabases\\DB01.pre-restore\\DB01.edb"), (
+        "the recovery server's own files were moved aside, not deleted"
+    )
+    _production_untouched(lab_ws)
+
+
+def _production_untouched(lab_ws: LabWorkspace) -> None:
+    """EX2016's DB01 still there, mounted, equal to its own truth now; nothing moved aside."""
+    now = lab_ws.lab().now()
+    own = json.loads(lab_ws.dr("lab", "verify", "--db", "DB01", "--at", now.isoformat(),
+                               "--json").stdout)  # fmt: skip
+    assert own["equal"] and own["expected"] > 0, own
+    host = lab_ws.lab().host("EX2016")
+    sg, db = host.find_db("DB01")
+    assert host.dbs[host.db_key(sg, db)].mounted, "production DB01 stayed mounted"
+    assert host.path(EDB).is_file()
+    assert not host.fs.exists("E:\\ExchangeDatabases\\DB01.pre-restore")
+    assert lab_ws.lab().verify("DB02", now).equal
+
+
+# --------------------------------------------------------------------------- the person
+
+
+def _offline_copy_2016(lab_ws: LabWorkspace) -> datetime:
+    """Dismount DB01, copy its .edb, mount it again (Exchange Management Shell), read the
+    copy's header and hash, and import the copy into the catalog; returns its time."""
+    script = "\n".join([
+        f"Add-PSSnapin {SNAPIN} -ErrorAction SilentlyContinue",
+        "Dismount-Database -Identity DB01 -Confirm:$false -ErrorAction Stop",
+        f"New-Item -ItemType Directory -Force -Path {BACKUP_DIR} | Out-Null",
+        f"Copy-Item -LiteralPath {EDB} -Destination {BACKUP_DIR} -ErrorAction Stop",
+        "Mount-Database -Identity DB01 -ErrorAction Stop",
+    ])  # fmt: skip
+    lab_ws.dr("lab", "exec", "EX2016", script)
+    copy = f"{BACKUP_DIR}\\DB01.edb"
+    header = parse_mh(lab_ws.dr("lab", "exec", "EX2016", f"eseutil /mh {copy}").stdout)
+    assert header.state_text == "Clean Shutdown", "an offline copy is of a stopped database"
+    facts = lab_ws.dr("lab", "exec", "EX2016", "; ".join([
+        f"(Get-FileHash -LiteralPath {copy} -Algorithm SHA256).Hash",
+        f"(Get-Item -LiteralPath {copy}).Length",
+    ])).stdout.split()  # fmt: skip
+    at = lab_ws.lab().now()
+    _import(lab_ws, "ex2016-exchange", "EX2016", at, [{
+        "kind": "database", "name": "DB01.edb", "size": int(facts[1]),
+        "sha256": facts[0].lower(), "location": copy, "storage_group": "EX2016/DB01",
+        "database": "EX2016/DB01/DB01", "state": header.state_text, "mounted": False,
+    }])  # fmt: skip
+    return at
+
+
+def _import(
+    lab_ws: LabWorkspace, bset: str, host: str, at: datetime, artifacts: list[dict[str, Any]]
+) -> None:
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    manifest = {"format": "dr-manifest/1", "runs": [{
+        "set": bset, "host": host, "type": "copy", "start": stamp, "end": stamp,
+        "source": "offline file copy (store dismounted)", "artifacts": artifacts,
+    }]}  # fmt: skip
+    path = lab_ws.root / "offline-manifest.json"
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    lab_ws.dr("catalog", "import", str(path))
+
+
+def _copy_like_a_person(
+    lab_ws: LabWorkspace, fetch: dict[str, Any], source_host: str, files: list[str]
+) -> None:
+    """What the waiting fetch step asks: the copy's files into its staging folder/run-N."""
+    params = fetch["params"]
+    (version,) = params["versions"]
+    lab = lab_ws.lab()
+    into = lab.host(params["host"]).fs.host_path(params["dest"]) / version
+    into.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        shutil.copy2(lab.host(source_host).path(name), into)
+
+
+def _dr(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dr", *args], capture_output=True, text=True, env=env,
+        check=False, stdin=subprocess.DEVNULL, timeout=900,
+    )  # fmt: skip
+
+
+def _run_id(env: dict[str, str]) -> str:
+    runs = json.loads(_dr(env, "run", "status", "--json").stdout)
+    return str(max(runs, key=lambda r: r["created"])["id"])
