@@ -209,21 +209,29 @@ AS_OF = typer.Option(
 def message(
     mailbox: str = typer.Option(..., "--mailbox", help="Alias of the mailbox."),
     deleted_at: str = typer.Option(..., "--deleted-at", help="When the messages were deleted."),
+    purged: bool = typer.Option(
+        False,
+        "--purged",
+        help="They were purged (hard-deleted past Recoverable Items): restore from a backup "
+        "even inside deleted-item retention.",
+    ),
     as_of: str = AS_OF,
     output: Path = OUTPUT,
     as_json: bool = JSON,
     facts: Path = FACTS,
     inventory: Path = INVENTORY,
 ) -> None:
-    """Recover deleted messages (B1): no backup within deleted-item retention (it says so);
-    otherwise a mail-level restore, or on 2010+ a recovery database and a restore request —
-    always into the original database."""
+    """Recover deleted messages (B1): no backup within deleted-item retention (it says so)
+    unless they were purged; otherwise a mail-level restore, or on 2010+ a recovery
+    database and a restore request — always into the original database."""
     from dr.planner import plan_message
 
     when = parse_at(deleted_at, "--deleted-at")
     assert when is not None
     run_planner(
-        planned(lambda p: plan_message(p, mailbox, when, _now(as_of)), facts, inventory),
+        planned(
+            lambda p: plan_message(p, mailbox, when, _now(as_of), purged=purged), facts, inventory
+        ),
         output,
         as_json,
     )

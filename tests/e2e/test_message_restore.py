@@ -2,13 +2,12 @@
 
 A user deletes messages of the Finance mailbox and they are purged (``dr lab break
 purge-messages``): gone from the store, so Recover Deleted Items cannot bring them back.
-Planned eight days later, beyond the 7-day deleted-item retention, the plan restores DB02
-from the catalog's backups into a recovery database, ``New-MailboxRestoreRequest`` copies
-the mailbox into the live one under "Recovered Items" and the recovery database is
-removed. The run goes
-through ``dr run start`` over WinRM against ``dr lab serve``, and ``dr lab verify
---deleted-by`` proves every message deleted since the recoverable point back in the live
-mailbox, in its folder.
+Planned at once with ``--purged``, or eight days later beyond the 7-day deleted-item
+retention, the plan restores DB02 from the catalog's backups into a recovery database,
+``New-MailboxRestoreRequest`` copies the mailbox into the live one under "Recovered
+Items" and the recovery database is removed. The run goes through ``dr run start`` over
+WinRM against ``dr lab serve``, and ``dr lab verify --deleted-by`` proves every message
+deleted since the recoverable point back in the live mailbox, in its folder.
 """
 
 from __future__ import annotations
@@ -35,8 +34,12 @@ def test_purged_messages_come_back_into_the_live_mailbox_from_a_recovery_databas
     live = exstore.contents(host.path("E:\\ExchangeDatabases\\DB02\\DB02.edb")).values()
     assert not purged & {m.id for m in live if m.mailbox == MAILBOX}, "they are gone"
 
+    soon = lab_ws.plan("message", "--mailbox", MAILBOX, "--deleted-at", iso(deleted_at),
+                       "--as-of", iso(deleted_at + timedelta(hours=1)), "--purged")  # fmt: skip
+    assert soon["facts"]["needs_backup"] is True, "purged: no retention window holds them"
     plan = lab_ws.plan("message", "--mailbox", MAILBOX, "--deleted-at", iso(deleted_at),
                        "--as-of", iso(deleted_at + timedelta(days=8)))  # fmt: skip
+    assert [s["kind"] for s in plan["steps"]] == [s["kind"] for s in soon["steps"]]
     assert plan["facts"]["needs_backup"] is True
     assert plan["facts"]["method"] == "recovery-database"
     point = datetime.fromisoformat(plan["recoverable_point"])

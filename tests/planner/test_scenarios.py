@@ -290,6 +290,18 @@ def test_message_within_retention_needs_no_backup() -> None:
     assert any("no backup is needed" in w for w in plan.warnings)
 
 
+def test_purged_messages_need_a_backup_even_inside_retention() -> None:
+    """Purged past Recoverable Items, no retention window holds them: the backup path,
+    said in a warning, as beyond retention."""
+    plan = plan_message(estate_facts(), "tvisser", at(1), at(30), purged=True)
+    well_formed(plan)
+    assert plan.facts["needs_backup"] is True and plan.facts["purged"] is True
+    assert "mailbox-restore-request" in kinds(plan)
+    assert any("purged" in w for w in plan.warnings)
+    later = plan_message(estate_facts(), "tvisser", at(1), at(24 * 30))
+    assert kinds(later) == kinds(plan)
+
+
 def test_message_beyond_retention_uses_the_mail_level_backup() -> None:
     plan = plan_message(estate_facts(), "administrator", at(1), at(24 * 30))
     assert "restore-mail-level" in kinds(plan)
