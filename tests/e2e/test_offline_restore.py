@@ -84,6 +84,34 @@ def test_an_offline_copy_is_restored_on_the_recovery_server_and_production_is_un
     _production_untouched(lab_ws)
 
 
+def test_in_place_an_offline_copy_replaces_a_lost_database_and_keeps_what_was_there(
+    lab_ws: LabWorkspace,
+) -> None:
+    """``--in-place``, for when the online restore has failed: DB01's .edb is lost; the copy
+    goes back over it on EX2016, the group's logs moved aside (kept), and DB01 holds what
+    it held at the copy. DB02, on the same server, is not touched."""
+    taken = _offline_copy_2016(lab_ws)
+    lab_ws.dr("lab", "advance", "--hours", "3")
+    lab_ws.dr("lab", "break", "lose-database", "--db", "DB01")
+    plan = lab_ws.plan("database", "--offline", "--in-place", "--db", "DB01")
+    assert datetime.fromisoformat(plan["recoverable_point"]) == taken
+    assert {s["host"] for s in plan["steps"]} == {"EX2016", "orchestrator"}
+
+    done = _run_to_the_end(lab_ws, plan, "EX2016", [f"{BACKUP_DIR}\\DB01.edb"])
+
+    assert done == ["fetch-artifacts"]
+    shown = lab_ws.dr("lab", "verify", "--db", "DB01", "--at", taken.isoformat(), "--json")
+    verdict = json.loads(shown.stdout)
+    assert verdict["equal"] and verdict["found"] == verdict["expected"] > 0, verdict
+    lab = lab_ws.lab()
+    host = lab.host("EX2016")
+    sg, db = host.find_db("DB01")
+    assert host.dbs[host.db_key(sg, db)].mounted
+    aside = host.fs.host_path("E:\\ExchangeDatabases\\DB01.pre-restore")
+    assert any(aside.glob("E00*.log")), "the group's logs were moved aside, not deleted"
+    assert lab.verify("DB02", lab.now()).equal, "DB02 was not touched"
+
+
 def test_an_offline_copy_of_a_2003_store_is_restored_on_the_recovery_server(
     lab_ws: LabWorkspace,
 ) -> None:
