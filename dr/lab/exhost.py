@@ -517,8 +517,10 @@ class ExchangeHost(HostSim):
     def program_found(self, command: str) -> bool:
         """eseutil named by a full path runs only from where setup put it: the install
         path's bin folder (``C:\\Program Files\\Exchsrvr\\bin`` on 2000/2003, KB 825088;
-        ``$env:ExchangeInstallPath\\Bin`` on 2007+). A bare name is found on the PATH."""
-        parts = re.split(r"[\\/]", command.strip().strip('"'))
+        ``$env:ExchangeInstallPath\\Bin`` on 2007+). A bare name is found on the PATH.
+        Doubled separators count as one, as Windows reads them: the install path ends in a
+        backslash, so ``"$env:ExchangeInstallPath\\Bin\\eseutil.exe"`` names ``V15\\\\Bin``."""
+        parts = [p for p in re.split(r"[\\/]", command.strip().strip('"')) if p]
         if len(parts) < 2 or parts[-1].lower().removesuffix(".exe") != "eseutil":
             return True
         folder = "\\".join(parts[:-1]).rstrip("\\").lower()
