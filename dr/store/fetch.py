@@ -20,7 +20,14 @@ from pathlib import Path, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
 from dr.catalog.model import FACT_KINDS
-from dr.errors import ArtifactExpired, IntegrityError, NotFoundError, ParameterError, StoreError
+from dr.errors import (
+    ArtifactExpired,
+    IntegrityError,
+    NotFoundError,
+    NotInRepository,
+    ParameterError,
+    StoreError,
+)
 
 if TYPE_CHECKING:
     from dr.catalog import Artifact, Catalog
@@ -125,7 +132,7 @@ def fetch(repo: Repository, found: Sequence[Source], dest: Path) -> list[str]:
 
     outside = [s for s in found if s.version is None]
     if outside:
-        raise StoreError(_not_ours(outside, dest))
+        raise NotInRepository(_not_ours(outside, dest))
     lines = []
     for source in found:
         if source.repo_id != repo.repo_id:

@@ -105,7 +105,8 @@ def test_a_run_taken_by_another_tool_is_named_with_its_location(
 ) -> None:
     code, _, err = dr(capsys, "store", "fetch", "run-1", "--to", str(tmp_path / "s"))
     assert code == 6
-    assert "not taken by dr" in err and "run-1 (at " in err and "dr run ack" in err
+    assert "E6400" in err and "not taken by dr" in err and "run-1 (at " in err
+    assert "dr run ack" in err
     assert "Traceback" not in err
 
 
