@@ -144,8 +144,10 @@ def fetch(repo: Repository, found: Sequence[Source], dest: Path) -> list[str]:
         target = dest / source.name
         # an earlier fetch of this version was interrupted (the step is being run again):
         # finish it, replacing what it left by checked files
+        # files an earlier fetch of the same version left (an earlier restore from this
+        # staging folder) are kept when their SHA-256 is the version's; others are refused
         unfinished = _marker(target, source.version).exists()
-        restore_version(repo, source.version, target, overwrite=unfinished)
+        restore_version(repo, source.version, target, overwrite=unfinished, keep_identical=True)
         done = " (finished an interrupted fetch)" if unfinished else ""
         lines.append(f"{source.name}: version {source.version} restored into {target}{done}")
     return lines
