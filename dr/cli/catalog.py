@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from dr.cli.common import console, emit_json, workspace
+from dr.cli.common import console, emit_json, print_table, workspace
 
 if TYPE_CHECKING:
     from dr.catalog.listing import ListingRow
@@ -142,7 +142,7 @@ def render_listing(rows: list[ListingRow]) -> None:
     ):
         label = f"{sg} / {item}" if sg else item
         console.print(f"[bold]{_escape(set_name)}[/]  {_escape(label)}", highlight=False)
-        console.print(_table(list(group)))
+        print_table(_table(list(group)))
 
 
 def _escape(text: str) -> str:

@@ -158,3 +158,27 @@ def byte_progress(label: str, total: int, *, quiet: bool) -> Iterator[Callable[[
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+def print_table(table: Any, out: Console | None = None, *, prose: bool = False) -> None:
+    """Print a table without cutting a cell: ids, paths and names are never shortened to
+    "…". On a narrow terminal a cell that does not fit wraps onto the next line; through a
+    pipe (a file, `grep`, a log) the table is as wide as its widest row needs — unless it is
+    ``prose`` (sentences that read better wrapped to the width, e.g. `dr run start --check`)."""
+    target = out or console
+    for column in table.columns:
+        column.overflow = "fold"
+        column.no_wrap = False
+    if target.is_terminal or prose:
+        target.print(table)
+        return
+    from rich.measure import Measurement
+
+    wide = target.options.update_width(1 << 16)
+    natural = Measurement.get(target, wide, table).maximum
+    before = target.width
+    target.width = max(before, natural)  # rich caps print(width=) at the console's width
+    try:
+        target.print(table, crop=False)
+    finally:
+        target.width = before

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from dr.cli.common import console, emit_json, err_console, workspace
+from dr.cli.common import console, emit_json, err_console, print_table, workspace
 from engine.units import duration
 
 app = typer.Typer(no_args_is_help=True)
@@ -49,7 +49,7 @@ def due(at: str | None = AT_OPT, as_json: bool = JSON_OPT) -> None:
         state = "OVERDUE" if row["overdue"] else ("due" if row["due"] else "-")
         last = row["last_success"][:10] if row["last_success"] else "never"
         table.add_row(row["key"], state, last, row["next_date"][:10], row["why"])
-    console.print(table)
+    print_table(table)
 
 
 def _due_row(v: Any) -> dict[str, Any]:
@@ -257,7 +257,7 @@ def _print_records(records: list[Any]) -> None:
         verdict = r.verdict.upper()
         table.add_row(r.drill_id, r.database or "-", verdict, rto, checks,
                       r.evidence_record_id or "-")  # fmt: skip
-    console.print(table)
+    print_table(table)
     for r in records:
         for c in r.checks:
             if not c.passed:
@@ -293,4 +293,4 @@ def history_(as_json: bool = JSON_OPT) -> None:
         verdict = r.verdict.upper() + (f": {r.failure}" if r.failure else "")
         table.add_row(r.drill_id, what, r.target, f"{r.ended_at:%Y-%m-%d %H:%M}Z", verdict,
                       r.evidence_record_id or "-")  # fmt: skip
-    console.print(table)
+    print_table(table)

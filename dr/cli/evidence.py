@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from dr.cli.common import console, emit_json, suggest, workspace
+from dr.cli.common import console, emit_json, print_table, suggest, workspace
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -164,7 +164,7 @@ def _print_steps(steps: list[dict[str, Any]], dry: bool = False) -> None:
         times = [(s["started_at"] or "")[:19], (s["finished_at"] or "")[:19]]
         state = "recorded" if dry and s["state"] == "succeeded" else s["state"]
         table.add_row(s["id"], state, str(s["attempts"]), exit_code, *times, approvers)
-    console.print(table)
+    print_table(table)
 
 
 def _sec(value: float | None) -> str:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from dr.cli.common import console, emit_json, error_of, workspace
+from dr.cli.common import console, emit_json, error_of, print_table, workspace
 
 if TYPE_CHECKING:
     from dr.model.inventory import Inventory
@@ -92,7 +92,7 @@ def show(as_json: bool = JSON_OPT) -> None:
         emit_json(inventory_json(inv))
         return
     for table in tables(inv):
-        console.print(table)
+        print_table(table)
 
 
 HOSTS_ARG = typer.Argument(
@@ -181,7 +181,7 @@ def _probe_report(inv: Inventory, rows: list[dict[str, Any]], as_json: bool) -> 
         answered, implied = row["powershell"], row["inventory_implies"]
         note = row["error"] or ("" if answered == implied else "recorded: plans use the answer")
         table.add_row(row["host"], answered or "-", implied or "unknown", note)
-    console.print(table)
+    print_table(table)
 
 
 def inventory_json(inv: Inventory) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from dr.cli.common import console, emit_json, workspace
+from dr.cli.common import console, emit_json, print_table, workspace
 
 if TYPE_CHECKING:
     from dr.planner.facts import FactsProvider
@@ -511,6 +511,6 @@ def render_plan(plan: Plan, output: Path | None) -> None:
             _duration(step.estimate_seconds),
             str(len(step.needs)),
         )
-    console.print(steps)
+    print_table(steps)
     if output is not None:
         console.print(f"saved to {output}")

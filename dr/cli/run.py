@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from dr.cli.common import Placeholder, console, emit_json, err_console, suggest, workspace
+from dr.cli.common import (
+    Placeholder,
+    console,
+    emit_json,
+    err_console,
+    print_table,
+    suggest,
+    workspace,
+)
 
 if TYPE_CHECKING:
     from engine.executor import StepSpec
@@ -392,7 +400,7 @@ def _print_findings(out: Any, plan_file: Path, findings: list[Any]) -> None:
         steps = f.steps if len(f.steps) <= 3 else (*f.steps[:3], f"+{len(f.steps) - 3}")
         subject = f"{f.subject}\n({', '.join(steps)})" if f.steps else f.subject
         table.add_row(f.check, Text(subject), mark, Text(detail))
-    out.print(table)
+    print_table(table, out, prose=True)
     missing = sum(1 for f in findings if not f.ok)
     out.print(f"{missing} missing" if missing else "everything the steps need is there")
 
@@ -703,7 +711,7 @@ def _print_runs(rows: list[dict[str, Any]]) -> None:
         steps = f"{r['steps_done']}/{r['steps_total']}"
         state, steps = (dry_run_state(r), "") if r["dry_run"] else (r["state"], steps)
         table.add_row(r["id"], state, steps, r["started_by"], r["created"][:19], r["plan"])
-    console.print(table)
+    print_table(table)
 
 
 def dry_run_state(row: dict[str, Any]) -> str:
@@ -732,4 +740,4 @@ def _print_run(data: dict[str, Any]) -> None:
         attempt = str(s["attempt"] or "")
         step_state = "recorded" if dry and s["state"] == "succeeded" else s["state"]
         table.add_row(s["id"], step_state, s["host"], attempt, Text(s["message"]))
-    console.print(table)
+    print_table(table)

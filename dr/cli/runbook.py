@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from dr.cli.common import console, emit_json, err_console
+from dr.cli.common import console, emit_json, err_console, print_table
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -110,7 +110,7 @@ def kinds(
             "; ".join(row["variants"]),
             "yes" if row["destructive"] else "",
         )
-    console.print(table)
+    print_table(table)
 
 
 def _kind_summary(kind: Any) -> dict[str, Any]:

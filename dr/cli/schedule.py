@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from dr.cli.common import console, emit_json, workspace
+from dr.cli.common import console, emit_json, print_table, workspace
 
 if TYPE_CHECKING:
     from dr.model.sets import BackupSet
@@ -109,4 +109,4 @@ def _print(statuses: list[ScheduleStatus], when: datetime, timezone: str, show_a
             flag,
             _local(s.next_due, timezone),
         )
-    console.print(table)
+    print_table(table)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from dr.cli.common import console, emit_json, workspace
+from dr.cli.common import console, emit_json, print_table, workspace
 
 if TYPE_CHECKING:
     from dr.catalog import Catalog, SetRecord
@@ -160,7 +160,7 @@ def _render(records: list[SetRecord]) -> None:
             history or d.compression,
             enc,
         )
-    console.print(table)
+    print_table(table)
 
 
 def _describe_schedule(s: object) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from dr.cli.common import STATE, byte_progress, console, emit_json, err_console
+from dr.cli.common import STATE, byte_progress, console, emit_json, err_console, print_table
 
 if TYPE_CHECKING:
     from dr.store.repository import Repository
@@ -184,7 +184,7 @@ def ls(
             _human(row["stored"]),
             f"[{row['saved_percent']}%]",
         )
-    console.print(table)
+    print_table(table)
 
 
 def check_restore_target(to: Path) -> None:
