@@ -200,7 +200,9 @@ def check_restore_target(to: Path) -> None:
 
 @app.command("restore")
 def restore(
-    version: str = typer.Argument(..., help="Version id (see `dr store ls`)."),
+    version: str = typer.Argument(
+        ..., help="Version id, a unique prefix of it (4+ characters), or `latest`."
+    ),
     to: Path = typer.Option(..., "--to", help="Directory to restore into (created if needed)."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace files of the version already in the directory."
@@ -213,11 +215,14 @@ def restore(
 
     Paths that would land outside --to are refused. A file of the version already in --to
     is refused (nothing is written) unless --overwrite.
+
+    Example: dr store restore latest --to /srv/restore
     """
     from dr.store.restore import restore_version
 
     check_restore_target(to)
     with open_repo(repo, key_file) as r:
+        version = r.resolve_version(version)
         manifest = r.read_manifest(version)
         with byte_progress("restoring", manifest["size"], quiet=json_out) as tick:
             restore_version(r, version, to, tick, overwrite=overwrite)

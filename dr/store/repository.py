@@ -22,7 +22,7 @@ from typing import Any
 
 import zstandard
 
-from dr.errors import IntegrityError, KeyMismatch, NotFoundError, StoreError
+from dr.errors import IntegrityError, KeyMismatch, NotFoundError, ParameterError, StoreError
 from dr.store import keyfile
 from dr.store.chunking import CDC_AVG, CDC_MAX, CDC_MIN
 from dr.store.crypto import AuthenticationFailed, Compressor, MasterKeys, framed, unpack
@@ -186,6 +186,34 @@ class Repository:
         plain = zstandard.ZstdCompressor(level=MANIFEST_LEVEL).compress(dumps(manifest))
         write_atomic(
             self.root / MANIFEST_DIR / vid, _seal(self.keys, "manifest", vid.encode(), plain)
+        )
+
+    def resolve_version(self, given: str) -> str:
+        """A version as a person names it: its id, a unique prefix of it (as `dr store ls`
+        shows ids), or ``latest`` (the newest by start time)."""
+        ids = self.version_ids()
+        if given == "latest":
+            if not ids:
+                raise NotFoundError(
+                    f"no version in {self.root} yet", hint="back something up first"
+                )
+            readable = [(m["started"], vid) for vid, m, _ in self.manifests() if m is not None]
+            if not readable:
+                raise IntegrityError(f"no readable version in {self.root}")
+            return max(readable)[1]
+        if given in ids:
+            return given
+        found = [vid for vid in ids if vid.startswith(given)] if len(given) >= 4 else []
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise ParameterError(
+                f"{given!r} names {len(found)} versions: " + ", ".join(found[:5]),
+                hint="give more of the id (`dr store ls` lists them)",
+            )
+        raise NotFoundError(
+            f"no version {given!r} in {self.root}",
+            hint="list them: `dr store ls` (an id, a unique prefix of 4 or more, or latest)",
         )
 
     def manifests(self) -> Iterator[tuple[str, dict[str, Any] | None, str | None]]:

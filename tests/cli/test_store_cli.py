@@ -261,3 +261,28 @@ def test_verify_says_what_it_found_on_an_empty_and_a_whole_repository(
     dr(capsys, "backup", "run", "files", "--from", str(source(tmp_path)), "--repo", str(repo))
     code, out, _ = dr(capsys, "store", "verify", "--read-data", "--repo", str(repo))
     assert code == 0 and "all 1 version(s) restorable and every pack read" in out
+
+
+def test_restore_takes_latest_and_a_unique_prefix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "repo"
+    dr(capsys, "store", "init", str(repo))
+    src = source(tmp_path)
+    first = json.loads(dr(capsys, "backup", "run", "files", "--from", str(src), "--repo",
+                          str(repo), "--json")[1])["version"]  # fmt: skip
+    (src / "notes.txt").write_text("changed\n")
+    second = json.loads(dr(capsys, "backup", "run", "files", "--from", str(src), "--repo",
+                           str(repo), "--json")[1])["version"]  # fmt: skip
+    code, out, err = dr(capsys, "store", "restore", "latest", "--to", str(tmp_path / "a"),
+                        "--repo", str(repo), "--json")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["version"] == second
+    assert (tmp_path / "a" / "notes.txt").read_text() == "changed\n"
+    code, out, err = dr(capsys, "store", "restore", first[:-2], "--to", str(tmp_path / "b"),
+                        "--repo", str(repo), "--json")  # fmt: skip
+    assert code == 0 and json.loads(out)["version"] == first, err
+    assert (tmp_path / "b" / "notes.txt").read_text() == "hello\n"
+    code, _, err = dr(capsys, "store", "restore", "zzzzzzzz", "--to", str(tmp_path / "c"),
+                      "--repo", str(repo))  # fmt: skip
+    assert code != 0 and "unique prefix" in err
