@@ -15,7 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from dr.catalog.model import from_epoch, to_epoch
+from dr.catalog.model import FACT_KINDS, from_epoch, to_epoch
 
 MARKERS = {"full": "", "incremental": "[I]", "differential": "[D]", "copy": "[C]"}
 
@@ -23,7 +23,7 @@ _SQL = """
 SELECT r.set_name, a.storage_group, a.name, a.kind, a.backup_type, r.ended, r.id,
        SUM(a.size), SUM(a.stored_size), MIN(a.log_prefix), MIN(a.first_gen), MAX(a.last_gen)
 FROM runs r JOIN artifacts a ON a.run_id = r.id
-WHERE r.status != 'failed' AND a.expired = 0 {filters}
+WHERE r.status != 'failed' AND a.expired = 0 AND a.kind NOT IN ({facts}) {filters}
 GROUP BY r.id, a.storage_group, a.name
 ORDER BY r.set_name, a.storage_group, a.name, r.ended DESC, r.id DESC
 """
@@ -38,7 +38,7 @@ FROM (
            ROW_NUMBER() OVER (PARTITION BY r.set_name, a.storage_group, a.name
                               ORDER BY r.ended DESC, r.id DESC) AS newest
     FROM runs r JOIN artifacts a ON a.run_id = r.id
-    WHERE r.status != 'failed' AND a.expired = 0 {filters}
+    WHERE r.status != 'failed' AND a.expired = 0 AND a.kind NOT IN ({facts}) {filters}
     GROUP BY r.id, a.storage_group, a.name
 )
 WHERE newest <= ?
@@ -109,7 +109,8 @@ def listing(
     if since is not None:
         filters += " AND r.ended >= ?"
         args.append(to_epoch(since))
-    sql = (_SQL if last is None else _LAST_SQL).format(filters=filters)
+    facts = ", ".join(f"'{kind}'" for kind in sorted(FACT_KINDS))  # constants, not input
+    sql = (_SQL if last is None else _LAST_SQL).format(filters=filters, facts=facts)
     if last is not None:
         args.append(last)
     return [_row(*row) for row in conn.execute(sql, args).fetchall()]

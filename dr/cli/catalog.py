@@ -131,7 +131,8 @@ def _since(value: str | None) -> datetime | None:
 
 
 def render_listing(rows: list[ListingRow]) -> None:
-    """One block per set and item, versions newest first, as the vendor lists them."""
+    """One block per set and item, versions newest first, as the vendor lists them, each with
+    the catalog run id (`run-N`) that plans, `dr store fetch` and `dr graph` use."""
     from itertools import groupby
 
     if not rows:
@@ -156,17 +157,21 @@ def _table(rows: list[ListingRow]) -> object:
 
     from dr.catalog.listing import human_size
 
-    table = Table(box=None, pad_edge=False, show_header=False)
-    for justify in ("left", "right", "left", "right", "right", "left"):
-        table.add_column(justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    table = Table(box=None, pad_edge=False, header_style="dim")
+    columns = (("  item", "left"), ("size", "right"), ("ended (UTC)", "left"),
+               ("stored", "right"), ("saved", "right"), ("logs", "left"),
+               ("run", "left"))  # fmt: skip
+    for title, justify in columns:
+        table.add_column(title, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for row in rows:
         marker = f"{row.marker} " if row.marker else ""
         table.add_row(
             _escape(f"  {marker}{row.item}"),
             human_size(row.size),
-            row.at.strftime("%Y/%m/%d %H:%M"),
+            row.at.strftime("%Y-%m-%d %H:%M"),
             human_size(row.stored_size),
             _escape(f"[{row.saved_percent}%]"),
             row.generations or "",
+            f"run-{row.run_id}",  # what `dr plan` facts, `dr store fetch` and `dr graph` name
         )
     return table

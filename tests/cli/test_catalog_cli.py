@@ -21,6 +21,11 @@ def test_example_history_imports_lists_and_reimports(tmp_path: Path) -> None:
     assert (again["runs_added"], again["runs_skipped"]) == (0, report["runs_added"])
     listed = dr(ws, "catalog", "list", "--set", "dc1-system-state")
     assert "[I] SystemState.bkf" in listed.stdout and "[D] SystemState.bkf" in listed.stdout
+    header = next(line for line in listed.stdout.splitlines() if "ended (UTC)" in line)
+    assert header.split() == ["item", "size", "ended", "(UTC)", "stored", "saved", "logs", "run"]
+    ids = {r["run_id"] for r in json.loads(
+        dr(ws, "catalog", "list", "--set", "dc1-system-state", "--json").stdout)}  # fmt: skip
+    assert all(f"run-{i}" in listed.stdout for i in ids)
     rows = json.loads(dr(ws, "catalog", "list", "--set", "ex2016-exchange", "--json").stdout)
     assert {r["marker"] for r in rows} == {"", "[I]", "[D]", "[C]"}
 
