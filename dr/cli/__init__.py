@@ -17,6 +17,9 @@ import typer
 
 from dr import __version__
 from dr.cli.common import STATE, emit_json, err_console, error_document, error_of
+from dr.cli.helptext import install as _install_help
+
+_install_help()
 
 app = typer.Typer(
     name="dr",

@@ -120,6 +120,8 @@ def run(
 
     Files updated in place (databases, images: *.edb, *.stm, *.mdf, ... or an ESE header)
     are stored as changed blocks; other files as deduplicated content-defined chunks.
+
+    Example: dr backup run ex2016-exchange --type incremental
     """
     from dr.errors import ParameterError
 

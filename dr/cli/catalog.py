@@ -57,6 +57,8 @@ def import_(
     (8 MiB or more) on a machine with two cores is written by a second process while this
     one checks; still one transaction. DR_CATALOG_WRITER=inline keeps
     it in one process (process: always two; auto: the default).
+
+    Example: dr catalog import history.json
     """
     from dr.catalog import Catalog
     from dr.cli.common import byte_progress
@@ -109,6 +111,8 @@ def list_(
     By default every version is listed, as the vendor does: a set of 15-minute log
     backups lists thousands. Narrow it with --set, --last 5 (the newest five per item) or
     --since 2024-05-18T00:00Z.
+
+    Example: dr catalog list --set ex2016-exchange --last 3
     """
     from dr.catalog import Catalog
     from dr.catalog.listing import listing

@@ -134,6 +134,8 @@ def command(
     runbook, executes it over WinRM against the lab, and proves the restored database equal
     to the lab's ground truth; then drills DB02 into the recovery forest and verifies the
     drill's signed evidence. Each step prints the dr command it runs.
+
+    Example: dr demo --keep
     """
     base = prepare(directory.resolve())
     os.environ["DR_WORKSPACE"] = str(base / "ws")

@@ -30,6 +30,8 @@ def keygen_command(
     """Create the Ed25519 key that signs evidence, outside the workspace and repository.
 
     Refuses to replace an existing key. Give the public key it prints to your auditors.
+
+    Example: dr evidence keygen
     """
     from dr.evidence.signing import keygen, public_key_path, public_openssh
 
@@ -51,6 +53,8 @@ def record_command(
 
     `dr run start` / `resume` do this when a run ends; run it by hand after `dr evidence
     keygen`, or to add corrective actions (a new record that supersedes the last).
+
+    Example: dr evidence record 3f2a9c01
     """
     from dr.evidence.make import make_record
     from dr.evidence.signing import FileSigner
@@ -71,7 +75,10 @@ def show_command(
     seq: int = typer.Option(None, "--seq", help="A given record of the run (default: latest)."),
     as_json: bool = _JSON,
 ) -> None:
-    """Show a run's evidence record: verdict, RTO / RPO, steps, approvals, deviations."""
+    """Show a run's evidence record: verdict, RTO / RPO, steps, approvals, deviations.
+
+    Example: dr evidence show 3f2a9c01
+    """
     from dr.evidence.make import evidence_log, find_entry, read_statement
 
     log = evidence_log(workspace())
@@ -91,7 +98,10 @@ def export_command(
     seq: int = typer.Option(None, "--seq", help="A given record of the run (default: latest)."),
 ) -> None:
     """Write what an auditor needs: envelope, SSH signature, subjects, public key (PEM and
-    OpenSSH), allowed_signers, and the log proof (entries to the head, latest checkpoint)."""
+    OpenSSH), allowed_signers, and the log proof (entries to the head, latest checkpoint).
+
+    Example: dr evidence export 3f2a9c01 -o evidence/
+    """
     from dr.evidence.make import export
 
     path = export(workspace(), run, out, pubkey, seq)
@@ -107,7 +117,10 @@ def verify_command(
     pubkey: Path = _PUBKEY,
     as_json: bool = _JSON,
 ) -> None:
-    """Check signatures, digests, chains and checkpoints offline; name each failure."""
+    """Check signatures, digests, chains and checkpoints offline; name each failure.
+
+    Example: dr evidence verify evidence/ --pubkey dr-evidence.pub
+    """
     from dr.errors import EvidenceInvalid
     from dr.evidence.verify import verify_path
 

@@ -35,7 +35,10 @@ def show(
     facts: Path = FACTS,
     inventory: Path = INVENTORY,
 ) -> None:
-    """Print TARGET and everything it needs, as Graphviz dot, Mermaid or JSON (--json)."""
+    """Print TARGET and everything it needs, as Graphviz dot, Mermaid or JSON (--json).
+
+    Example: dr graph show EX2016/DB01 --format mermaid
+    """
     from dr.cli.plan import load_provider
     from dr.graph import build_graph, subgraph, to_dot, to_json, to_mermaid
 
@@ -71,7 +74,10 @@ def gaps_(
     inventory: Path = INVENTORY,
 ) -> None:
     """Log-sequence gaps, backups whose base is gone, secrets with no recorded location.
-    Exits 0 when there are none, 3 when there are (a restore would hit them)."""
+    Exits 0 when there are none, 3 when there are (a restore would hit them).
+
+    Example: dr graph gaps --json
+    """
     from dr.cli.plan import load_provider
     from dr.graph import gaps
 

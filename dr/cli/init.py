@@ -21,6 +21,8 @@ def command(
     """Create a workspace (./.dr, or --workspace / DR_WORKSPACE) with an empty catalog.
 
     Safe to run again: it keeps what is there and records a new inventory file if given.
+
+    Example: dr init --inventory examples/estate.yaml
     """
     from dr import workspace as ws_mod
 

@@ -45,6 +45,8 @@ def validate(file: Path = FILE_ARG, as_json: bool = JSON_OPT) -> None:
     Exit code 0 when valid; 2 with one line per problem otherwise. With --json the result is
     {"ok": true, "counts": {...}} or {"ok": false, "problems": [{file, line, column, field,
     message}, ...]} (exit code 2 as well).
+
+    Example: dr inventory validate examples/estate.yaml
     """
     from dr.errors import InventoryError
     from dr.model.inventory import load_inventory
@@ -69,6 +71,8 @@ def use(file: Path = FILE_ARG) -> None:
 
     Plans, schedules and checks then read this file. It is recorded by absolute path, so
     edit it in place; nothing is copied.
+
+    Example: dr inventory use estate.yaml
     """
     from dr.model.inventory import load_inventory
 
@@ -84,6 +88,8 @@ def show(as_json: bool = JSON_OPT) -> None:
     """Show the workspace's inventory: organization, forests, servers, storage, SLA, secrets.
 
     Secrets appear as name → where they are kept; the file never holds their values.
+
+    Example: dr inventory show --json
     """
     from dr.model.load import workspace_inventory
 

@@ -122,6 +122,8 @@ def serve() -> None:
     The ports are the ones `dr lab up` wrote into the workspace's `hosts:`; the account
     is the lab's own (`dr lab status` shows it). Set `DR_WINRM_USER` and
     `DR_WINRM_PASSWORD` to it in the shell that runs `dr run start`.
+
+    Example: dr lab serve
     """
     lab = _lab()
     ports = {name: int(p) for name, p in lab.state["ports"].items()}
@@ -140,7 +142,10 @@ def serve() -> None:
 
 @app.command("status")
 def status(json_out: bool = JsonOpt) -> None:
-    """The lab's clock, hosts, databases (mounted, state) and endpoint account."""
+    """The lab's clock, hosts, databases (mounted, state) and endpoint account.
+
+    Example: dr lab status --json
+    """
     from dr.lab import exstore
     from dr.lab.build import lab_env
 
@@ -189,7 +194,10 @@ def status(json_out: bool = JsonOpt) -> None:
 
 @app.command("down")
 def down(yes: bool = typer.Option(False, "--yes", help="Do not ask.")) -> None:
-    """Remove the lab's folders (the workspace's catalog and repository stay)."""
+    """Remove the lab's folders (the workspace's catalog and repository stay).
+
+    Example: dr lab down --yes
+    """
     from dr.lab.build import lab_dir
 
     directory = lab_dir(workspace())
@@ -201,7 +209,10 @@ def down(yes: bool = typer.Option(False, "--yes", help="Do not ask.")) -> None:
 
 @app.command("truth")
 def truth(db: str = DbOpt, at: str | None = AtOpt, json_out: bool = JsonOpt) -> None:
-    """The messages database DB held at an instant, from the lab's ground truth."""
+    """The messages database DB held at an instant, from the lab's ground truth.
+
+    Example: dr lab truth --db DB01 --at 2026-11-02T14:00Z
+    """
     lab = _lab()
     when = _at(at, lab)
     held = lab.truth(db, when)
@@ -245,6 +256,8 @@ def verify(
     restore): every message the mailbox held at --at and had lost by --deleted-by is back
     under --folder, in its folder. Exit 0 when equal; exit 3 naming every message that
     differs otherwise.
+
+    Example: dr lab verify --db DB01 --at 2026-11-02T14:00Z
     """
     from dr.errors import ParameterError, TruthMismatch
 

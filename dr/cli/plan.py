@@ -216,9 +216,12 @@ def message(
     facts: Path = FACTS,
     inventory: Path = INVENTORY,
 ) -> None:
-    """Recover deleted messages (B1): no backup within deleted-item retention (it says so)
+    """Recover deleted messages: no backup within deleted-item retention (it says so)
     unless they were purged; otherwise a mail-level restore, or on 2010+ a recovery
-    database and a restore request — always into the original database."""
+    database and a restore request — always into the original database.
+
+    Example: dr plan message --mailbox finance --deleted-at 2024-05-14T09:00Z -o plan.json
+    """
     from dr.planner import plan_message
 
     when = parse_at(deleted_at, "--deleted-at")
@@ -244,9 +247,12 @@ def mailbox_(
     facts: Path = FACTS,
     inventory: Path = INVENTORY,
 ) -> None:
-    """Recover a mailbox (B2): reconnect it within deleted-mailbox retention; beyond it,
+    """Recover a mailbox: reconnect it within deleted-mailbox retention; beyond it,
     restore its database into a recovery database (2010+) or the recovery forest and
-    extract the mailbox."""
+    extract the mailbox.
+
+    Example: dr plan mailbox --mailbox finance --at 2024-05-14T09:00Z -o plan.json
+    """
     from dr.planner import plan_mailbox
 
     run_planner(
@@ -277,7 +283,7 @@ def database(
     offline: bool = typer.Option(
         False,
         "--offline",
-        help="Restore an offline file backup (B5) on the recovery forest's server of the "
+        help="Restore an offline file backup on the recovery forest's server of the "
         "same names; production is not touched.",
     ),
     forest: str = typer.Option(
@@ -306,12 +312,15 @@ def database(
     facts: Path = FACTS,
     inventory: Path = INVENTORY,
 ) -> None:
-    """Restore stores / storage groups (B3), to a point in time (B4) or offline (B5).
+    """Restore stores / storage groups, to a point in time or offline.
 
     Copies the existing files first, dismounts, one temporary folder per storage group,
     restores the full (and differential) and log backups, the logs still on the server up
     to the target, replays (eseutil /cc on 2000/2003, /r on 2007+), verifies Clean Shutdown,
-    mounts. Storage groups in parallel, stores of one group in series."""
+    mounts. Storage groups in parallel, stores of one group in series.
+
+    Example: dr plan database --db DB01 --at 2024-05-14T11:00Z -o plan.json
+    """
     from dr.errors import ParameterError
     from dr.planner import plan_database, plan_offline
 
@@ -343,9 +352,12 @@ def server(
     facts: Path = FACTS,
     inventory: Path = INVENTORY,
 ) -> None:
-    """Rebuild a lost server (B6): same name, domain and Windows version (or its disk
+    """Rebuild a lost server: same name, domain and Windows version (or its disk
     image), Exchange disaster-recovery setup with its recorded components, then stores,
-    IIS metabase, SRS, KMS and CA."""
+    IIS metabase, SRS, KMS and CA.
+
+    Example: dr plan server --server EX2016 -o plan.json
+    """
     from dr.planner import plan_server
 
     run_planner(planned(lambda p: plan_server(p, server), facts, inventory), output, as_json)
@@ -369,8 +381,11 @@ def forest(
     facts: Path = FACTS,
     inventory: Path = INVENTORY,
 ) -> None:
-    """Recover after Active Directory failure (B7): a domain controller's system state
-    first, then the Exchange servers that depend on it."""
+    """Recover after Active Directory failure: a domain controller's system state
+    first, then the Exchange servers that depend on it.
+
+    Example: dr plan forest --domain corp.contoso.com -o plan.json
+    """
     from dr.planner import plan_forest
 
     run_planner(
@@ -392,9 +407,12 @@ def alternate(
     facts: Path = FACTS,
     inventory: Path = INVENTORY,
 ) -> None:
-    """Restore a database into the recovery forest (B8). Refused, naming each mismatch,
+    """Restore a database into the recovery forest. Refused, naming each mismatch,
     unless organization, administrative group legacyExchangeDN, storage group and database
-    names match the source."""
+    names match the source.
+
+    Example: dr plan alternate --db DB02 --at 2024-05-14T11:00Z -o plan.json
+    """
     from dr.planner import plan_alternate
 
     run_planner(
@@ -421,7 +439,7 @@ def drill(
         "inventory's drills: policy.",
     ),
 ) -> None:
-    """A restore drill (C1): the restore into the recovery forest or a recovery database,
+    """A restore drill: the restore into the recovery forest or a recovery database,
     then the header, the mount, every mailbox's item count against the backup's, a seeded
     sample, and the clean-up.
 
@@ -446,7 +464,10 @@ def site(
     inventory: Path = INVENTORY,
 ) -> None:
     """Everything after losing the site: forests first, then servers, then stores, as one
-    plan with the parallelism the dependencies allow."""
+    plan with the parallelism the dependencies allow.
+
+    Example: dr plan site -o site.json
+    """
     from dr.planner import plan_site
 
     run_planner(planned(plan_site, facts, inventory), output, as_json)
@@ -482,7 +503,7 @@ def critical_path_text(plan: Plan) -> str:
 
 
 def render_plan(plan: Plan, output: Path | None) -> None:
-    """The summary a responder reads before anything runs (E1)."""
+    """The summary a responder reads before anything runs."""
     from rich.table import Table
 
     point = plan.recoverable_point.isoformat() if plan.recoverable_point else "n/a"

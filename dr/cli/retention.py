@@ -47,6 +47,8 @@ def plan(
     --verbose lists the kept versions too. Nothing changes; `dr retention apply` does the
     expiring. A version a kept version needs (its full, the incrementals before it) is
     always kept, whatever its age.
+
+    Example: dr retention plan --at 2024-05-15T00:00Z --json
     """
     from dr.catalog import Catalog, expiry
 

@@ -264,6 +264,8 @@ def abort_command(
     The dr process executing the run stops its running commands (the local process group;
     WinRM's terminate signal and shell deletion) and records each. If no dr process runs it
     (it was killed), this command stops what the journal says was left running.
+
+    Example: dr run abort 3f2a9c01 --by alice
     """
     from engine.runner import RunOptions, abort, stop_orphans
 
@@ -328,7 +330,10 @@ def verify_command(
     run: str = typer.Argument(..., help="Run id (or prefix)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Check a run's journal chain: every record's hash, the plan copy, the outputs."""
+    """Check a run's journal chain: every record's hash, the plan copy, the outputs.
+
+    Example: dr run verify 3f2a9c01
+    """
     with _journal() as journal:
         report = journal.verify_chain(run)
     if as_json:

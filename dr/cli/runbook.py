@@ -43,6 +43,8 @@ def render(
 
         dr runbook render plan.json -o runbook.html
         dr runbook render plan.json --format md -o -
+
+    Example: dr runbook render plan.json -o runbook.html
     """
     from engine.documents import render as render_document
     from engine.plan import load_plan
@@ -92,7 +94,10 @@ def kinds(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     library: list[Path] = typer.Option([], "--library", "-L", help=_LIBRARY_HELP),
 ) -> None:
-    """List the step kinds of the library: what each does and on which platforms."""
+    """List the step kinds of the library: what each does and on which platforms.
+
+    Example: dr runbook kinds --json
+    """
     from engine.runbook import Library
 
     lib = Library.load(library)
@@ -156,6 +161,8 @@ def show(
     dr runbook show soft-recovery
     dr runbook show dismount-database --platform exchange=2003
     dr runbook show dismount-database --plan plan.json
+
+    Example: dr runbook show soft-recovery --platform exchange=2016
     """
     from engine.runbook import Library, select_variant
 

@@ -38,6 +38,8 @@ def due(
     backup type since; `every N minutes` schedules when none ended in the last N minutes.
     Last runs come from the workspace catalog (successful and warning runs). Schedule times
     are on the inventory's `timezone` clock (UTC when it declares none, or without one).
+
+    Example: dr schedule due --at 2024-05-15T12:00Z --all
     """
     from dr.cli.catalog import optional_inventory
     from dr.cli.common import parse_instant

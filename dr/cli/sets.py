@@ -74,6 +74,8 @@ def add(
 
     Losing the encryption key is losing the data: keep the key (or where it is kept) in a
     safe place before the first backup runs.
+
+    Example: dr set add nightly-files --host EX2016 --type files --schedule 'day@22:00'
     """
     definition = _definition(
         name=name,
@@ -119,7 +121,10 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print the sets as JSON."),
 ) -> None:
     """The registered sets: host, type, what they cover, schedules, compression history,
-    encryption (fixed at creation). Sets declared in the inventory are registered first."""
+    encryption (fixed at creation). Sets declared in the inventory are registered first.
+
+    Example: dr set show ex2016-exchange
+    """
     with _open_synced() as catalog:
         records = [catalog.set(name)] if name else catalog.sets()
     if as_json:
@@ -186,7 +191,10 @@ def edit(
         None, "--encryption", help="Refused: encryption is fixed when a set is created."
     ),
 ) -> None:
-    """Change a set's compression or schedules. Encryption cannot change (exit 2)."""
+    """Change a set's compression or schedules. Encryption cannot change (exit 2).
+
+    Example: dr set edit ex2016-exchange --compression normal
+    """
     from dr.cli.catalog import optional_inventory
 
     inventory = optional_inventory(workspace())

@@ -91,6 +91,8 @@ def init(
     The master key is random; it is wrapped by your passphrase (Argon2id) in a key file
     kept on THIS machine, never inside the repository. Losing the key file or the
     passphrase is losing the data.
+
+    Example: dr store init /srv/dr-repo
     """
     from dr.store.passphrase import obtain_passphrase
     from dr.store.repository import init_repository
@@ -115,7 +117,10 @@ def key_export(
     repo: Path | None = RepoOpt,
     key_file: Path | None = KeyOpt,
 ) -> None:
-    """Copy the key file out of this machine, on purpose (it stays passphrase-protected)."""
+    """Copy the key file out of this machine, on purpose (it stays passphrase-protected).
+
+    Example: dr store key export --to /media/usb/dr-key.json
+    """
     from dr.store import keyfile
     from dr.store.repository import read_config
 
@@ -134,7 +139,10 @@ def key_import(
     source: Path = typer.Argument(..., help="An exported key file."),
     repo: Path | None = RepoOpt,
 ) -> None:
-    """Install an exported key file on this machine for the repository it belongs to."""
+    """Install an exported key file on this machine for the repository it belongs to.
+
+    Example: dr store key import /media/usb/dr-key.json
+    """
     from dr.errors import KeyMismatch
     from dr.store import keyfile
     from dr.store.repository import read_config
@@ -163,7 +171,10 @@ def ls(
     key_file: Path | None = KeyOpt,
     json_out: bool = JsonOpt,
 ) -> None:
-    """List stored versions like the vendor's listing: full, [I] or [D], sizes, ratio."""
+    """List stored versions like the vendor's listing: full, [I] or [D], sizes, ratio.
+
+    Example: dr store ls --json
+    """
     from rich.table import Table
 
     with open_repo(repo, key_file) as r:
@@ -242,7 +253,10 @@ def verify(
     key_file: Path | None = KeyOpt,
     json_out: bool = JsonOpt,
 ) -> None:
-    """Check the repository; name every version that can no longer be restored."""
+    """Check the repository; name every version that can no longer be restored.
+
+    Example: dr store verify --read-data
+    """
     from dr.errors import IntegrityError
     from dr.store.lock import locked
     from dr.store.report import stored_bytes
@@ -478,7 +492,10 @@ def _print_drift(drift: Any) -> None:
 def stats(
     repo: Path | None = RepoOpt, key_file: Path | None = KeyOpt, json_out: bool = JsonOpt
 ) -> None:
-    """Sizes of the repository: versions, packs, blobs, deduplication and compression."""
+    """Sizes of the repository: versions, packs, blobs, deduplication and compression.
+
+    Example: dr store stats
+    """
     from dr.store.report import statistics
 
     with open_repo(repo, key_file) as r:
@@ -528,7 +545,10 @@ def stats_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
 def repair_index(
     repo: Path | None = RepoOpt, key_file: Path | None = KeyOpt, json_out: bool = JsonOpt
 ) -> None:
-    """Rebuild the index from the headers every pack carries (after index files are lost)."""
+    """Rebuild the index from the headers every pack carries (after index files are lost).
+
+    Example: dr store repair-index
+    """
     from dr.store.repair import rebuild_index
 
     with open_repo(repo, key_file) as r:
@@ -545,7 +565,10 @@ def repair_index(
 def rebuild_catalog(
     repo: Path | None = RepoOpt, key_file: Path | None = KeyOpt, json_out: bool = JsonOpt
 ) -> None:
-    """Recreate the workspace catalog's runs and artifacts from the repository alone (E3)."""
+    """Recreate the workspace catalog's runs and artifacts from the repository alone.
+
+    Example: dr store rebuild-catalog
+    """
     from dr.catalog import Catalog
     from dr.cli.common import workspace_path
     from dr.store.catalog_link import rebuild

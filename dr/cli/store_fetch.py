@@ -54,6 +54,8 @@ def fetch_command(
     found through the workspace's `staging:` map (config.yaml), e.g.
     `staging: {'T:\\DRTemp': /mnt/ex2016-temp}`, or per host:
     `staging: {EX2016: {'T:\\DRStaging': /mnt/ex2016-staging}}`.
+
+    Example: dr store fetch run-12 run-14 --to 'T:\\DRStaging\\DB01' --host EX2016
     """
     from dr.catalog import Catalog
     from dr.store import fetch
@@ -83,7 +85,10 @@ def check_chain_command(
 ) -> None:
     """Check a plan's chain before anything changes: every run still in the catalog and not
     expired, no generation missing in the range to replay, and the repository versions
-    holding them intact. Exit 0 when ready; exit 6 naming each problem otherwise."""
+    holding them intact. Exit 0 when ready; exit 6 naming each problem otherwise.
+
+    Example: dr store check-chain run-12 run-14 --logs 6-7
+    """
     from dr.catalog import Catalog
     from dr.errors import IntegrityError
     from dr.store import fetch
