@@ -282,18 +282,44 @@ def exec_(
 
 
 FAULTS = ("crash-store", "corrupt-page", "lose-database", "delete-log", "swap-log")
+HOST_FAULTS = ("fill-disk", "unreachable", "expire-backups")
 
 
 @app.command("break")
 def break_(
     kind: str = typer.Argument(
-        ..., help="crash-store | corrupt-page | lose-database | delete-log | swap-log"
+        ...,
+        help="crash-store | corrupt-page | lose-database | delete-log | swap-log | fill-disk | "
+        "unreachable | expire-backups",
     ),
-    db: str = typer.Option(
-        ..., "--db", help="The database (or the database whose stream) to break."
+    db: str | None = typer.Option(
+        None, "--db", help="The database (or the database whose stream, drive, backups) to break."
     ),
     generation: int | None = typer.Option(
         None, "--gen", help="delete-log / swap-log: the generation."
+    ),
+    host: str | None = typer.Option(None, "--host", help="fill-disk / unreachable: the host."),
+    drive: str | None = typer.Option(None, "--drive", help="fill-disk: the drive letter (E)."),
+    after: int | None = typer.Option(
+        None,
+        "--after-commands",
+        help="unreachable: answer N more commands, then drop during the next (it runs; its "
+        "answer is lost). A step runs its command, then its check.",
+    ),
+    at_command: str | None = typer.Option(
+        None,
+        "--at-command",
+        help="unreachable: drop during the first command matching this regular expression "
+        "(case-insensitive), e.g. 'eseutil\\S* /r'; it runs, its answer is lost.",
+    ),
+    before: str | None = typer.Option(
+        None, "--before", help="expire-backups: only backups started before this instant."
+    ),
+    lost: bool = typer.Option(
+        False,
+        "--lost",
+        help="expire-backups: the repository lost them (a lost tape); the catalog still "
+        "lists them.",
     ),
 ) -> None:
     """Break something, as a failure would; the lab records it.
@@ -302,12 +328,69 @@ def break_(
     damages one of its pages (eseutil /k finds it, mount refuses it); `lose-database`
     removes its .edb; `delete-log` deletes a log generation on the server; `swap-log`
     replaces one with a log of another stream (another log signature).
+
+    `fill-disk --host H --drive E` (or `--db DB`: its database's drive) leaves the drive no
+    free space: copies onto it fail as on Windows. `unreachable --host H` takes the host off
+    the network, at once or mid-run (`--after-commands N`, `--at-command REGEX`).
+    `dr lab repair fill-disk|unreachable` undoes either. `expire-backups --db DB [--before T]`
+    expires DB's backups in the catalog, as retention would; with `--lost`, the repository
+    loses them and the catalog still lists them.
+
+    Example: `dr lab break unreachable --host EX2016 --at-command 'eseutil\\S* /r'`
     """
     from dr.errors import LabError
     from dr.lab import faults
 
-    if kind not in FAULTS:
-        raise LabError(f"unknown fault {kind!r}", hint="one of: " + ", ".join(FAULTS))
+    if kind not in FAULTS + HOST_FAULTS:
+        raise LabError(f"unknown fault {kind!r}", hint="one of: " + ", ".join(FAULTS + HOST_FAULTS))
     lab = _lab()
-    said = faults.apply(lab, kind, db, generation)
+    if kind == "fill-disk":
+        said = faults.fill_disk(lab, host, drive, db)
+    elif kind == "unreachable":
+        if host is None:
+            raise LabError("say which host: --host H", hint="`dr lab status` lists them")
+        said = faults.unreachable(lab, host, after, at_command)
+    elif kind == "expire-backups":
+        said = faults.expire_backups(
+            lab, workspace().catalog_path, _repository(), _need_db(db), _before(before), lost
+        )
+    else:
+        said = faults.apply(lab, kind, _need_db(db), generation)
     console.print(said, highlight=False)
+
+
+def _need_db(db: str | None) -> str:
+    from dr.errors import LabError
+
+    if db is None:
+        raise LabError("say which database: --db DB", hint="`dr lab status` lists them")
+    return db
+
+
+def _before(value: str | None) -> datetime | None:
+    from dr.cli.plan import parse_at
+
+    return parse_at(value) if value else None
+
+
+def _repository() -> Path | None:
+    recorded = workspace().config().get("repository")
+    return Path(recorded) if recorded else None
+
+
+@app.command("repair")
+def repair(
+    kind: str = typer.Argument(..., help="fill-disk | unreachable"),
+    host: str | None = typer.Option(None, "--host", help="The host."),
+    drive: str | None = typer.Option(None, "--drive", help="fill-disk: the drive letter."),
+    db: str | None = typer.Option(None, "--db", help="fill-disk: the database's drive."),
+) -> None:
+    """Undo a fault a responder fixes on site: `fill-disk` (the space is back) or
+    `unreachable` (the host answers again; a running `dr lab serve` listens within a
+    second). Then `dr run ack RUN STEP --decision retry` and `dr run resume RUN`.
+
+    Example: `dr lab repair unreachable --host EX2016`
+    """
+    from dr.lab import faults
+
+    console.print(faults.repair(_lab(), kind, host, drive, db), highlight=False)
