@@ -89,6 +89,7 @@ def test_a_full_database_drive_pauses_the_copy_aside_and_the_run_ends_once_it_is
     assert "not retried: the drive the step writes to is full" in text, text
     assert "free space on that drive" in text
     assert "attempt 2" not in _journal(lab_ws.env, run, copy), "a full disk is not retried"
+    assert "E: has 0 bytes free; copying DB01's files aside needs" in text, text
     later = [s for s in plan["steps"] if s["kind"] in ("restore-database-backup", "soft-recovery")]
     assert all(steps[s["id"]]["state"] == "pending" for s in later), "nothing replaced DB01"
     host = lab_ws.lab().host("EX2016")
