@@ -3,6 +3,8 @@
 dr lab up --days 3            build it: hosts, mail, backups through dr's backup path
 dr lab serve                  a loopback WinRM endpoint per host (what `dr run` talks to)
 dr lab break crash-store --db DB01
+dr lab break fill-disk --db DB01 / unreachable --host EX2016 / expire-backups --db DB01
+dr lab repair fill-disk --db DB01 / unreachable --host EX2016
 dr lab truth --db DB01 --at 2026-11-03T10:00Z
 dr lab verify --db DB01 --at 2026-11-03T10:00Z
 dr lab status / dr lab down
@@ -142,9 +144,18 @@ def status(json_out: bool = JsonOpt) -> None:
                         "generation": host.streams[sg.name].current,
                     }
                 )
+    from dr.lab.network import Reachability
+
+    hosts = {}
+    for server in lab.all_servers():
+        host = lab.host(server.name)
+        network = Reachability(host.root).read()
+        if network or host.fs.quotas:
+            hosts[server.name] = {"network": network, "full_drives": sorted(host.fs.quotas)}
     data = {
         "now": lab.now().isoformat(),
         "databases": rows,
+        "hosts": hosts,
         "ports": lab.state["ports"],
         "account": lab_env(lab)["DR_WINRM_USER"],
         "faults": lab.state.get("faults", []),
@@ -158,6 +169,15 @@ def status(json_out: bool = JsonOpt) -> None:
         "(password: `dr lab status --json`)",
         highlight=False,
     )
+    for name, state in hosts.items():
+        network = state["network"]
+        if network.get("down"):
+            console.print(f"  {name:8} unreachable since {network.get('since')}", highlight=False)
+        elif network:
+            armed = network.get("at_command") or f"after {network.get('after')} more commands"
+            console.print(f"  {name:8} drops off the network: {armed}", highlight=False)
+        for drive in state["full_drives"]:
+            console.print(f"  {name:8} drive {drive}: full", highlight=False)
     for row in rows:
         mounted = "mounted" if row["mounted"] else "dismounted"
         console.print(
