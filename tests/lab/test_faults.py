@@ -220,3 +220,73 @@ def test_unreachable_refuses_what_it_cannot_mean(lab: Lab) -> None:
     with pytest.raises(LabError, match="not a regular expression"):
         faults.unreachable(lab, "EX2016", at_command="eseutil(")
     assert not (lab.host("EX2016").root / ".lab" / "network.json").exists()
+
+
+# --- expire-backups -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def backed_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Half a day of the example estate with its backups: a workspace, catalog, repository."""
+    from dr.lab.build import build
+
+    monkeypatch.setenv("DR_PASSPHRASE", "lab passphrase for the fault tests")
+    monkeypatch.setenv("DR_KDF_PROFILE", "fast")
+    monkeypatch.setenv("DR_KEY_DIR", str(tmp_path / "keys"))
+    build(tmp_path / "ws", ROOT / "examples" / "estate.yaml", days=0.5, seed=3)
+    return tmp_path / "ws"
+
+
+def _db_artifacts(ws: Path, group: str) -> dict[int, list[bool]]:
+    from dr.catalog import Catalog
+
+    with Catalog.open(ws / "catalog.sqlite") as catalog:
+        found: dict[int, list[bool]] = {}
+        for a in catalog.artifacts(storage_group=group, include_expired=True):
+            found.setdefault(a.run_id, []).append(a.expired)
+        return found
+
+
+def test_expired_backups_are_marked_in_the_catalog_as_retention_marks_them(backed_up: Path) -> None:
+    from dr.catalog import Catalog
+
+    lab = Lab.open(backed_up / "lab")
+    with Catalog.open(backed_up / "catalog.sqlite") as catalog:
+        started = {r.id: r.started for r in catalog.runs(host="EX2016")}
+    cut = min(started.values()) + timedelta(hours=3)
+    repository = backed_up / "repository"
+    manifests = sorted(p.name for p in (repository / "manifests").iterdir())
+
+    said = faults.expire_backups(lab, backed_up / "catalog.sqlite", repository, "DB01", cut)
+
+    db01 = _db_artifacts(backed_up, "EX2016/DB01")
+    early = {run for run in db01 if started[run] < cut}
+    assert early and early != set(db01), "some before the cut, some after"
+    assert all(all(db01[run]) for run in early), "every artifact of the early runs expired"
+    assert not any(any(db01[run]) for run in set(db01) - early), "the later ones are kept"
+    assert not any(any(v) for v in _db_artifacts(backed_up, "EX2016/DB02").values())
+    assert said == (f"EX2016: DB01's backups {', '.join(f'run-{r}' for r in sorted(early))} "
+                    "are expired in the catalog (retention)")  # fmt: skip
+    assert sorted(p.name for p in (repository / "manifests").iterdir()) == manifests
+    recorded = json.loads((backed_up / "lab" / "lab.json").read_text())["faults"][-1]
+    assert recorded["kind"] == "expire-backups" and not recorded["lost"]
+    assert recorded["runs"] == [f"run-{r}" for r in sorted(early)]
+    with pytest.raises(LabError, match="no backup of DB01 before"):
+        faults.expire_backups(lab, backed_up / "catalog.sqlite", repository, "DB01", cut)
+
+
+def test_lost_backups_leave_the_catalog_listing_what_the_repository_no_longer_has(
+    backed_up: Path,
+) -> None:
+    lab = Lab.open(backed_up / "lab")
+    repository = backed_up / "repository"
+    before = {p.name for p in (repository / "manifests").iterdir()}
+
+    said = faults.expire_backups(lab, backed_up / "catalog.sqlite", repository, "DB02", lost=True)
+
+    after = {p.name for p in (repository / "manifests").iterdir()}
+    db02 = _db_artifacts(backed_up, "EX2016/DB02")
+    assert len(before - after) == len(db02) > 0, "each EX2016 run's version is gone"
+    assert after, "the other hosts' versions are kept"
+    assert not any(any(v) for v in db02.values()), "the catalog still lists them, live"
+    assert said.endswith("the catalog still lists them")
