@@ -24,6 +24,7 @@ from engine.render import RenderedStep, render_step
 from engine.resources import data_dir
 from engine.runbook import Library, Verify
 from engine.svg import dag_svg
+from engine.units import duration
 
 Format = Literal["md", "html"]
 
@@ -135,7 +136,13 @@ def _secrets(steps: list[DocStep]) -> list[tuple[str, str, str]]:
 
 
 def describe_check(check: Verify) -> str:
-    """A verification in words: what output means success."""
+    """A verification in words: what output means success (and, if the check says so, what
+    its failure means)."""
+    text = _success(check)
+    return f"{text}. If not: {check.failure.rstrip('.')}" if check.failure else text
+
+
+def _success(check: Verify) -> str:
     if check.parser == "exit-code":
         codes = check.expect if check.expect is not None else 0
         return f"exit code {codes}" if not isinstance(codes, list) else f"exit code one of {codes}"
@@ -156,20 +163,6 @@ def _json_word(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def duration(seconds: float | None) -> str:
-    """``5400`` → ``1 h 30 min``; a responder reads minutes, not seconds."""
-    if seconds is None:
-        return "unknown"
-    total = round(seconds)
-    if total < 60:
-        return f"{total} s"
-    hours, rest = divmod(total, 3600)
-    minutes = rest // 60
-    if hours and minutes:
-        return f"{hours} h {minutes:02d} min"
-    return f"{hours} h" if hours else f"{minutes} min"
 
 
 def when(value: datetime | None) -> str:

@@ -465,6 +465,7 @@ def _render_check(
     patterns = [ctx.render(_REGEX_ENV, p, None, f"{what} pattern") for p in check.patterns]
     absent = [ctx.render(_REGEX_ENV, p, None, f"{what} pattern") for p in check.absent]
     expect = _render_expect(ctx, check.expect, what)
+    failure = ctx.render(_TEXT_ENV, check.failure, None, f"{what} failure") if check.failure else ""
     rendered = check.model_copy(
         update={
             "command": script,
@@ -472,6 +473,7 @@ def _render_check(
             "patterns": patterns,
             "absent": absent,
             "expect": expect,
+            "failure": " ".join(failure.split()),
         }
     )
     return Command(script=script, shell=own), rendered

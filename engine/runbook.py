@@ -61,6 +61,11 @@ class Verify(_Strict):
     patterns: list[str] = Field(default_factory=list)
     absent: list[str] = Field(default_factory=list)
     expect: Any = None
+    failure: str = Field(
+        default="",
+        description="what it means when this check fails, and what to do: said after the "
+        "reason (a template, like the command)",
+    )
 
     @model_validator(mode="after")
     def _parser_fields(self) -> Verify:
@@ -538,6 +543,8 @@ def _templates(kind: StepKind) -> Iterable[tuple[tuple[str | int, ...], str]]:
                     yield (*at, name, "patterns", j), pattern
                 for j, pattern in enumerate(check.absent):
                     yield (*at, name, "absent", j), pattern
+                if check.failure:
+                    yield (*at, name, "failure"), check.failure
         for j, text in enumerate(v.resources):
             yield (*at, "resources", j), text
         for j, text in enumerate(v.record):
@@ -554,7 +561,15 @@ class Verdict:
 
 
 def check_output(check: Verify, exit_code: int, stdout: str) -> Verdict:
-    """Judge a command's result against a (rendered) verification. Pure."""
+    """Judge a command's result against a (rendered) verification. Pure. A failed check
+    that says what its failure means (``failure``) says it after the reason."""
+    verdict = _judge(check, exit_code, stdout)
+    if verdict.ok or not check.failure:
+        return verdict
+    return Verdict(False, f"{verdict.reason} — {check.failure.strip()}")
+
+
+def _judge(check: Verify, exit_code: int, stdout: str) -> Verdict:
     if check.parser == "exit-code":
         wanted = check.expect if check.expect is not None else 0
         codes = wanted if isinstance(wanted, list) else [wanted]

@@ -138,12 +138,7 @@ def _row(
 
 
 def human_size(size: int) -> str:
-    """Sizes as the vendor prints them: 26.45M, 6.2M, 580.65M, 1.2G."""
-    value = float(size)
-    for unit in ("B", "K", "M", "G", "T"):
-        if value < 1024 or unit == "T":
-            if unit == "B":
-                return f"{int(value)}B"
-            return f"{value:.2f}".rstrip("0").rstrip(".") + unit
-        value /= 1024
-    return f"{size}B"  # pragma: no cover - the loop always returns
+    """A size as every dr command prints one (``engine.units.size``): 26.4 MiB, 1.2 GiB."""
+    from engine.units import size as fmt
+
+    return fmt(size)

@@ -269,10 +269,9 @@ CHAPTERS: list[Callable[[Demo], None]] = [
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    minutes = round(seconds / 60)
-    return f"{minutes // 60}h {minutes % 60:02d}m"
+    from engine.units import duration
+
+    return duration(seconds)
 
 
 def finish(demo: Demo) -> None:
@@ -288,8 +287,8 @@ def finish(demo: Demo) -> None:
         f"{'' if rpo is None else f' (SLA RPO {_duration(rpo)})'}\n"
         f"  RTO               planned {_duration(plan.get('rto_estimate_seconds'))}"
         f"{'' if rto is None else f' (SLA {_duration(rto)})'}; the lab run took "
-        f"{demo.run_seconds:.0f} s (the lab's files are small)\n"
-        f"  demo              {time.monotonic() - demo.started:.0f} s in all",
+        f"{_duration(demo.run_seconds)} (the lab's files are small)\n"
+        f"  demo              {_duration(time.monotonic() - demo.started)} in all",
         highlight=False,
     )
     console.rule("[bold]Where to look")

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from dr.cli.common import console, emit_json, err_console, workspace
+from engine.units import duration
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -252,7 +253,7 @@ def _print_records(records: list[Any]) -> None:
         table.add_column(column, overflow="fold")
     for r in records:
         checks = f"{sum(c.passed for c in r.checks)}/{len(r.checks)} passed"
-        rto = f"{r.rto_seconds:.0f} s" if r.rto_seconds is not None else "-"
+        rto = duration(r.rto_seconds, "-")
         verdict = r.verdict.upper()
         table.add_row(r.drill_id, r.database or "-", verdict, rto, checks,
                       r.evidence_record_id or "-")  # fmt: skip

@@ -147,11 +147,11 @@ def status(json_out: bool = JsonOpt) -> None:
     from dr.lab.network import Reachability
 
     hosts = {}
-    for server in lab.all_servers():
-        host = lab.host(server.name)
-        network = Reachability(host.root).read()
-        if network or host.fs.quotas:
-            hosts[server.name] = {"network": network, "full_drives": sorted(host.fs.quotas)}
+    for name in lab.endpoint_names():
+        endpoint = lab.endpoint(name)
+        network = Reachability(endpoint.root).read()
+        if network or endpoint.fs.quotas:
+            hosts[name] = {"network": network, "full_drives": sorted(endpoint.fs.quotas)}
     data = {
         "now": lab.now().isoformat(),
         "databases": rows,
@@ -302,23 +302,29 @@ def exec_(
 
 
 FAULTS = ("crash-store", "corrupt-page", "lose-database", "delete-log", "swap-log")
-HOST_FAULTS = ("fill-disk", "unreachable", "expire-backups")
+OTHER_FAULTS = ("fill-disk", "unreachable", "expire-backups")
 
 
 @app.command("break")
 def break_(
     kind: str = typer.Argument(
         ...,
-        help="crash-store | corrupt-page | lose-database | delete-log | swap-log | fill-disk | "
-        "unreachable | expire-backups",
+        help="crash-store | corrupt-page | lose-database | delete-log | swap-log (with --db); "
+        "lose-server | delete-computer-account (with --host); fill-disk (--host and --drive, "
+        "or --db) | unreachable (--host) | expire-backups (--db)",
     ),
     db: str | None = typer.Option(
         None, "--db", help="The database (or the database whose stream, drive, backups) to break."
     ),
+    host: str | None = typer.Option(
+        None,
+        "--host",
+        help="The server, e.g. EX2016 (lose-server, delete-computer-account, "
+        "fill-disk, unreachable).",
+    ),
     generation: int | None = typer.Option(
         None, "--gen", help="delete-log / swap-log: the generation."
     ),
-    host: str | None = typer.Option(None, "--host", help="fill-disk / unreachable: the host."),
     drive: str | None = typer.Option(None, "--drive", help="fill-disk: the drive letter (E)."),
     after: int | None = typer.Option(
         None,
@@ -349,6 +355,11 @@ def break_(
     removes its .edb; `delete-log` deletes a log generation on the server; `swap-log`
     replaces one with a log of another stream (another log signature).
 
+    `lose-server` takes a whole server away with its disks: nothing answers at its address
+    until it is rebuilt (`dr plan server`, and `dr lab operator install-windows` for the
+    person's part); `delete-computer-account` deletes its account in the directory, which
+    Exchange setup's recovery mode then refuses.
+
     `fill-disk --host H --drive E` (or `--db DB`: its database's drive) leaves the drive no
     free space: copies onto it fail as on Windows. `unreachable --host H` takes the host off
     the network, at once or mid-run (`--after-commands N`, `--at-command REGEX`).
@@ -356,26 +367,34 @@ def break_(
     expires DB's backups in the catalog, as retention would; with `--lost`, the repository
     loses them and the catalog still lists them.
 
-    Example: `dr lab break unreachable --host EX2016 --at-command 'eseutil\\S* /r'`
+    Examples: `dr lab break lose-server --host EX2016`;
+    `dr lab break unreachable --host EX2016 --at-command 'eseutil\\S* /r'`
     """
     from dr.errors import LabError
     from dr.lab import faults
 
-    if kind not in FAULTS + HOST_FAULTS:
-        raise LabError(f"unknown fault {kind!r}", hint="one of: " + ", ".join(FAULTS + HOST_FAULTS))
     lab = _lab()
-    if kind == "fill-disk":
+    if kind in faults.HOST_FAULTS:
+        if not host:
+            raise LabError(f"{kind} needs --host", hint="e.g. --host EX2016")
+        said = faults.apply_host(lab, kind, host)
+    elif kind in FAULTS:
+        if not db:
+            raise LabError(f"{kind} needs --db", hint="`dr lab status` lists the databases")
+        said = faults.apply(lab, kind, db, generation)
+    elif kind == "fill-disk":
         said = faults.fill_disk(lab, host, drive, db)
     elif kind == "unreachable":
-        if host is None:
-            raise LabError("say which host: --host H", hint="`dr lab status` lists them")
+        if not host:
+            raise LabError("unreachable needs --host", hint="e.g. --host EX2016")
         said = faults.unreachable(lab, host, after, at_command)
     elif kind == "expire-backups":
         said = faults.expire_backups(
             lab, workspace().catalog_path, _repository(), _need_db(db), _before(before), lost
         )
     else:
-        said = faults.apply(lab, kind, _need_db(db), generation)
+        known = FAULTS + faults.HOST_FAULTS + OTHER_FAULTS
+        raise LabError(f"unknown fault {kind!r}", hint="one of: " + ", ".join(known))
     console.print(said, highlight=False)
 
 

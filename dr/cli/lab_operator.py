@@ -12,6 +12,12 @@ dr lab operator allow-restore --host EX2003 --store "Mailbox Store (EX2003)"
 dr lab operator ntbackup-restore --host EX2003 --bkf 'T:\\...\\backup.bkf' --temp 'T:\\DRTemp\\SG'
 dr lab operator mount-store --host EX2003 --store "Mailbox Store (EX2003)"
 dr lab operator open-mailbox --host EX2003 --store "Mailbox Store (EX2003)"
+
+Rebuilding a lost server (`dr plan server`): the directory and the new machine.
+
+dr lab operator reset-computer-account --host EX2016
+dr lab operator install-windows --host EX2016
+dr lab operator mount-media --host EX2016 --drive D
 """
 
 from __future__ import annotations
@@ -135,3 +141,77 @@ def open_mailbox(host: str = HostOpt, store: str = StoreOpt) -> None:
 
     target = _host(host)
     _act(lambda: open_one(target, store), "open-mailbox")
+
+
+# -- rebuilding a lost server (dr plan server) ------------------------------------------------
+
+
+@app.command("reset-computer-account")
+def reset_computer_account(host: str = HostOpt) -> None:
+    """Active Directory Users and Computers → the computer → Reset Account (not Delete).
+
+    The account keeps its identity, so the server's Exchange objects still belong to it, and
+    a machine of that name can join the domain with it again.
+
+    Example: `dr lab operator reset-computer-account --host EX2016`
+    """
+    from dr.cli.lab import _lab
+    from dr.errors import LabError
+
+    lab = _lab()
+    name = lab.server(host).name
+    try:
+        lab.directory_store.reset_account(name)
+    except KeyError:
+        raise LabError(
+            f"there is no computer account {name} in the directory (it was deleted)",
+            hint="a deleted account is restored from the Recycle Bin or a backup, not reset",
+        ) from None
+    console.print(f"the computer account {name} is reset", highlight=False)
+
+
+@app.command("install-windows")
+def install_windows(
+    host: str = HostOpt,
+    name: str | None = typer.Option(
+        None, "--name", help="The computer name given at setup (default: the old name)."
+    ),
+) -> None:
+    """Install Windows on the replacement machine of a lost server: its drives, empty, in a
+    workgroup, named --name (the old name, as the step says, unless you give another).
+
+    Example: `dr lab operator install-windows --host EX2016`
+    """
+    target = _host(host)
+
+    def install() -> str:
+        target.install_windows(name or target.server.name)
+        target.save()
+        drives = ", ".join(f"{d.letter}:" for d in target.server.drives)
+        return f"{target.name}: Windows {target.windows} installed, drives {drives}, in a workgroup"
+
+    _act(install, "install-windows")
+
+
+@app.command("mount-media")
+def mount_media(
+    host: str = HostOpt,
+    drive: str = typer.Option("D", "--drive", help="The letter the DVD / ISO gets."),
+    media: str | None = typer.Option(
+        None, "--media", help="What the media installs, e.g. '2016 CU23' (default: the server's)."
+    ),
+) -> None:
+    """Mount Exchange's setup media (the ISO of the version and update the server ran) as a
+    drive of the replacement machine; `Setup.exe /Mode:RecoverServer` runs from it.
+
+    Example: `dr lab operator mount-media --host EX2016 --drive D`
+    """
+    target = _host(host)
+    label = media or f"{target.version} {target.server.service_pack or ''}".strip()
+
+    def mount() -> str:
+        said = target.mount_media(drive, label)
+        target.save()
+        return said
+
+    _act(mount, "mount-media")

@@ -428,11 +428,9 @@ def site(
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    minutes = round(seconds / 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
+    from engine.units import duration
+
+    return duration(seconds)
 
 
 def _against(actual: float | None, limit: float | None) -> str:

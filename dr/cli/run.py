@@ -155,6 +155,12 @@ def resume(
     by: str = _BY,
     unsealed: bool = _UNSEALED,
     as_json: bool = _JSON_RUN,
+    non_interactive: bool = typer.Option(
+        False,
+        "--non-interactive",
+        help="Never prompt, even if the run was started without it: a step that needs a "
+        "person stops the run again (exit 10) until `dr run ack`.",
+    ),
 ) -> None:
     """Continue a run from its journal, after a crash, a kill, a pause or an acknowledgement.
 
@@ -175,7 +181,7 @@ def resume(
         specs = _specs(plan, options.library_dirs)
         if not options.dry_run:
             _passphrase_for_steps(plan)
-        _execute(journal, info, specs, operator_name(by), as_json)
+        _execute(journal, info, specs, operator_name(by), as_json, prompt=not non_interactive)
 
 
 def _passphrase_for_steps(plan: Any) -> None:
@@ -444,14 +450,20 @@ def _specs(plan: Any, library_dirs: tuple[str, ...]) -> dict[str, StepSpec]:
 
 
 def _execute(
-    journal: Journal, info: RunInfo, specs: dict[str, StepSpec], by: str, as_json: bool = False
+    journal: Journal,
+    info: RunInfo,
+    specs: dict[str, StepSpec],
+    by: str,
+    as_json: bool = False,
+    *,
+    prompt: bool = True,
 ) -> None:
     from dr.cli.runview import PlainReporter, PromptOperator, live_reporter
     from engine.runner import Runner, RunOptions
 
     options = RunOptions.from_dict(info.options)
     factory, recorder = _transports(options)
-    interactive = not options.non_interactive and sys.stdin.isatty() and not as_json
+    interactive = prompt and not options.non_interactive and sys.stdin.isatty() and not as_json
     dry = options.dry_run
     if as_json:
         reporter: Any = PlainReporter(err_console, dry)

@@ -15,6 +15,7 @@ from rich.table import Table
 from engine.executor import StepSpec
 from engine.failures import Failure
 from engine.runner import Decision, Reporter
+from engine.units import duration
 
 _STYLE = {
     "succeeded": "green",
@@ -145,7 +146,7 @@ class LiveReporter(Reporter):
             took = row.get("took")
             if took is None and row.get("since") is not None:
                 took = now - row["since"]
-            elapsed = f"{took:.1f}s" if took is not None else ""
+            elapsed = duration(took) if took is not None else ""
             state = row.get("state", "pending")
             style = _STYLE.get(state, "")
             state = shown_state(state, self.dry_run)

@@ -102,11 +102,9 @@ def byte_progress(label: str, total: int, *, quiet: bool) -> Iterator[Callable[[
 
 
 def _human(n: float) -> str:
-    for unit in ("B", "K", "M", "G", "T"):
-        if abs(n) < 1024 or unit == "T":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.2f}{unit}"
-        n /= 1024
-    return str(n)  # pragma: no cover - loop always returns
+    from engine.units import size
+
+    return size(n)
 
 
 @app.command("init")

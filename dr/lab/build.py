@@ -135,7 +135,7 @@ def build(
     if not ws.exists():
         wsmod.init(ws_root, inventory)
     lab = Lab.create(lab_dir(ws), inventory, seed=seed)
-    names = [s.name for s in lab.all_servers()]
+    names = lab.endpoint_names()
     configure(ws, lab, dict(zip(names, free_ports(len(names)), strict=True)))
     _repository(ws)
     with session(ws, lab) as open_:

@@ -9,12 +9,14 @@ name, lower-cased as LDAP compares them.
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 from dr.model.inventory import Inventory
 
-__all__ = ["ACCOUNT_STATES", "build_directory", "domain_dn"]
+__all__ = ["ACCOUNT_STATES", "Directory", "JoinRefused", "build_directory", "domain_dn"]
 
 ACCOUNT_STATES = ("present", "reset", "deleted")
 
@@ -64,7 +66,8 @@ def build_directory(inventory: Inventory, domain: str) -> dict[str, dict[str, An
                 f"CN=Administrative Groups,CN={_rdn(org)},CN=Microsoft Exchange,"
                 f"CN=Services,{config}",
                 objectClass="msExchExchangeServer", name=server.name,
-                installPath=server.install_path or "",
+                installPath=server.install_path or "", domain=server.domain,
+                computerGUID=_guid("computer", server.name),
             )  # fmt: skip
     for box in inventory.mailboxes:
         put(
@@ -74,3 +77,121 @@ def build_directory(inventory: Inventory, domain: str) -> dict[str, dict[str, An
             legacyExchangeDN=box.legacy_exchange_dn or "",
         )  # fmt: skip
     return found
+
+
+class JoinRefused(Exception):
+    """The domain refuses a computer's join; ``code`` is the Win32 error NetJoinDomain returns."""
+
+    def __init__(self, text: str, code: int) -> None:
+        super().__init__(text)
+        self.code = code
+
+
+class Directory:
+    """The production forest's directory on disk (``lab/directory.json``), shared by the
+    domain controllers that answer for it, the Exchange hosts that join it and run setup
+    against it, and the lab's operator commands and faults. Every change is read, made and
+    written at once, so separate processes (``dr lab serve``, ``dr lab operator``) agree."""
+
+    def __init__(self, path: Path, inventory: Inventory) -> None:
+        self.path, self.inventory = path, inventory
+
+    def objects(self) -> dict[str, dict[str, Any]]:
+        if not self.path.exists():
+            found: dict[str, dict[str, Any]] = {}
+            for forest in self.inventory.forests:
+                for domain in forest.domains:
+                    found.update(build_directory(self.inventory, domain.name))
+            self._save(found)
+            return found
+        data: dict[str, dict[str, Any]] = json.loads(self.path.read_text(encoding="utf-8"))
+        return data
+
+    def _save(self, objects: dict[str, dict[str, Any]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(objects, indent=1, sort_keys=True), encoding="utf-8")
+        tmp.replace(self.path)
+
+    def domains(self) -> list[str]:
+        return [d.name for f in self.inventory.forests for d in f.domains]
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def computer(self, name: str) -> dict[str, Any] | None:
+        """The computer account named ``name`` (None once deleted)."""
+        for obj in self.objects().values():
+            if obj["objectClass"] == "computer" and obj["name"].lower() == name.lower():
+                return obj
+        return None
+
+    def server_object(self, name: str) -> dict[str, Any] | None:
+        """The Exchange server object of ``name`` in the configuration partition."""
+        for obj in self.objects().values():
+            if obj["objectClass"] == "msExchExchangeServer" and obj["name"].lower() == name.lower():
+                return obj
+        return None
+
+    # -- changes --------------------------------------------------------------------------
+
+    def _change(self, name: str, change: Any) -> dict[str, Any]:
+        objects = self.objects()
+        for key, obj in objects.items():
+            if obj["objectClass"] == "computer" and obj["name"].lower() == name.lower():
+                result = change(objects, key, obj)
+                self._save(objects)
+                return result  # type: ignore[no-any-return]
+        raise KeyError(name)
+
+    def reset_account(self, name: str) -> dict[str, Any]:
+        """Active Directory Users and Computers → Reset Account: the object stays (its GUID,
+        its links), its password is reset so a machine of that name can join with it."""
+
+        def reset(objects: dict[str, Any], key: str, obj: dict[str, Any]) -> dict[str, Any]:
+            obj["accountState"] = "reset"
+            return obj
+
+        return self._change(name, reset)
+
+    def delete_account(self, name: str) -> dict[str, Any]:
+        """The computer account is deleted (what the runbook says not to do)."""
+
+        def delete(objects: dict[str, Any], key: str, obj: dict[str, Any]) -> dict[str, Any]:
+            return objects.pop(key)  # type: ignore[no-any-return]
+
+        return self._change(name, delete)
+
+    def join(self, name: str, domain: str) -> dict[str, Any]:
+        """A computer named ``name`` joins ``domain``; the account it ends up with.
+
+        A reset account is taken over (same objectGUID); none at all is created anew (a new
+        objectGUID — the old server object no longer belongs to it); an account that still
+        holds its old machine password and was not reset is refused, as domain-join hardening
+        refuses to re-use it (KB5020276, error 2732)."""
+        if domain.lower() not in (d.lower() for d in self.domains()):
+            raise JoinRefused(
+                f"The specified domain either does not exist or could not be contacted: {domain}",
+                1355,
+            )
+        objects = self.objects()
+        for obj in objects.values():
+            if obj["objectClass"] == "computer" and obj["name"].lower() == name.lower():
+                if obj["accountState"] == "present":
+                    raise JoinRefused(
+                        "An account with the same name exists in Active Directory. "
+                        "Re-using the account was blocked by security policy.",
+                        2732,
+                    )
+                obj["accountState"] = "present"
+                self._save(objects)
+                return obj
+        generation = sum(1 for o in objects.values() if o.get("recreated_from") == name.lower())
+        dn = f"CN={_rdn(name)},CN=Computers,{domain_dn(domain)}"
+        obj = {
+            "distinguishedName": dn, "objectClass": "computer", "name": name,
+            "objectGUID": _guid("computer", f"{name}#{generation + 1}"),
+            "accountState": "present", "recreated_from": name.lower(),
+        }  # fmt: skip
+        objects[dn.lower()] = obj
+        self._save(objects)
+        return obj

@@ -75,6 +75,7 @@ class Lab:
     state: dict[str, Any] = field(default_factory=dict)
     _hosts: dict[str, ExchangeHost] = field(default_factory=dict)
     _homes: dict[str, dict[str, str]] = field(default_factory=dict)
+    _dcs: dict[str, Any] = field(default_factory=dict)
 
     # -- making and opening -------------------------------------------------------------------
 
@@ -166,8 +167,39 @@ class Lab:
                     m.alias: m.display_name or m.alias for m in self.inventory.mailboxes
                 },
                 mailbox_dbs=self._mailbox_dbs(server),
+                directory_store=self.directory_store,
             )
         return self._hosts[server.name]
+
+    @property
+    def directory_store(self) -> Any:
+        """The production forest's directory (computer accounts, Exchange server objects)."""
+        from dr.lab.directory import Directory
+
+        return Directory(self.directory / "directory.json", self.inventory)
+
+    def domain_controllers(self) -> list[Server]:
+        """The production forest's domain controllers: they answer for the directory."""
+        return [s for s in self.inventory.servers if "domain-controller" in s.roles]
+
+    def endpoint(self, name: str) -> Any:
+        """What answers at ``name``'s address: its Exchange host or its domain controller."""
+        dc = next((s for s in self.domain_controllers() if s.name.lower() == name.lower()), None)
+        if dc is None or any(s.name.lower() == name.lower() for s in self.all_servers()):
+            return self.host(name)
+        if dc.name not in self._dcs:
+            from dr.lab.dchost import DomainControllerHost
+
+            self._dcs[dc.name] = DomainControllerHost(
+                self.directory / "hosts" / dc.name, dc, directory=self.directory_store,
+                clock=self.now,
+            )  # fmt: skip
+        return self._dcs[dc.name]
+
+    def endpoint_names(self) -> list[str]:
+        """Every host the lab serves: the Exchange servers, then the domain controllers."""
+        names = [s.name for s in self.all_servers()]
+        return names + [s.name for s in self.domain_controllers() if s.name not in names]
 
     def _mailbox_dbs(self, server: Server | RecoveryServer) -> dict[str, str]:
         """alias → database name, for the mailboxes homed on ``server`` (resolved once)."""
@@ -210,6 +242,7 @@ class Lab:
     def reload(self) -> None:
         """Forget the hosts held in memory (another process changed them)."""
         self._hosts.clear()
+        self._dcs.clear()
 
     # -- mail and backups ---------------------------------------------------------------------
 
@@ -360,11 +393,15 @@ class Lab:
         stop = threading.Event()
         watcher = threading.Thread(target=_watch_network, args=(servers, stop), daemon=True)
         try:
-            for server in self.all_servers():
-                port = (ports or {}).get(server.name, 0)
-                host = self.host(server.name)
-                servers[server.name] = WinRSServer(
-                    host, LAB_USER, self.password, port=port, network=Reachability(host.root)
+            for name in self.endpoint_names():
+                port = (ports or {}).get(name, 0)
+                endpoint = self.endpoint(name)
+                servers[name] = WinRSServer(
+                    endpoint,
+                    LAB_USER,
+                    self.password,
+                    port=port,
+                    network=Reachability(endpoint.root),
                 ).start()
             _sync_network(servers)
             watcher.start()

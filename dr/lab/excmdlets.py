@@ -175,8 +175,9 @@ def get_mailbox_statistics(call: Any) -> Iterator[Any]:
 
 def get_wmi_object(call: Any) -> Iterator[Any]:
     """Get-WmiObject: ``Win32_ComputerSystem`` (Name, Domain: learn.microsoft.com/windows/
-    win32/cimwin32prov/win32-computersystem) and ``Win32_LogicalDisk`` on any host; on an
-    Exchange 2003 host the ``Exchange_Mailbox`` class of
+    win32/cimwin32prov/win32-computersystem), ``Win32_OperatingSystem`` (LastBootUpTime:
+    :mod:`dr.lab.machine`) and ``Win32_LogicalDisk`` on any host; on an Exchange 2003 host
+    the ``Exchange_Mailbox`` class of
     ``root\\MicrosoftExchangeV2`` (learn.microsoft.com/previous-versions/office/developer/
     exchange-server-2003/aa143732(v=exchg.65)) — one instance per mailbox of every mounted
     store (the MAPI table provider sees only mounted stores). Exchange 2007 and later have
@@ -191,10 +192,13 @@ def get_wmi_object(call: Any) -> Iterator[Any]:
             Name=host.name, Domain=host.domain or "WORKGROUP", PartOfDomain=bool(host.domain),
         )  # fmt: skip
         return
+    if namespace == "root\\cimv2" and wmi_class.lower() == "win32_operatingsystem":
+        yield host.os_object()
+        return
     if namespace == "root\\cimv2" and wmi_class.lower() == "win32_logicaldisk":
         yield from _logical_disks(host, values)
         return
-    if namespace != "root\\microsoftexchangev2" or host.version > 2003:
+    if namespace != "root\\microsoftexchangev2" or (host.version or 9999) > 2003:
         raise values.PSRuntimeError("Invalid namespace", category="InvalidArgument",
                                     fqid="GetWMIManagementException")  # fmt: skip
     if wmi_class.lower() != "exchange_mailbox":

@@ -35,7 +35,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PureWindowsPath
 from typing import Any
 
@@ -44,6 +44,7 @@ from dr.exchange.logs import log_file_name
 from dr.lab import exstore
 from dr.lab.exstore import Message, RecoveryError, Txn
 from dr.lab.hostsim import _BANNER, _TOOLS, HostSim, SimStream, _ToolError, script_vars
+from dr.lab.machine import Machine, add_computer, get_service, os_object
 from dr.lab.pslite import PowerShellLite, clixml_error
 from dr.model.inventory import Database, Server, StorageGroup
 
@@ -100,6 +101,7 @@ class ExchangeHost(HostSim):
     """See the module docstring."""
 
     shell_aware = True
+    env_aware = True
 
     def __init__(
         self,
@@ -112,6 +114,7 @@ class ExchangeHost(HostSim):
         display_names: dict[str, str] | None = None,
         mailbox_dbs: dict[str, str] | None = None,
         domain: str = "",
+        directory_store: Any = None,
         seed: int = 1,
         data_pages: int = 48,
         log_size: int = exstore.LOG_SIZE,
@@ -132,17 +135,16 @@ class ExchangeHost(HostSim):
         self.ps_version = None if found == "none" else found
         self.directory = {k.lower(): v for k, v in (directory or {}).items()}
         self.domain = domain  # the DNS domain the computer is joined to (Win32_ComputerSystem)
+        self.directory_store = directory_store  # the forest's accounts (dr.lab.directory)
+        self.machine = Machine(domain=domain, boot=clock().isoformat())
         self.windows = server.windows_version
         self.random = random.Random(seed)
         self.files = PowerShellLite(root=root)
         self.fs = FileSystem(root)
         self.truth_dir = truth_dir
-        install = getattr(server, "install_path", None) or _default_install(self.version)
-        self.env = {
-            "ExchangeInstallPath": install.rstrip("\\") + "\\",
-            "COMPUTERNAME": server.name,
-            "ProgramFiles": "C:\\Program Files",
-        }
+        self.install_path = getattr(server, "install_path", None) or _default_install(self.version)
+        self.env: dict[str, str] = {}
+        self._sync_env()
         self.native_cwd: str | None = None  # the calling script's location (dr.lab.ps sets it)
         self.headers: dict[str, dict[str, Any]] = {}
         self.backups = []
@@ -187,6 +189,7 @@ class ExchangeHost(HostSim):
             "extra": [sg.model_dump(mode="json") for sg in self.extra],
             "requests": self.requests,
             "quotas": self.fs.quotas,  # drives a fault filled (dr lab break fill-disk)
+            "machine": self.machine.as_dict(),
         }
         self._state_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._state_path.with_suffix(".tmp")
@@ -205,6 +208,9 @@ class ExchangeHost(HostSim):
         self.extra = [StorageGroup.model_validate(g) for g in data.get("extra", [])]
         self.requests = data.get("requests", {})
         self.fs.quotas = {k: int(v) for k, v in data.get("quotas", {}).items()}
+        self.machine = Machine.of(data.get("machine"), domain=self.domain, boot=self.clock())
+        self.domain = self.machine.domain
+        self._sync_env()
         self.streams = {}  # type: ignore[assignment]
         for sg in self.groups():
             st = data["streams"][sg.name]
@@ -460,10 +466,22 @@ class ExchangeHost(HostSim):
 
     # -- the handler ----------------------------------------------------------------------------
 
-    def __call__(self, script: str, stdin: bytes, shell: str = "powershell") -> Any:  # type: ignore[override]
+    def __call__(  # type: ignore[override]
+        self,
+        script: str,
+        stdin: bytes,
+        shell: str = "powershell",
+        env: dict[str, str] | None = None,
+    ) -> Any:
         self.scripts.append(script)
         with self._busy:
-            return (yield from self._handle(script, stdin, shell))
+            given = {k: v for k, v in (env or {}).items() if k not in self.env}
+            self.env.update(given)  # the shell's variables, for this command only
+            try:
+                return (yield from self._handle(script, stdin, shell))
+            finally:
+                for key in given:
+                    self.env.pop(key, None)
 
     def _handle(self, script: str, stdin: bytes, shell: str) -> Any:
         self.refresh()
@@ -505,25 +523,122 @@ class ExchangeHost(HostSim):
     def cmdlet(self, name: str) -> Any:
         from dr.lab.excmdlets import CMDLETS, get_wmi_object
 
-        if name.lower() == "get-wmiobject":
-            return get_wmi_object
-        if self.version < 2007:
-            return None
+        machine = {"get-wmiobject": get_wmi_object, "add-computer": add_computer,
+                   "get-service": get_service}.get(name.lower())  # fmt: skip
+        if machine is not None:
+            return machine
+        if self.version < 2007 or not self.machine.installed:
+            return None  # no Exchange Management Shell before setup has run
         return CMDLETS.get(name.lower())
 
     def native(self, name: str) -> Any:
         from dr.lab.extools import NATIVES
+        from dr.lab.setup import exchange_setup
 
+        if name.lower() == "setup":
+            return exchange_setup if self.machine.media else None
+        if not self.machine.installed and name.lower() == "eseutil":
+            return None
         return NATIVES.get(name.lower())
+
+    def os_object(self) -> Any:
+        return os_object(self)
+
+    @property
+    def exchange_shell(self) -> bool:
+        """Whether the Exchange Management Shell answers (2013+): only once setup has run."""
+        return self.machine.installed
+
+    @property
+    def exchange_cu(self) -> int | None:
+        """The cumulative update of the Exchange setup at hand (its media, else the server's):
+        which license switch setup accepts depends on it (dr.lab.ps.tools)."""
+        label = self.machine.media_version or str(getattr(self.server, "service_pack", "") or "")
+        found = re.search(r"CU(\d+)", label, re.IGNORECASE)
+        return int(found.group(1)) if found else None
+
+    # -- the machine ------------------------------------------------------------------------
+
+    def _sync_env(self) -> None:
+        self.env.update({"COMPUTERNAME": self.name, "ProgramFiles": "C:\\Program Files"})
+        if self.machine.installed:  # setup sets it (Exchange 2007+; used by the step library)
+            self.env["ExchangeInstallPath"] = self.install_path.rstrip("\\") + "\\"
+        else:
+            self.env.pop("ExchangeInstallPath", None)
+
+    def answering(self) -> bool:
+        """Whether anything answers at this host's address (not once the server is lost).
+
+        Read from the saved state (``dr lab break`` runs in another process) without loading
+        it: a script may be running on this host in another thread."""
+        try:
+            data = json.loads(self._state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return self.machine.present
+        return bool((data.get("machine") or {}).get("present", True))
+
+    def restart(self) -> None:
+        """The machine restarts: a later boot time (the engine's restart wait reads it)."""
+        before = datetime.fromisoformat(self.machine.boot)
+        self.machine.boot = max(self.clock(), before + timedelta(minutes=1)).isoformat()
+
+    def lose(self) -> None:
+        """The server is gone with its disks: every drive's files, the store, the locks."""
+        import shutil
+
+        for sg in self.groups():
+            for db in sg.databases:
+                state = self.dbs[self.db_key(sg, db)]
+                state.mounted = False
+            self.streams[sg.name].mounted = False
+        self.fs.locks.clear()
+        for drive in self.root.iterdir():
+            if drive.is_dir() and len(drive.name) == 1:
+                shutil.rmtree(drive)
+        self.extra, self.requests = [], {}
+        self.dbs = {k: v for k, v in self.dbs.items() if not v.recovery}
+        self.machine = Machine(present=False, installed=False, domain="",
+                               boot=self.machine.boot)  # fmt: skip
+        self.domain = ""
+        self._sync_env()
+
+    def install_windows(self, name: str) -> None:
+        """A fresh Windows installation named ``name``, in a workgroup, with the server's
+        drives (empty) and no Exchange."""
+        if self.machine.present and self.machine.installed:
+            raise _ToolError(f"{self.name} is running: only a lost server is reinstalled", 1)
+        for drive in self.server.drives:
+            (self.root / drive.letter.upper()).mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.machine = Machine(present=True, installed=False, domain="", boot=self.machine.boot)
+        self.domain = ""
+        self.restart()
+        self._sync_env()
+
+    def mount_media(self, drive: str, label: str) -> str:
+        """Exchange's setup media on ``drive`` (an ISO mounted as a DVD drive)."""
+        letter = drive.rstrip(":").upper()
+        if letter in {d.letter.upper() for d in self.server.drives}:
+            raise _ToolError(f"{letter}: is a disk of {self.name}; mount the media elsewhere", 1)
+        folder = self.root / letter
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "Setup.exe").write_text(f"Microsoft Exchange Server {label} setup\n")
+        self.machine.media, self.machine.media_version = letter, label
+        return f"{self.name}: Exchange Server {label} setup media on {letter}:\\"
 
     def program_found(self, command: str) -> bool:
         """eseutil named by a full path runs only from where setup put it: the install
         path's bin folder (``C:\\Program Files\\Exchsrvr\\bin`` on 2000/2003, KB 825088;
         ``$env:ExchangeInstallPath\\Bin`` on 2007+). A bare name is found on the PATH."""
         parts = re.split(r"[\\/]", command.strip().strip('"'))
-        if len(parts) < 2 or parts[-1].lower().removesuffix(".exe") != "eseutil":
-            return True
+        program = parts[-1].lower().removesuffix(".exe")
         folder = "\\".join(parts[:-1]).rstrip("\\").lower()
+        if program == "setup":  # setup runs from its media, e.g. D:\\Setup.exe
+            return bool(self.machine.media) and folder == self.machine.media.lower() + ":"
+        if len(parts) < 2 or program != "eseutil":
+            return True
+        if "ExchangeInstallPath" not in self.env:
+            return False
         return folder == self.env["ExchangeInstallPath"].rstrip("\\").lower() + "\\bin"
 
     # -- what cmdlets and tools do ---------------------------------------------------------

@@ -18,6 +18,15 @@ is recorded in ``lab.json`` with the lab time it happened:
 
 ``fill-disk`` and ``unreachable`` are undone by :func:`repair` (``dr lab repair``), so a
 responder can practise what comes after: free the space, bring the host back, resume.
+
+Faults of a whole server (``--host``, :func:`apply_host`):
+
+* ``lose-server`` — the machine is gone with its disks: nothing answers at its address, its
+  databases, logs and staging folders are lost; its computer account and Exchange server
+  object stay in the directory, which is what a rebuild recovers it from;
+* ``delete-computer-account`` — someone deleted the server's computer account (what the
+  runbook says not to do): a machine joined under the old name gets a new account, and
+  ``Setup /Mode:RecoverServer`` then refuses it.
 """
 
 from __future__ import annotations
@@ -34,7 +43,8 @@ from dr.lab import exstore
 if TYPE_CHECKING:
     from dr.lab.estate import Lab
 
-__all__ = ["apply", "expire_backups", "fill_disk", "repair", "unreachable"]
+__all__ = ["HOST_FAULTS", "apply", "apply_host", "expire_backups", "fill_disk", "repair",
+           "unreachable"]  # fmt: skip
 
 
 def apply(lab: Lab, kind: str, db: str, generation: int | None = None) -> str:
@@ -108,6 +118,36 @@ _APPLY = {"crash-store": _crash, "corrupt-page": _corrupt, "lose-database": _los
           "delete-log": _delete_log, "swap-log": _swap_log}  # fmt: skip
 
 
+def apply_host(lab: Lab, kind: str, name: str) -> str:
+    """A fault of a whole server (``lose-server``, ``delete-computer-account``)."""
+    server = lab.server(name)
+    if kind == "lose-server":
+        host = lab.host(server.name)
+        if not host.machine.present:
+            raise LabError(f"{server.name} is already lost", hint="`dr lab status` shows it")
+        host.lose()
+        host.save()
+        said = (f"{server.name}: the server is lost with its disks (databases, logs, "
+                "staging); its computer account and Exchange server object stay in the "
+                "directory")  # fmt: skip
+    elif kind == "delete-computer-account":
+        try:
+            lab.directory_store.delete_account(server.name)
+        except KeyError:
+            raise LabError(f"{server.name} has no computer account to delete") from None
+        said = f"{server.name}: its computer account is deleted from the directory"
+    else:
+        raise LabError(f"unknown fault {kind!r}", hint="one of: " + ", ".join(HOST_FAULTS))
+    lab.state.setdefault("faults", []).append(
+        {"kind": kind, "host": server.name, "at": lab.now().isoformat()}
+    )
+    lab.save()
+    return said
+
+
+HOST_FAULTS = ("lose-server", "delete-computer-account")
+
+
 # -- faults of a host, not of one database -------------------------------------------------
 
 
@@ -159,7 +199,7 @@ def unreachable(
 
     from dr.lab.network import Reachability
 
-    target = lab.host(host)
+    target = lab.endpoint(host)  # an Exchange server or a domain controller
     if after is not None and at_command is not None:
         raise LabError("give --after-commands or --at-command, not both")
     if after is not None and after < 0:
@@ -200,7 +240,7 @@ def repair(lab: Lab, kind: str, host: str | None, drive: str | None = None,
 
         if host is None:
             raise LabError("say which host: --host H")
-        target = lab.host(host)
+        target = lab.endpoint(host)
         if not Reachability(target.root).repair():
             raise LabError(f"{target.name} is reachable: there is nothing to repair")
         _record(lab, {"kind": kind, "host": target.name}, "repairs")

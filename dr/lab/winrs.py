@@ -10,7 +10,10 @@ What runs a command is a *handler*: ``handler(script, stdin)`` returns a generat
 yields ``(stream, bytes)`` with ``stream`` in ``{"stdout", "stderr"}`` and returns the
 exit code. ``script`` is the PowerShell text (decoded from ``-EncodedCommand``, and from
 dr's stdin bootstrap for long scripts) or the raw command line for cmd commands; a handler
-with ``shell_aware = True`` is also told which (``handler(script, stdin, "cmd")``). The
+with ``shell_aware = True`` is also told which (``handler(script, stdin, "cmd")``), and one
+with ``env_aware = True`` also the shell's environment variables, as the client set them at
+Create (``handler(script, stdin, shell, env)``: how dr's WinRM transport hands a step its
+secrets). The
 handler starts at the first Receive, by which time the client has sent its stdin. A
 long-running handler should yield ``(stream, b"")`` now and then: that is where a
 terminate signal or a Delete stops it.
@@ -200,6 +203,12 @@ class WinRSServer:
                 self.rejected_logins += 1
         return ok
 
+    def answering(self) -> bool:
+        """Whether the host behind this endpoint answers at all (a handler may say it does
+        not: a lab server that is lost)."""
+        answers = getattr(self.handler, "answering", None)
+        return True if answers is None else bool(answers())
+
     def track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:
             (self._connections.add if add else self._connections.discard)(conn)
@@ -312,7 +321,10 @@ class WinRSServer:
     def _work(self, record: CommandRecord, script: str, stdin: bytes, shell: str) -> None:
         code = 1
         try:
-            if getattr(self.handler, "shell_aware", False):
+            if getattr(self.handler, "env_aware", False):  # the shell's <rsp:Environment>
+                env = self.shells[record.shell_id].env if record.shell_id in self.shells else {}
+                output = self.handler(script, stdin, shell, env)  # type: ignore[call-arg]
+            elif getattr(self.handler, "shell_aware", False):
                 output = self.handler(script, stdin, shell)  # type: ignore[call-arg]
             else:
                 output = self.handler(script, stdin)
@@ -566,7 +578,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         app = self.server.app
-        if app._gone():  # a request that got in as the network went: no answer
+        if app._gone() or not app.answering():  # the network went, or the machine is lost
             self.close_connection = True
             return
         if not app.authorised(self.headers.get("Authorization")):

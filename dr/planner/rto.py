@@ -61,6 +61,7 @@ FIXED_SECONDS: dict[str, float] = {
     "boot-dsrm": 600,
     "authoritative-restore": 900,
     "verify-directory": 600,
+    "verify-computer-account": 60,
     "reboot-host": 600,
     "restore-iis-metabase": 300,
     "restore-srs-database": 900,

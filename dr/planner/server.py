@@ -56,7 +56,8 @@ def rebuild_host(
     """Hardware and Windows: the disk image if one exists, else a clean install (joined to
     the domain under the old name with its account reset, unless ``join`` is False)."""
     s = Series(b, list(after))
-    needs = f"Windows {server.windows_version} {server.service_pack or ''}".strip()
+    windows_sp, media = _updates(server)
+    needs = f"Windows {server.windows_version} {windows_sp}".strip()
     drives = ", ".join(f"{d.letter}: {d.size_gb:g} GB" for d in server.drives)
     s.add(
         "verify-hardware",
@@ -93,8 +94,9 @@ def rebuild_host(
         params={
             "server": server.name,
             "windows_version": server.windows_version,
-            "service_pack": server.service_pack or "",
+            "service_pack": windows_sp,
             "domain": server.domain,
+            "exchange_media": media,
         },
         title=f"Install Windows {server.windows_version} as {server.name}",
     )
@@ -112,6 +114,18 @@ def rebuild_host(
             title=f"Join {server.name} to {server.domain} under its old name",
         )
     return s.last
+
+
+def _updates(server: Server) -> tuple[str, str]:
+    """(Windows service pack, Exchange setup media) from the inventory's ``service_pack``.
+
+    On an Exchange server the recorded update is Exchange's (``CU23``, Exchange 2003 ``SP2``:
+    what ``update.exe /disasterrecovery`` and the recovery media must match), not Windows';
+    on any other server it is Windows' own."""
+    update = server.service_pack or ""
+    if server.exchange_version is None:
+        return update, ""
+    return "", f"Exchange Server {server.exchange_version} {update}".strip()
 
 
 def disk_image(provider: FactsProvider, server: Server) -> Any:
@@ -368,14 +382,25 @@ def directory_check(b: PlanBuilder, server: Server) -> list[str]:
                 dc = b.inv.server(domain.domain_controllers[0])
                 if dc.name == server.name:
                     return []
-                return [
+                answers = b.add(
+                    "verify-directory",
+                    [dc.name],
+                    host=dc.name,
+                    platform=platform_of(dc),
+                    params={"server": dc.name, "domain": domain.name},
+                    title=f"The directory of {domain.name} answers",
+                )
+                if server.exchange_version is None:
+                    return [answers]
+                return [  # Exchange's recovery setup needs the account: reset, never deleted
                     b.add(
-                        "verify-directory",
-                        [dc.name],
+                        "verify-computer-account",
+                        [server.name],
                         host=dc.name,
                         platform=platform_of(dc),
-                        params={"server": dc.name, "domain": domain.name},
-                        title=f"The directory of {domain.name} answers",
+                        needs=[answers],
+                        params={"server": server.name, "domain": domain.name},
+                        title=f"{server.name}'s computer account is still in {domain.name}",
                     )
                 ]
     return []

@@ -238,12 +238,9 @@ def _when(value: datetime | None) -> str:
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "not measured"
-    minutes = round(seconds / 60)
-    if minutes < 1:
-        return f"{seconds:.0f} s"
-    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+    from engine.units import duration
+
+    return duration(seconds, "not measured")
 
 
 def write(path: Path, html: str) -> Path:

@@ -34,10 +34,14 @@ def recorded(tmp_path: Path) -> Path:
     return path
 
 
-def dr(*args: str | Path) -> subprocess.CompletedProcess[str]:
+def dr(*args: str | Path, env_columns: str | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = {**os.environ, "COLUMNS": env_columns} if env_columns else None
     return subprocess.run(
-        [sys.executable, "-m", "dr", *map(str, args)], capture_output=True, text=True, timeout=60
-    )
+        [sys.executable, "-m", "dr", *map(str, args)], capture_output=True, text=True, timeout=60,
+        env=env,
+    )  # fmt: skip
 
 
 def test_plan_database_saves_prints_and_is_deterministic(recorded: Path, tmp_path: Path) -> None:
@@ -152,3 +156,27 @@ def test_a_plan_without_at_names_the_point_of_failure(tmp_path: Path) -> None:
     assert done.returncode == 3, done.stderr
     assert "at or before the point of failure (no --at given)" in done.stderr
     assert "at or before none" not in done.stderr
+
+
+def test_the_cli_and_the_runbook_say_the_same_rto_and_step_estimates(
+    recorded: Path, tmp_path: Path
+) -> None:
+    """One formatter (engine.units): the plan summary, the runbook and the step table agree."""
+    import re
+
+    from engine.units import duration
+
+    out = tmp_path / "plan.json"
+    done = dr("plan", "database", "--db", "DB01", "--at", "2024-03-04T01:30", "-o", out,
+              "--inventory", ESTATE, "--facts", recorded, env_columns="200")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    plan = load_plan(out)
+    rto = duration(plan.rto_estimate_seconds)
+    assert f"RTO estimate       {rto}" in done.stdout, done.stdout
+    book = tmp_path / "runbook.md"
+    assert dr("runbook", "render", out, "--format", "md", "-o", book).returncode == 0
+    text = book.read_text(encoding="utf-8")
+    assert rto in text
+    for step in plan.steps:
+        assert f"Estimate: {duration(step.estimate_seconds)}" in text
+    assert not re.search(r"\b\d+h \d\dm\b", done.stdout + text), "an old-style duration is left"

@@ -65,7 +65,7 @@ def test_stats_shows_the_real_ratio(tmp_path: Path, home: dict[str, str]) -> Non
     out = stats(tmp_path, env)
     ratio = next(line for line in out.stdout.splitlines() if line.startswith("original : stored"))
     assert ratio.split()[-3:] == ["2.00", ":", "1"]
-    assert "390.62K (400,000 bytes)" in out.stdout
+    assert "390.6 KiB (400,000 bytes)" in out.stdout
 
 
 def test_no_passphrase_and_no_terminal_says_how_to_give_one(

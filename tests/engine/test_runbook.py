@@ -333,6 +333,28 @@ def test_regex_verification_reads_eseutil_headers() -> None:
     assert not check_output(check, -1018, HEADER_CLEAN).ok
 
 
+def test_a_failed_check_says_what_its_failure_means_after_the_reason() -> None:
+    check = Verify(command="dsquery computer -name X", parser="regex", patterns=['^"CN=X,'],
+                   failure="the account X was deleted: restore it first")  # fmt: skip
+    verdict = check_output(check, 0, "")
+    assert not verdict.ok
+    assert (
+        verdict.reason == "no line matches '^\"CN=X,' — the account X was deleted: restore it first"
+    )
+    assert check_output(check, 0, '"CN=X,CN=Computers,DC=corp"').reason == "output as expected"
+
+
+def test_a_check_failure_text_is_rendered_with_the_steps_values() -> None:
+    library = Library.load()
+    step = Step(id="v", kind="verify-computer-account", host="DC1",
+                params={"server": "EX2016", "domain": "corp.contoso.com"},
+                platform={"windows": "2003"})  # fmt: skip
+    rendered = render_step(library.variant(step), step, library.kind(step.kind))
+    assert rendered.verify_check is not None
+    said = rendered.verify_check.failure
+    assert "the computer account EX2016 is not in corp.contoso.com" in said
+
+
 def test_json_and_exit_code_and_absent_verification() -> None:
     js = Verify(command="x", parser="json", expect={"Mounted": False, "Db.Name": "DB1"})
     assert check_output(js, 0, '{"Mounted": false, "Db": {"Name": "DB1"}}').ok

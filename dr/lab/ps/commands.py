@@ -216,6 +216,14 @@ class Commands:
             return _bareword(text(node))
         if node.type == "bareword_argument_list":  # Select-Object Name, Mounted: an array
             return [self._value(c) for c in node.named_children]
+        if node.type == "argument_list":
+            # ``New-Object Type($a, $b)``: the grammar reads ``($a, $b)`` as a call's argument
+            # list; PowerShell in argument mode makes it the next argument, an array
+            # (about_Parsing: a parenthesis starts a new argument's expression).
+            inner = node.named_children[0] if node.named_children else None
+            if inner is None:
+                return []
+            return [self.interp.expr(c.named_children[0]) for c in inner.named_children]
         if node.type == "concatenated_command_argument":
             return "".join(
                 _bareword(text(c)) if c.type == "generic_token" else to_str(self.interp.expr(c))

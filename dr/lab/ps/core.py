@@ -435,15 +435,67 @@ def get_pssnapin(call: Call) -> Iterator[Any]:
 # --- objects ------------------------------------------------------------------------------
 
 
+_CREDENTIAL = ("pscredential", "system.management.automation.pscredential")
+
+
+@cmdlet("ConvertTo-SecureString")
+def convert_to_secure_string(call: Call) -> Iterator[Any]:
+    """``ConvertTo-SecureString TEXT -AsPlainText -Force`` (the only form the step library
+    uses): plain text needs ``-Force`` as well ("The system cannot protect plain text input"
+    without it, ConvertTo-SecureString's help). The text is kept, never printed."""
+    from dr.lab.ps.interp import script_terminating
+
+    text = _p(call, "String")
+    if _switch(call, "AsPlainText") and not _switch(call, "Force"):
+        raise script_terminating(PSRuntimeError(
+            "ConvertTo-SecureString: The system cannot protect plain text input. To suppress "
+            "this warning and convert the plain text to a SecureString, reissue the command "
+            "specifying the Force parameter.", category="InvalidArgument",
+            fqid="ImportSecureString_InvalidArgument",
+        ))  # fmt: skip
+    if not _switch(call, "AsPlainText"):
+        raise script_terminating(PSRuntimeError(
+            "dr lab: ConvertTo-SecureString is supported only with -AsPlainText -Force",
+            fqid="DrLabUnsupported",
+        ))  # fmt: skip
+    secure = PSObject.of("System.Security.SecureString", Length=len(to_str(text)))
+    secure.hidden = to_str(text)  # type: ignore[attr-defined]
+    yield secure
+
+
+def _credential(call: Call) -> PSObject:
+    """``New-Object System.Management.Automation.PSCredential($user, $secure)``: a user name
+    and a SecureString (PSCredential's constructor, learn.microsoft.com/dotnet/api/
+    system.management.automation.pscredential.-ctor)."""
+    from dr.lab.ps.interp import script_terminating
+
+    args = enumerate_value(_p(call, "ArgumentList"))
+    secure = args[1] if len(args) == 2 else None
+    if not (isinstance(secure, PSObject) and "System.Security.SecureString" in secure.type_names):
+        raise script_terminating(PSRuntimeError(
+            'Cannot find an overload for "PSCredential" and the argument count: '
+            f'"{len(args)}".', category="InvalidOperation",
+            fqid="ConstructorInvokedThrowException,Microsoft.PowerShell.Commands.NewObjectCommand",
+        ))  # fmt: skip
+    found = PSObject.of(
+        "System.Management.Automation.PSCredential", UserName=to_str(args[0]), Password=args[1]
+    )
+    return found
+
+
 @cmdlet("New-Object")
 def new_object(call: Call) -> Iterator[Any]:
     type_name = to_str(_p(call, "TypeName")).lower()
+    if type_name in _CREDENTIAL:
+        yield _credential(call)
+        return
     if type_name not in ("psobject", "system.management.automation.psobject", "pscustomobject"):
         from dr.lab.ps.interp import script_terminating
 
         raise script_terminating(
             PSRuntimeError(
-                f"dr lab: New-Object {_p(call, 'TypeName')} is not supported (only PSObject)",
+                f"dr lab: New-Object {_p(call, 'TypeName')} is not supported (only PSObject and "
+                "PSCredential)",
                 fqid="DrLabUnsupported",
             )
         )
