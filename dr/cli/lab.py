@@ -338,6 +338,15 @@ def break_(
         help="unreachable: drop during the first command matching this regular expression "
         "(case-insensitive), e.g. 'eseutil\\S* /r'; it runs, its answer is lost.",
     ),
+    at_step: str | None = typer.Option(
+        None,
+        "--at-step",
+        help="unreachable, with --plan: drop during this step of the plan (its id, or its kind "
+        "when the plan has one such step): its command runs, its answer is lost.",
+    ),
+    plan_file: Path | None = typer.Option(
+        None, "--plan", help="unreachable --at-step: the plan (saved by `dr plan ... -o`)."
+    ),
     before: str | None = typer.Option(
         None, "--before", help="expire-backups: only backups started before this instant."
     ),
@@ -362,13 +371,14 @@ def break_(
 
     `fill-disk --host H --drive E` (or `--db DB`: its database's drive) leaves the drive no
     free space: copies onto it fail as on Windows. `unreachable --host H` takes the host off
-    the network, at once or mid-run (`--after-commands N`, `--at-command REGEX`).
+    the network, at once or mid-run (`--after-commands N`, `--at-command REGEX`, or
+    `--at-step STEP --plan PLAN`: during that step's command).
     `dr lab repair fill-disk|unreachable` undoes either. `expire-backups --db DB [--before T]`
     expires DB's backups in the catalog, as retention would; with `--lost`, the repository
     loses them and the catalog still lists them.
 
     Examples: `dr lab break lose-server --host EX2016`;
-    `dr lab break unreachable --host EX2016 --at-command 'eseutil\\S* /r'`
+    `dr lab break unreachable --at-step soft-recovery --plan plan.json`
     """
     from dr.errors import LabError
     from dr.lab import faults
@@ -385,9 +395,11 @@ def break_(
     elif kind == "fill-disk":
         said = faults.fill_disk(lab, host, drive, db)
     elif kind == "unreachable":
+        step = _plan_step(at_step, plan_file, host) if at_step or plan_file else None
+        host = host or (step[0] if step else None)
         if not host:
             raise LabError("unreachable needs --host", hint="e.g. --host EX2016")
-        said = faults.unreachable(lab, host, after, at_command)
+        said = faults.unreachable(lab, host, after, at_command, step[1:] if step else None)
     elif kind == "expire-backups":
         said = faults.expire_backups(
             lab, workspace().catalog_path, _repository(), _need_db(db), _before(before), lost
@@ -396,6 +408,37 @@ def break_(
         known = FAULTS + faults.HOST_FAULTS + OTHER_FAULTS
         raise LabError(f"unknown fault {kind!r}", hint="one of: " + ", ".join(known))
     console.print(said, highlight=False)
+
+
+def _plan_step(step: str | None, plan_file: Path | None, host: str | None) -> tuple[str, str, str]:
+    """(host, step id, the script its command sends) of a step of a saved plan, rendered
+    through the step library as `dr run start` renders it."""
+    from dr.errors import LabError
+
+    if not step or plan_file is None:
+        raise LabError("--at-step needs --plan PLAN, and --plan needs --at-step STEP")
+    from dr.cli.run import _specs
+    from engine.plan import load_plan
+
+    plan = load_plan(plan_file, allow_unsealed=True)
+    specs = _specs(plan, ())
+    found = [s for s in plan.steps if s.id == step] or [
+        s for s in plan.steps if s.kind == step and (host is None or s.host.lower() == host.lower())
+    ]
+    if len(found) != 1:
+        ids = [s.id for s in plan.steps if s.kind == step]
+        raise LabError(
+            f"{plan_file}: {'no step' if not found else 'more than one step'} {step!r}",
+            hint=("name one by its id: " + ", ".join(ids))
+            if ids
+            else "the plan's steps are its `steps` list (their `id` and `kind`)",
+        )
+    spec = specs[found[0].id]
+    if spec.command is None or spec.command.shell == "posix" or spec.host == "orchestrator":
+        raise LabError(f"{found[0].id} sends no command to a host (it runs {spec.action})")
+    if host and spec.host.lower() != host.lower():
+        raise LabError(f"{found[0].id} runs on {spec.host}, not {host}")
+    return spec.host, found[0].id, spec.command.script
 
 
 def _need_db(db: str | None) -> str:

@@ -191,26 +191,35 @@ def fill_disk(lab: Lab, host: str | None, drive: str | None, db: str | None) -> 
 
 
 def unreachable(
-    lab: Lab, host: str, after: int | None = None, at_command: str | None = None
+    lab: Lab,
+    host: str,
+    after: int | None = None,
+    at_command: str | None = None,
+    at_step: tuple[str, str] | None = None,
 ) -> str:
-    """The host stops answering WinRM: now, after ``after`` more commands, or during the first
-    command matching ``at_command`` — that command runs to its end, its answer is lost."""
+    """The host stops answering WinRM: now, after ``after`` more commands, during the first
+    command matching ``at_command``, or during ``at_step`` (a plan step's id and the script
+    its command sends) — that command runs to its end, its answer is lost."""
     import re
 
     from dr.lab.network import Reachability
 
     target = lab.endpoint(host)  # an Exchange server or a domain controller
-    if after is not None and at_command is not None:
-        raise LabError("give --after-commands or --at-command, not both")
+    if sum(x is not None for x in (after, at_command, at_step)) > 1:
+        raise LabError("give one of --after-commands, --at-command, --at-step")
     if after is not None and after < 0:
         raise LabError("--after-commands counts commands: 0 or more")
     try:
-        Reachability(target.root).break_(after, at_command)
+        Reachability(target.root).break_(after, at_command, at_step)
     except re.error as exc:
         raise LabError(f"--at-command {at_command!r} is not a regular expression: {exc}") from None
+    step = at_step[0] if at_step else None
     _record(lab, {"kind": "unreachable", "host": target.name, "after_commands": after,
-                  "at_command": at_command})  # fmt: skip
+                  "at_command": at_command, "at_step": step})  # fmt: skip
     repair_hint = f"`dr lab repair unreachable --host {target.name}` brings it back"
+    if at_step is not None:
+        return (f"{target.name} will stop answering during step {at_step[0]} (its command "
+                f"runs; its answer is lost); {repair_hint}")  # fmt: skip
     if at_command is not None:
         return (f"{target.name} will stop answering during the first command matching "
                 f"{at_command!r} (it runs; its answer is lost); {repair_hint}")  # fmt: skip

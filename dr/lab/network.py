@@ -16,7 +16,9 @@ reads it (each time a command ends, and twice a second) and writes it when the h
 * ``{"after": N}`` — it answers N more commands, then drops during the next one (which runs
   to its end; its answer is lost);
 * ``{"at_command": REGEX}`` — it drops during the first command whose script matches REGEX
-  (case-insensitive), after running it.
+  (case-insensitive), after running it;
+* ``{"at_script": TEXT, "at_step": ID}`` — it drops during the first command whose script
+  holds TEXT, a plan step's rendered command (``dr lab break unreachable --at-step``).
 
 A step runs one command, then its verify check (another command), and a file transfer
 runs several: the lab sees commands, never steps, so it counts commands.
@@ -60,11 +62,19 @@ class Reachability:
     def is_down(self) -> bool:
         return bool(self.read().get("down"))
 
-    def break_(self, after: int | None = None, at_command: str | None = None) -> dict[str, Any]:
-        """Arm the fault (or drop now, with neither option); returns what was written."""
-        if at_command is not None:
+    def break_(
+        self,
+        after: int | None = None,
+        at_command: str | None = None,
+        at_script: tuple[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Arm the fault (or drop now, with no option); returns what was written.
+        ``at_script`` is (step id, the script its command sends)."""
+        if at_script is not None:
+            data: dict[str, Any] = {"at_step": at_script[0], "at_script": at_script[1].strip()}
+        elif at_command is not None:
             re.compile(at_command)  # a bad pattern fails here, at the command line
-            data: dict[str, Any] = {"at_command": at_command}
+            data = {"at_command": at_command}
         elif after is not None:
             data = {"after": int(after)}
         else:
@@ -86,7 +96,10 @@ class Reachability:
             if not data or data.get("down"):
                 return False
             pattern = data.get("at_command")
-            if pattern is not None:
+            if data.get("at_script"):
+                if str(data["at_script"]) not in script:
+                    return False
+            elif pattern is not None:
                 if not re.search(str(pattern), script, re.IGNORECASE):
                     return False
             elif data.get("after") is not None:

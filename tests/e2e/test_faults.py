@@ -121,7 +121,11 @@ def test_a_host_lost_during_replay_pauses_the_step_and_the_resumed_run_restores_
     lab_ws.dr("lab", "break", "corrupt-page", "--db", "DB01")
     plan = lab_ws.plan("database", "--db", "DB01", "--at", iso(_target(lab_ws)))
     point = datetime.fromisoformat(plan["recoverable_point"])
-    lab_ws.dr("lab", "break", "unreachable", "--host", "EX2016", "--at-command", r"eseutil\S* /r")
+    said = lab_ws.dr(
+        "lab", "break", "unreachable", "--at-step", "soft-recovery",
+        "--plan", str(lab_ws.root / "plan.json"),
+    ).stdout  # fmt: skip
+    assert "EX2016 will stop answering during step soft-recovery.EX2016.DB01" in said
 
     out = lab_ws.run_plan()
 

@@ -214,8 +214,24 @@ def test_a_host_drops_during_the_command_that_matches(lab: Lab) -> None:
         assert _eventually(lambda: not _answers(winrm))
 
 
+def test_a_host_drops_during_the_step_whose_command_it_is_sent(lab: Lab) -> None:
+    """--at-step: the step's rendered command, exactly; another command with a part of it
+    (as the step's own check may have) does not trip it."""
+    step = "Set-Content -LiteralPath 'T:\\step.txt' -Value 'the step'"
+    with lab.serving() as ports:
+        winrm = _transport(lab, ports["EX2016"])
+        said = faults.unreachable(lab, "EX2016", at_step=("write-it.EX2016", step + "\n"))
+        assert "during step write-it.EX2016" in said
+        assert winrm.run(Command(script="Get-Item -LiteralPath 'T:\\'"), 20).ok
+        with pytest.raises(HostUnreachable):
+            winrm.run(Command(script=step), 20)
+        assert lab.host("EX2016").path("T:\\step.txt").exists()
+    entry = json.loads((lab.directory / "lab.json").read_text())["faults"][-1]
+    assert entry["at_step"] == "write-it.EX2016"
+
+
 def test_unreachable_refuses_what_it_cannot_mean(lab: Lab) -> None:
-    with pytest.raises(LabError, match="not both"):
+    with pytest.raises(LabError, match="give one of"):
         faults.unreachable(lab, "EX2016", after=1, at_command="x")
     with pytest.raises(LabError, match="not a regular expression"):
         faults.unreachable(lab, "EX2016", at_command="eseutil(")
