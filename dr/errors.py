@@ -35,7 +35,8 @@ The tree (code, exit code)::
     ├── StoreError                       6000  6   the artifact repository
     │   ├── RepositoryLocked             6100  6   another process holds the repository lock
     │   ├── KeyMismatch                  6200  6   wrong passphrase, key file or repository
-    │   └── IntegrityError               6300  6   damaged or missing data in the repository
+    │   ├── IntegrityError               6300  6   damaged or missing data in the repository
+    │   └── NotInRepository              6400  6   a run another tool took: a person copies it
     ├── RunError                         7000  7   a run cannot start or continue
     │   └── DrillBusy                    7010  75  another `dr drill tick` holds the drill lock
     ├── LabError                         7700  2   the built-in lab cannot do what was asked
@@ -268,6 +269,12 @@ class KeyMismatch(StoreError):
 
 class IntegrityError(StoreError):
     code = 6300
+
+
+class NotInRepository(StoreError):
+    """A run another tool took is not in dr's repository: a person copies its files."""
+
+    code = 6400
 
 
 class RunError(DrError):

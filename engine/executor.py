@@ -96,6 +96,7 @@ class StepSpec:
     secrets: tuple[Secret, ...] = ()
     instructions: str = ""
     title: str = ""
+    estimate: float = 0.0  # the plan's estimate of the step's duration, in seconds
 
     @property
     def manual(self) -> bool:
@@ -602,6 +603,7 @@ def spec_from_rendered(step: Any, rendered: Any) -> StepSpec:
         secrets=secrets,
         instructions=rendered.instructions,
         title=rendered.title,
+        estimate=float(getattr(step, "estimate_seconds", 0) or 0),
     )
 
 

@@ -58,7 +58,7 @@ LINE_CHARS = 240
 REASON_LINES = 5
 
 # dr's error codes (dr/errors.py) that no retry changes; the engine never imports dr.
-_DR_PERMANENT = r"E(?:2\d{3}|3\d{3}|5\d{3}|6200|6300|77\d\d)"
+_DR_PERMANENT = r"E(?:2\d{3}|3\d{3}|5\d{3}|6200|6300|6400|77\d\d)"
 
 
 @dataclass(frozen=True)

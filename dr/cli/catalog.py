@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,9 @@ def optional_inventory(ws: Workspace) -> Inventory | None:
     return workspace_inventory(ws)
 
 
+PROGRESS_FROM = 4 << 20  # a manifest this large shows a progress bar (on a terminal)
+
+
 @app.command("import")
 def import_(
     file: Path = typer.Argument(
@@ -50,16 +53,25 @@ def import_(
     Exchange backup rules (a full first, no circular logging, no missing log generation).
     The manifest formats are described in docs/catalog.md.
 
-    A large manifest (8 MiB or more) on a machine with two cores is written by a second
-    process while this one checks; still one transaction. DR_CATALOG_WRITER=inline keeps
+    A manifest of 4 MiB or more shows a progress bar on a terminal (stderr). A large one
+    (8 MiB or more) on a machine with two cores is written by a second process while this
+    one checks; still one transaction. DR_CATALOG_WRITER=inline keeps
     it in one process (process: always two; auto: the default).
     """
     from dr.catalog import Catalog
+    from dr.cli.common import byte_progress
 
     ws = workspace()
     inventory = optional_inventory(ws)
-    with Catalog.open(ws.catalog_path) as catalog:
-        report = catalog.import_file(file, inventory, fmt, host=host, set_name=set_name)
+    size = file.stat().st_size if file.is_file() else 0
+    small = size < PROGRESS_FROM
+    with (
+        Catalog.open(ws.catalog_path) as catalog,
+        byte_progress(f"reading {file.name}", size, quiet=as_json or small) as tick,
+    ):
+        report = catalog.import_file(
+            file, inventory, fmt, host=host, set_name=set_name, progress=tick
+        )
     if as_json:
         emit_json(report.to_dict())
         return
@@ -82,7 +94,9 @@ def list_(
         None, "--last", "-n", min=1, help="Only the newest N versions of each item."
     ),
     since: str = typer.Option(
-        None, "--since", help="Only versions that ended at or after this time (ISO 8601, UTC)."
+        None,
+        "--since",
+        help="Only versions that ended at or after this time (ISO 8601; without an offset, UTC).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the versions as JSON."),
 ) -> None:
@@ -111,17 +125,9 @@ def list_(
 
 
 def _since(value: str | None) -> datetime | None:
-    from dr.errors import ParameterError
+    from dr.cli.common import parse_instant
 
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ParameterError(
-            f"--since {value!r} is not a time", hint="write it like 2024-05-18T00:00:00Z"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_instant(value, "--since")
 
 
 def render_listing(rows: list[ListingRow]) -> None:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -19,8 +22,9 @@ from dr.suggest import Placeholder, suggest
 from dr.workspace import Workspace, open_existing, resolve_path
 
 __all__ = [
-    "STATE", "Placeholder", "console", "emit_json", "err_console", "error_document",
-    "error_of", "suggest", "want_json", "workspace", "workspace_path",
+    "AT_RULE", "STATE", "Placeholder", "byte_progress", "console", "emit_json", "err_console",
+    "error_document", "error_of", "parse_instant", "suggest", "want_json", "workspace",
+    "workspace_path",
 ]  # fmt: skip
 
 console = Console()
@@ -101,3 +105,56 @@ def error_of(exc: Any) -> dict[str, Any]:
         problems=found["problems"],
         details=found["details"],
     )
+
+
+AT_RULE = "ISO 8601; a time without an offset is UTC, in every command"
+
+
+def parse_instant(value: str | None, option: str = "--at") -> datetime | None:
+    """A time given on the command line → an aware UTC datetime (None stays None).
+
+    One rule for every command: ISO 8601 (``2024-03-04T10:30``, ``…Z``, ``…+01:00``); a time
+    without an offset is UTC. A bad value is a ParameterError naming the option."""
+    from datetime import UTC
+    from datetime import datetime as _dt
+
+    from dr.errors import ParameterError
+
+    if value is None:
+        return None
+    try:
+        parsed = _dt.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ParameterError(
+            f"{option} {value!r} is not a time",
+            hint="write ISO 8601, e.g. 2024-03-04T10:30 (UTC: a time without an offset is UTC) "
+            "or 2024-03-04T11:30+01:00",
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@contextmanager
+def byte_progress(label: str, total: int, *, quiet: bool) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar over bytes (on stderr); a no-op for --json or tiny jobs."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    if quiet or total <= 0:
+        yield lambda n: None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)

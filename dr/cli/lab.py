@@ -2,9 +2,11 @@
 
 dr lab up --days 3            build it: hosts, mail, backups through dr's backup path
 dr lab serve                  a loopback WinRM endpoint per host (what `dr run` talks to)
+dr lab advance --hours 3      more mail, and the backups that fall due
 dr lab break crash-store --db DB01
 dr lab break fill-disk --db DB01 / unreachable --host EX2016 / expire-backups --db DB01
 dr lab repair fill-disk --db DB01 / unreachable --host EX2016
+dr lab break purge-messages --mailbox finance --count 3
 dr lab truth --db DB01 --at 2026-11-03T10:00Z
 dr lab verify --db DB01 --at 2026-11-03T10:00Z
 dr lab status / dr lab down
@@ -87,6 +89,24 @@ def up(
         f"lab ready in {ws.root / 'lab'}: {', '.join(_names(lab))}; now {_stamp(lab.now())}"
     )
     console.print("next: `dr lab serve` (keep it running), then plan and `dr run start`")
+
+
+@app.command("advance")
+def advance(
+    hours: float = typer.Option(..., "--hours", help="How far to run the lab's clock on."),
+) -> None:
+    """Run the lab's clock on: mail in every mounted database, and the scheduled backups
+    that fall due, through dr's backup path (as `dr lab up`). Not while `dr lab serve`
+    runs (it needs the endpoints' ports).
+
+    Example: `dr -w lab-ws lab advance --hours 3`
+    """
+    from dr.lab.build import advance as run_clock
+
+    ws = workspace_path()
+    with err_console.status("running the lab's clock on") as status:
+        lab = run_clock(ws.root, hours, progress=lambda text: status.update(text))
+    console.print(f"lab clock now {_stamp(lab.now())}")
 
 
 def _names(lab: Any) -> list[str]:
@@ -229,22 +249,36 @@ def verify(
     folder: str = typer.Option(
         "Recovered Items", "--folder", help="With --mailbox: the folder the restore wrote under."
     ),
+    deleted_by: str | None = typer.Option(
+        None,
+        "--deleted-by",
+        help="With --mailbox: judge only the messages held at --at and deleted by this "
+        "instant (a message restore).",
+    ),
     json_out: bool = JsonOpt,
 ) -> None:
     """Prove a restore equal to the ground truth at --at.
 
     With --db: the database file on its host (or --host) holds every message, in its
     folder, and nothing else. With --mailbox: the copies a mailbox restore put under
-    --folder are the mailbox as it was. Exit 0 when equal; exit 3 naming every message
-    that differs otherwise.
+    --folder are the mailbox as it was. With --mailbox and --deleted-by (a message
+    restore): every message the mailbox held at --at and had lost by --deleted-by is back
+    under --folder, in its folder. Exit 0 when equal; exit 3 naming every message that
+    differs otherwise.
     """
     from dr.errors import ParameterError, TruthMismatch
 
     lab = _lab()
     if (db is None) == (mailbox is None):
         raise ParameterError("give --db or --mailbox", hint="`dr lab verify --help`")
+    if deleted_by is not None and mailbox is None:
+        raise ParameterError("--deleted-by goes with --mailbox", hint="`dr lab verify --help`")
     when = _at(at, lab)
-    verdict = lab.verify_mailbox(mailbox, when, folder) if mailbox else lab.verify(db, when, host)
+    if mailbox:
+        by = _at(deleted_by, lab) if deleted_by is not None else None
+        verdict = lab.verify_mailbox(mailbox, when, folder, by)
+    else:
+        verdict = lab.verify(db, when, host)
     if json_out:
         emit_json(verdict.as_dict())
     else:
@@ -301,7 +335,8 @@ def exec_(
         raise typer.Exit(code if 0 < code < 256 else 1)
 
 
-FAULTS = ("crash-store", "corrupt-page", "lose-database", "delete-log", "swap-log")
+FAULTS = ("crash-store", "corrupt-page", "lose-database", "delete-log", "swap-log",
+          "purge-messages")  # fmt: skip
 OTHER_FAULTS = ("fill-disk", "unreachable", "expire-backups")
 
 
@@ -310,8 +345,8 @@ def break_(
     kind: str = typer.Argument(
         ...,
         help="crash-store | corrupt-page | lose-database | delete-log | swap-log (with --db); "
-        "lose-server | delete-computer-account (with --host); fill-disk (--host and --drive, "
-        "or --db) | unreachable (--host) | expire-backups (--db)",
+        "purge-messages (with --mailbox); lose-server | delete-computer-account (with --host); "
+        "fill-disk (--host and --drive, or --db) | unreachable (--host) | expire-backups (--db)",
     ),
     db: str | None = typer.Option(
         None, "--db", help="The database (or the database whose stream, drive, backups) to break."
@@ -325,6 +360,10 @@ def break_(
     generation: int | None = typer.Option(
         None, "--gen", help="delete-log / swap-log: the generation."
     ),
+    mailbox: str | None = typer.Option(
+        None, "--mailbox", help="purge-messages: the mailbox (alias) whose messages go."
+    ),
+    count: int = typer.Option(3, "--count", help="purge-messages: how many (the oldest)."),
     drive: str | None = typer.Option(None, "--drive", help="fill-disk: the drive letter (E)."),
     after: int | None = typer.Option(
         None,
@@ -362,7 +401,9 @@ def break_(
     `crash-store` stops the store with DB attached (Dirty Shutdown); `corrupt-page` also
     damages one of its pages (eseutil /k finds it, mount refuses it); `lose-database`
     removes its .edb; `delete-log` deletes a log generation on the server; `swap-log`
-    replaces one with a log of another stream (another log signature).
+    replaces one with a log of another stream (another log signature). `purge-messages
+    --mailbox M [--count N]` deletes the N oldest messages of mailbox M and purges them
+    (past Recoverable Items): only a backup brings them back.
 
     `lose-server` takes a whole server away with its disks: nothing answers at its address
     until it is rebuilt (`dr plan server`, and `dr lab operator install-windows` for the
@@ -388,9 +429,13 @@ def break_(
         if not host:
             raise LabError(f"{kind} needs --host", hint="e.g. --host EX2016")
         said = faults.apply_host(lab, kind, host)
+    elif kind == "purge-messages":
+        if mailbox is None:
+            raise LabError("say whose messages: --mailbox ALIAS")
+        said = faults.purge_messages(lab, mailbox, count)
     elif kind in FAULTS:
-        if not db:
-            raise LabError(f"{kind} needs --db", hint="`dr lab status` lists the databases")
+        if db is None:
+            raise LabError(f"say which database {kind} breaks: --db DB")
         said = faults.apply(lab, kind, db, generation)
     elif kind == "fill-disk":
         said = faults.fill_disk(lab, host, drive, db)
@@ -450,9 +495,9 @@ def _need_db(db: str | None) -> str:
 
 
 def _before(value: str | None) -> datetime | None:
-    from dr.cli.plan import parse_at
+    from dr.cli.common import parse_instant
 
-    return parse_at(value) if value else None
+    return parse_instant(value, "--before")
 
 
 def _repository() -> Path | None:

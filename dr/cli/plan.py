@@ -48,19 +48,11 @@ AT = typer.Option(
 
 
 def parse_at(value: str | None, option: str = "--at") -> datetime | None:
-    """ISO 8601 → aware UTC datetime; a clear ParameterError otherwise."""
-    from dr.errors import ParameterError
-    from dr.planner.facts import parse_time
+    """ISO 8601 → aware UTC datetime; a clear ParameterError otherwise (one rule:
+    :func:`dr.cli.common.parse_instant`)."""
+    from dr.cli.common import parse_instant
 
-    if value is None:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        raise ParameterError(
-            f"{option} {value!r} is not a time",
-            hint="write ISO 8601, e.g. 2024-03-04T10:30 (UTC) or 2024-03-04T11:30+01:00",
-        ) from None
+    return parse_instant(value, option)
 
 
 def load_provider(
@@ -201,7 +193,10 @@ def _now(value: str | None) -> datetime:
 
 
 AS_OF = typer.Option(
-    None, "--as-of", help="Take 'now' as this time (retention windows are counted to it)."
+    None,
+    "--as-of",
+    help="Take 'now' as this time (retention windows are counted to it); ISO 8601, without an "
+    "offset UTC.",
 )
 
 
@@ -209,21 +204,29 @@ AS_OF = typer.Option(
 def message(
     mailbox: str = typer.Option(..., "--mailbox", help="Alias of the mailbox."),
     deleted_at: str = typer.Option(..., "--deleted-at", help="When the messages were deleted."),
+    purged: bool = typer.Option(
+        False,
+        "--purged",
+        help="They were purged (hard-deleted past Recoverable Items): restore from a backup "
+        "even inside deleted-item retention.",
+    ),
     as_of: str = AS_OF,
     output: Path = OUTPUT,
     as_json: bool = JSON,
     facts: Path = FACTS,
     inventory: Path = INVENTORY,
 ) -> None:
-    """Recover deleted messages (B1): no backup within deleted-item retention (it says so);
-    otherwise a mail-level restore, or on 2010+ a recovery database and a restore request —
-    always into the original database."""
+    """Recover deleted messages (B1): no backup within deleted-item retention (it says so)
+    unless they were purged; otherwise a mail-level restore, or on 2010+ a recovery
+    database and a restore request — always into the original database."""
     from dr.planner import plan_message
 
     when = parse_at(deleted_at, "--deleted-at")
     assert when is not None
     run_planner(
-        planned(lambda p: plan_message(p, mailbox, when, _now(as_of)), facts, inventory),
+        planned(
+            lambda p: plan_message(p, mailbox, when, _now(as_of), purged=purged), facts, inventory
+        ),
         output,
         as_json,
     )
@@ -271,7 +274,23 @@ def database(
     point_of_failure: bool = typer.Option(
         False, "--point-of-failure", help="Roll forward as far as the logs go (the default)."
     ),
-    offline: bool = typer.Option(False, "--offline", help="Restore an offline file backup (B5)."),
+    offline: bool = typer.Option(
+        False,
+        "--offline",
+        help="Restore an offline file backup (B5) on the recovery forest's server of the "
+        "same names; production is not touched.",
+    ),
+    forest: str = typer.Option(
+        None,
+        "--forest",
+        help="With --offline: the recovery forest (default: the one whose names match).",
+    ),
+    in_place: bool = typer.Option(
+        False,
+        "--in-place",
+        help="With --offline: over the original database instead (its files and the group's "
+        "logs moved aside, never deleted), when an online restore has failed.",
+    ),
     server_logs: list[str] = typer.Option(
         None,
         "--server-logs",
@@ -298,10 +317,19 @@ def database(
 
     if at is not None and point_of_failure:
         raise ParameterError("give --at or --point-of-failure, not both")
+    if (forest is not None or in_place) and not offline:
+        raise ParameterError("--forest and --in-place go with --offline")
+    if forest is not None and in_place:
+        raise ParameterError("give --forest or --in-place, not both")
     when = parse_at(at)
-    make = plan_offline if offline else plan_database
+
+    def make(p: Any) -> Any:
+        if offline:
+            return plan_offline(p, db, when, forest=forest, in_place=in_place)
+        return plan_database(p, db, when)
+
     run_planner(
-        planned(lambda p: make(p, db, when), facts, inventory, server_logs, logs_listed_at),
+        planned(make, facts, inventory, server_logs, logs_listed_at),
         output,
         as_json,
     )

@@ -22,7 +22,9 @@ def audit(
         help="First day shown, ISO 8601 (UTC unless an offset is given); "
         "default: a year before --at.",
     ),
-    at: str = typer.Option(None, "--at", help="Judge as of this time (default: now)."),
+    at: str = typer.Option(
+        None, "--at", help="Judge as of this time, ISO 8601 (without an offset, UTC); default: now."
+    ),
 ) -> None:
     """The audit report: drill coverage, overdue and changed databases, RTO and RPO, evidence.
 

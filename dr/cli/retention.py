@@ -20,23 +20,20 @@ app = typer.Typer(
 
 
 def _at(value: str | None) -> datetime:
-    from dr.errors import ParameterError
+    from dr.cli.common import parse_instant
 
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ParameterError(
-            f"--at {value!r} is not a time", hint="write it like 2024-05-15T00:00:00Z"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_instant(value) or datetime.now(UTC)
 
 
 @app.command("plan")
 def plan(
     set_name: str = typer.Option(None, "--set", "-s", help="Only this set (default: all)."),
-    at: str = typer.Option(None, "--at", help="Evaluate the policy as of this time (UTC)."),
+    at: str = typer.Option(
+        None,
+        "--at",
+        help="Evaluate the policy as of this time (ISO 8601; without an offset, UTC). "
+        "Default: now.",
+    ),
     verbose: bool = typer.Option(
         False, "--verbose", "-v", help="Also list every kept version with why it is kept."
     ),
@@ -125,7 +122,12 @@ def _line(p: SetPlan, d: Decision) -> str:
 @app.command("apply")
 def apply(
     set_name: str = typer.Option(None, "--set", "-s", help="Only this set (default: all)."),
-    at: str = typer.Option(None, "--at", help="Evaluate the policy as of this time (UTC)."),
+    at: str = typer.Option(
+        None,
+        "--at",
+        help="Evaluate the policy as of this time (ISO 8601; without an offset, UTC). "
+        "Default: now.",
+    ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Say what would be expired, per set; change nothing."
     ),

@@ -62,9 +62,12 @@ class PlainReporter(Reporter):
         self.console = console
         self.dry_run = dry_run
         self._told: set[tuple[str, int]] = set()  # attempts whose failure was just printed
+        self._specs: Mapping[str, StepSpec] = {}
+        self._states: dict[str, str] = {}
 
     def begin(self, run_id: str, specs: Mapping[str, StepSpec], states: Mapping[str, str]) -> None:
         dry = f" — {DRY_RUN}" if self.dry_run else ""
+        self._specs, self._states = specs, dict(states)
         self.console.print(f"run {run_id}: {len(specs)} steps{dry}", highlight=False)
 
     def attempt_failed(self, failure: Failure) -> None:
@@ -81,6 +84,9 @@ class PlainReporter(Reporter):
             message = "waiting for the operator" if state == "paused" else ""
         tail = f" — {message}" if message else ""
         att = f" (attempt {attempt})" if attempt > 1 else ""
+        self._states[step_id] = state
+        if state in _FINISHED and step_id in self._specs and not self.dry_run:
+            tail += f" [{overall(self._specs, self._states)}]"
         line = f"{step_id}: {shown_state(state, self.dry_run)}{att}{tail}"
         self.console.print(line, highlight=False, markup=False, soft_wrap=True)
 
@@ -138,9 +144,11 @@ class LiveReporter(Reporter):
 
     def _table(self) -> Table:
         title = DRY_RUN if self.dry_run else None
+        states = {k: r.get("state", "pending") for k, r in self.rows.items()}
         table = Table(
-            "step", "state", "host", "attempt", "elapsed", "message", expand=False, title=title
-        )
+            "step", "state", "host", "attempt", "elapsed", "message", expand=False, title=title,
+            caption=overall(self.specs, states),
+        )  # fmt: skip
         now = time.monotonic()
         for sid, row in self.rows.items():
             took = row.get("took")
@@ -198,3 +206,35 @@ class PromptOperator:
         by = Prompt.ask("your name", console=self.console)
         note = Prompt.ask("note (what you did or saw)", default="", console=self.console)
         return Decision(by=by, decision=answer, note=note)
+
+
+_FINISHED = frozenset({"succeeded", "skipped"})
+
+
+def overall(specs: Mapping[str, StepSpec], states: Mapping[str, str]) -> str:
+    """The run as a whole: ``12 of 33 steps done (2 running) · about 1 h 10 min left``.
+
+    What is left is the longest chain of steps not yet finished, by the plan's estimates
+    (what runs at once counts once): the critical path of the rest, not the sum of it."""
+    done = sum(states.get(s) in _FINISHED for s in specs)
+    running = sum(states.get(s) == "running" for s in specs)
+    waiting = sum(states.get(s) in ("waiting", "paused") for s in specs)
+    left: dict[str, float] = {}
+
+    def rest(sid: str) -> float:  # the longest unfinished chain ending at sid
+        if sid not in left:
+            spec = specs[sid]
+            own = 0.0 if states.get(sid) in _FINISHED else spec.estimate
+            left[sid] = own + max((rest(n) for n in spec.needs if n in specs), default=0.0)
+        return left[sid]
+
+    remaining = max((rest(s) for s in specs), default=0.0)
+    parts = [f"{done} of {len(specs)} steps done"]
+    extra = [f"{running} running"] * bool(running) + [f"{waiting} waiting for a person"] * bool(
+        waiting
+    )
+    if extra:
+        parts[0] += f" ({', '.join(extra)})"
+    if done < len(specs):
+        parts.append(f"about {duration(remaining)} left by the plan's estimates")
+    return " · ".join(parts)

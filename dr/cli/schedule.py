@@ -22,8 +22,9 @@ def due(
     at: str = typer.Option(
         None,
         "--at",
-        help="The time to check, ISO 8601 (2024-05-01T22:00Z). Default: now. Without an "
-        "offset it is read in the inventory's timezone.",
+        help="The time to check, ISO 8601 (2024-05-01T22:00Z); without an offset, UTC (as in "
+        "every command). Default: now. The schedules themselves run on the inventory's "
+        "timezone clock.",
     ),
     show_all: bool = typer.Option(
         False, "--all", help="Also list schedules that are not due, with their next time."
@@ -39,12 +40,13 @@ def due(
     are on the inventory's `timezone` clock (UTC when it declares none, or without one).
     """
     from dr.cli.catalog import optional_inventory
-    from dr.schedule import parse_time, schedule_statuses
+    from dr.cli.common import parse_instant
+    from dr.schedule import schedule_statuses
 
     ws = workspace()
     inv = optional_inventory(ws)
     timezone = inv.timezone if inv is not None else "UTC"
-    when = parse_time(at, timezone) if at else datetime.now(UTC)
+    when = parse_instant(at) or datetime.now(UTC)
     sets, last = sets_and_last_runs(ws.catalog_path, inv.backup_sets if inv else [], when)
     statuses = schedule_statuses(sets, last, when, timezone)
     if as_json:

@@ -9,14 +9,14 @@ or a prompt (:mod:`dr.store.passphrase`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from dr.cli.common import STATE, console, emit_json, err_console
+from dr.cli.common import STATE, byte_progress, console, emit_json, err_console
 
 if TYPE_CHECKING:
     from dr.store.repository import Repository
@@ -72,33 +72,6 @@ def open_repo(repo: Path | None, key_file: Path | None) -> Repository:
     from dr.store.repository import open_repository
 
     return open_repository(repo_path(repo), key_file=key_file)
-
-
-@contextmanager
-def byte_progress(label: str, total: int, *, quiet: bool) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar over bytes (on stderr); a no-op for --json or tiny jobs."""
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    if quiet or total <= 0:
-        yield lambda n: None
-        return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
 
 
 def _human(n: float) -> str:
@@ -278,7 +251,7 @@ def verify(
     if json_out:
         emit_json(report.to_dict())
     else:
-        _print_verify(report)
+        _print_verify(report, read_data)
     if not report.ok:
         raise IntegrityError(
             f"{len(report.damaged_versions)} damaged version(s): "
@@ -309,7 +282,7 @@ def _verify_catalog(repo: Repository, report: Any) -> None:
         )
 
 
-def _print_verify(report: Any) -> None:
+def _print_verify(report: Any, read_data: bool = False) -> None:
     for vid, problems in sorted(report.versions.items()):
         if problems:
             console.print(f"[red]DAMAGED[/] {vid}: {problems[0]}")
@@ -330,6 +303,16 @@ def _print_verify(report: Any) -> None:
         console.print(f"[red]MISSING[/] {problem}")
     for warning in report.warnings:
         console.print(f"[yellow]note[/]    {warning}")
+    versions = len(report.versions)
+    damaged = len(report.damaged_versions)
+    if not versions:
+        console.print("the repository holds no version yet: nothing to verify (a backup "
+                      "stores one: `dr backup run SET`)")  # fmt: skip
+    elif report.ok:
+        read = " and every pack read" if read_data else ""
+        console.print(f"all {versions} version(s) restorable{read}", highlight=False)
+    else:
+        console.print(f"{damaged} of {versions} version(s) damaged", highlight=False)
 
 
 @app.command("prune")

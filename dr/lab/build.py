@@ -24,7 +24,7 @@ from dr.errors import ParameterError
 from dr.lab.estate import LAB_USER, Lab
 from dr.workspace import Workspace
 
-__all__ = ["LabSession", "build", "lab_dir", "lab_env", "open_lab", "session"]
+__all__ = ["LabSession", "advance", "build", "lab_dir", "lab_env", "open_lab", "session"]
 
 Progress = Callable[[str], None]
 
@@ -143,14 +143,40 @@ def build(
         for server in (s.name for s in lab.exchange_servers()):
             say(f"{lab.now():%Y-%m-%d %H:%M}Z  full backup of {server}")
             open_.backup(server, "full", lab.now())
-        until = lab.now() + timedelta(days=days)
-
-        def on_backup(server: str, kind: str, at: datetime) -> None:
-            say(f"{at:%Y-%m-%d %H:%M}Z  {kind} backup of {server}")
-            open_.backup(server, kind, at)
-
-        lab.advance(until, on_backup=on_backup)
+        _run_clock(open_, lab.now() + timedelta(days=days), say)
     return lab
+
+
+def advance(ws_root: Path, hours: float, progress: Progress | None = None) -> Lab:
+    """Run an existing lab's clock on by ``hours``: mail in every mounted database and the
+    backups that fall due, through dr's backup path, as ``dr lab up`` does."""
+    import errno
+
+    from dr.errors import LabError
+
+    if hours <= 0:
+        raise ParameterError("--hours: run the clock on by more than 0 hours")
+    ws = Workspace(ws_root)
+    lab = open_lab(ws)
+    try:
+        with session(ws, lab) as open_:
+            _run_clock(open_, lab.now() + timedelta(hours=hours), progress or (lambda _t: None))
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise LabError(
+            "the lab's endpoint ports are in use (is `dr lab serve` running?)",
+            hint="stop `dr lab serve`, run the clock on, then serve again",
+        ) from exc
+    return lab
+
+
+def _run_clock(open_: LabSession, until: datetime, say: Progress) -> None:
+    def on_backup(server: str, kind: str, at: datetime) -> None:
+        say(f"{at:%Y-%m-%d %H:%M}Z  {kind} backup of {server}")
+        open_.backup(server, kind, at)
+
+    open_.lab.advance(until, on_backup=on_backup)
 
 
 def _repository(ws: Workspace) -> None:

@@ -357,15 +357,16 @@ class Lab:
         found = exstore.contents(target.path(database.edb))
         return _compare(db_name, at, self.truth(db_name, at, server_name), found)
 
-    def verify_mailbox(self, alias: str, at: datetime, folder: str) -> Verdict:
+    def verify_mailbox(
+        self, alias: str, at: datetime, folder: str, deleted_by: datetime | None = None
+    ) -> Verdict:
         """A mailbox restore: the copies under ``folder`` in the live mailbox against the
-        mailbox as the truth held it at ``at`` (same messages, same folders beneath)."""
-        from dr.model.refs import resolve_database
+        mailbox as the truth held it at ``at`` (same messages, same folders beneath).
 
-        mailbox = next((m for m in self.inventory.mailboxes if m.alias == alias), None)
-        if mailbox is None:
-            raise NotFoundError(f"no mailbox {alias!r} in the inventory")
-        ref = resolve_database(self.inventory, mailbox.database)
+        With ``deleted_by`` (a message restore, B1): only the messages the mailbox held at
+        ``at`` and no longer held at ``deleted_by`` — those deleted in between — each of
+        which must be back under ``folder``, in its folder; the other copies are not judged."""
+        ref = self._mailbox_ref(alias)
         host = self.host(ref.server.name)
         live = exstore.contents(host.path(ref.database.edb)).values()
         prefix = folder.rstrip("/") + "/"
@@ -374,9 +375,29 @@ class Lab:
                                              m.folder.removeprefix(prefix), m.subject)
             for m in live if m.mailbox == alias and m.folder.startswith(prefix)
         }  # fmt: skip
-        truth = {m.id: m for m in self.truth(ref.database.name, at, ref.server.name).values()
-                 if m.mailbox == alias}  # fmt: skip
-        return _compare(f"mailbox {alias} ({folder})", at, truth, found)
+        truth = self._mailbox_truth(ref, alias, at)
+        if deleted_by is None:
+            return _compare(f"mailbox {alias} ({folder})", at, truth, found)
+        if deleted_by < at:
+            raise ParameterError("--deleted-by is before --at: nothing can be deleted in between")
+        left = self._mailbox_truth(ref, alias, deleted_by)
+        deleted = {k: m for k, m in truth.items() if k not in left}
+        back = {k: m for k, m in found.items() if k in deleted}
+        return _compare(f"messages of {alias} deleted by {deleted_by:%Y-%m-%d %H:%M}Z "
+                        f"({folder})", at, deleted, back)  # fmt: skip
+
+    def _mailbox_ref(self, alias: str) -> Any:
+        from dr.model.refs import resolve_database
+
+        mailbox = next((m for m in self.inventory.mailboxes if m.alias == alias), None)
+        if mailbox is None:
+            raise NotFoundError(f"no mailbox {alias!r} in the inventory")
+        return resolve_database(self.inventory, mailbox.database)
+
+    def _mailbox_truth(self, ref: Any, alias: str, at: datetime) -> dict[str, Message]:
+        """The messages of ``alias`` at ``at``, by id (a restore's copy carries the id)."""
+        held = self.truth(ref.database.name, at, ref.server.name).values()
+        return {m.id: m for m in held if m.mailbox == alias}
 
     # -- endpoints ----------------------------------------------------------------------------
 

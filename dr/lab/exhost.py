@@ -629,9 +629,12 @@ class ExchangeHost(HostSim):
     def program_found(self, command: str) -> bool:
         """eseutil named by a full path runs only from where setup put it: the install
         path's bin folder (``C:\\Program Files\\Exchsrvr\\bin`` on 2000/2003, KB 825088;
-        ``$env:ExchangeInstallPath\\Bin`` on 2007+). A bare name is found on the PATH."""
-        parts = re.split(r"[\\/]", command.strip().strip('"'))
-        program = parts[-1].lower().removesuffix(".exe")
+        ``$env:ExchangeInstallPath\\Bin`` on 2007+). A bare name is found on the PATH.
+        Doubled separators count as one, as Windows reads them: the install path ends in a
+        backslash, so ``"$env:ExchangeInstallPath\\Bin\\eseutil.exe"`` names ``V15\\\\Bin``.
+        Exchange setup runs from its media's root (``D:\\Setup.exe``)."""
+        parts = [p for p in re.split(r"[\\/]", command.strip().strip('"')) if p]
+        program = parts[-1].lower().removesuffix(".exe") if parts else ""
         folder = "\\".join(parts[:-1]).rstrip("\\").lower()
         if program == "setup":  # setup runs from its media, e.g. D:\\Setup.exe
             return bool(self.machine.media) and folder == self.machine.media.lower() + ":"

@@ -10,6 +10,9 @@ is recorded in ``lab.json`` with the lab time it happened:
 * ``lose-database`` — the ``.edb`` (and ``.stm``) is gone, as after a failed disk;
 * ``delete-log`` / ``swap-log`` — one numbered log of the stream is deleted, or replaced by a
   log of another stream (another log signature);
+* ``purge-messages`` — a user deletes messages of one mailbox and they are purged (a hard
+  delete past Recoverable Items, or deleted-item retention run out): gone from the store,
+  logged like any delete, so only a backup brings them back (:func:`purge_messages`);
 * ``fill-disk`` — a drive of a host has no free space left (:func:`fill_disk`);
 * ``unreachable`` — a host stops answering on the network, at once or mid-run
   (:func:`unreachable`, :mod:`dr.lab.network`);
@@ -43,8 +46,8 @@ from dr.lab import exstore
 if TYPE_CHECKING:
     from dr.lab.estate import Lab
 
-__all__ = ["HOST_FAULTS", "apply", "apply_host", "expire_backups", "fill_disk", "repair",
-           "unreachable"]  # fmt: skip
+__all__ = ["HOST_FAULTS", "apply", "apply_host", "expire_backups", "fill_disk",
+           "purge_messages", "repair", "unreachable"]  # fmt: skip
 
 
 def apply(lab: Lab, kind: str, db: str, generation: int | None = None) -> str:
@@ -146,6 +149,49 @@ def apply_host(lab: Lab, kind: str, name: str) -> str:
 
 
 HOST_FAULTS = ("lose-server", "delete-computer-account")
+
+
+def purge_messages(lab: Lab, alias: str, count: int) -> str:
+    """The ``count`` oldest messages of mailbox ``alias`` deleted and purged, as the store
+    logs a delete (the truth records it); the fault names them in ``lab.json``."""
+    from dr.model.refs import resolve_database
+
+    if count < 1:
+        raise LabError("--count: purge at least one message")
+    mailbox = next((m for m in lab.inventory.mailboxes if m.alias.lower() == alias.lower()), None)
+    if mailbox is None:
+        raise LabError(
+            f"no mailbox {alias!r} in the lab",
+            hint="name one by alias, as the inventory's mailboxes: list them",
+        )
+    ref = resolve_database(lab.inventory, mailbox.database)
+    host = lab.host(ref.server.name)
+    sg, database = host.find_db(ref.database.name)
+    if not host.dbs[host.db_key(sg, database)].mounted:
+        raise LabError(f"{host.name}: {database.name} is not mounted; a user deletes nothing there",
+                       hint="mount it first (Mount-Database through `dr lab exec`)")  # fmt: skip
+    held = {m.id: m for m in exstore.contents(host.path(database.edb)).values()
+            if m.mailbox == mailbox.alias}  # fmt: skip
+    delivered = {txn.message.id: txn.at for txn in lab.transactions(host.name)
+                 if txn.op == "deliver" and txn.message.id in held}  # fmt: skip
+    oldest = sorted(held.values(), key=lambda m: (delivered.get(m.id, lab.now()), m.id))[:count]
+    if not oldest:
+        raise LabError(f"{mailbox.alias} holds no message to purge")
+    for message in oldest:
+        host.delete(database.name, message)
+    host.save()
+    lab.state.setdefault("faults", []).append(
+        {
+            "kind": "purge-messages",
+            "database": f"{host.name}/{sg.name}/{database.name}",
+            "mailbox": mailbox.alias,
+            "messages": [m.id for m in oldest],
+            "at": lab.now().isoformat(),
+        }
+    )
+    lab.save()
+    return (f"{host.name}: {len(oldest)} messages of {mailbox.alias} deleted and purged from "
+            f"{database.name}: " + ", ".join(f"{m.folder}/{m.id}" for m in oldest))  # fmt: skip
 
 
 # -- faults of a host, not of one database -------------------------------------------------

@@ -163,17 +163,11 @@ def choose_recovery_server(
     raise _refuse(ref, sorted(closest.values(), key=candidates.index))
 
 
-def alternate_steps(
-    b: PlanBuilder,
-    provider: FactsProvider,
-    ref: DatabaseRef,
-    forest_name: str | None,
-    at: datetime | None,
-    reporter: PlanReporter | None,
-) -> tuple[Chain, list[str], str]:
-    """Check names, then restore ``ref`` into the recovery forest: (chain, last ids, server)."""
-    forest, server = choose_recovery_server(b.inv, forest_name, ref)
-    chain = stream_chain(provider, [ref], at, reporter, live=False)
+def forest_check(
+    b: PlanBuilder, forest: RecoveryForest, server: RecoveryServer, ref: DatabaseRef
+) -> tuple[Any, Any, str]:
+    """The recovery server's storage group and database of ``ref``'s names, and the step
+    that checks on the server that the forest carries the source's names."""
     sg = _sg(server, ref)
     db = next(d for d in sg.databases if d.name.casefold() == ref.database.name.casefold())
     check = b.add(
@@ -191,6 +185,21 @@ def alternate_steps(
         },
         title=f"Check {forest.name} carries the source's names",
     )
+    return sg, db, check
+
+
+def alternate_steps(
+    b: PlanBuilder,
+    provider: FactsProvider,
+    ref: DatabaseRef,
+    forest_name: str | None,
+    at: datetime | None,
+    reporter: PlanReporter | None,
+) -> tuple[Chain, list[str], str]:
+    """Check names, then restore ``ref`` into the recovery forest: (chain, last ids, server)."""
+    forest, server = choose_recovery_server(b.inv, forest_name, ref)
+    chain = stream_chain(provider, [ref], at, reporter, live=False)
+    sg, db, check = forest_check(b, forest, server, ref)
     tgt = RestoreTarget(server, sg, (db,), original=False, source_keys=(ref.key,))
     b.warn(
         f"logs still on {ref.server.name} are not used: the recovery forest restores "

@@ -538,33 +538,66 @@ def offline_version(
     return max(found, key=lambda v: (v.at, v.id))
 
 
-def plan_offline(provider: FactsProvider, refs: Sequence[str], at: datetime | None = None) -> Plan:
-    """B5: put .edb and .stm back together into one directory after removing the old files."""
+def plan_offline(
+    provider: FactsProvider,
+    refs: Sequence[str],
+    at: datetime | None = None,
+    *,
+    forest: str | None = None,
+    in_place: bool = False,
+) -> Plan:
+    """B5: the offline copy (.edb and .stm together, one directory) put on the recovery
+    server after its own database and log files are moved aside; the production database
+    is not touched. ``in_place``: over the original database instead (an online restore has
+    failed), its files and the group's logs moved aside first, never deleted."""
     inv = provider.inventory()
     dbs = [resolve_database(inv, r) for r in refs]
-    b = PlanBuilder(provider, "database-offline", _target(dbs, at, "offline database"))
+    where = "over the original" if in_place else "on the recovery server"
+    b = PlanBuilder(provider, "database-offline", _target(dbs, at, f"offline database ({where})"))
     points = []
     for ref in dbs:
         version = offline_version(provider, ref, at)
         b.use(version)
-        _offline_steps(b, ref, version)
+        if in_place:
+            tgt = RestoreTarget(ref.server, ref.storage_group, (ref.database,), original=True)
+            after: list[str] = []
+        else:
+            tgt, after = _recovery_target(b, ref, forest)
+        _offline_steps(b, tgt, version, ref.key, after)
         points.append(version.at)
     b.warn("an offline restore cannot roll forward: changes after the backup are lost")
     point = min(points)
     loss = (at - point).total_seconds() if at else None
     b.facts["versions"] = sorted({p.isoformat() for p in points})
+    b.facts["in_place"] = in_place
     return b.finish(
         recoverable_point=point, data_loss_seconds=loss, sla=sla_for(inv, [d.key for d in dbs])
     )
 
 
-def _offline_steps(b: PlanBuilder, ref: DatabaseRef, version: BackupVersion) -> None:
-    """Fetch, dismount every store of the group, move the replaced files aside (never
-    delete: the way back is to move them home), copy the staged .edb and .stm together."""
-    tgt = RestoreTarget(ref.server, ref.storage_group, (ref.database,), original=True)
-    db = ref.database
-    image = version.image(ref.key)
-    s = Series(b, [])
+def _recovery_target(
+    b: PlanBuilder, ref: DatabaseRef, forest_name: str | None
+) -> tuple[RestoreTarget, list[str]]:
+    """The recovery forest's server whose names match ``ref`` (checked first, as for an
+    alternate restore): the offline copy goes into its database of the same name."""
+    from dr.planner.alternate import choose_recovery_server, forest_check
+
+    forest, server = choose_recovery_server(b.inv, forest_name, ref)
+    sg, db, check = forest_check(b, forest, server, ref)
+    b.facts["forest"] = forest.name
+    b.facts["recovery_server"] = server.name
+    return RestoreTarget(server, sg, (db,), original=False, source_keys=(ref.key,)), [check]
+
+
+def _offline_steps(
+    b: PlanBuilder, tgt: RestoreTarget, version: BackupVersion, source: str, after: list[str]
+) -> None:
+    """Fetch, dismount every store of the target's group, allow the files to be replaced,
+    move the target's files and the group's logs aside (never delete: the way back is to
+    move them home), copy the staged .edb and .stm together, check, mount."""
+    db = tgt.databases[0]
+    image = version.image(source)
+    s = Series(b, list(after))
     s.add(
         "fetch-artifacts",
         tgt.key(db.name),
@@ -578,6 +611,16 @@ def _offline_steps(b: PlanBuilder, ref: DatabaseRef, version: BackupVersion) -> 
         p = {"server": tgt.host, "sg": tgt.sg.name, "db": other.name}
         s.add("dismount-database", tgt.key(other.name), **_on(tgt), params=p,
               title=f"Dismount {other.name}")  # fmt: skip
+    # Database portability (OfficeDocs-Exchange database-portability.md): Set-MailboxDatabase
+    # -AllowFileRestore $true before the files are moved in and mounted; on 2000/2003 "This
+    # database can be overwritten by a restore" (bb124040(v=exchg.65), KB 251409)
+    s.add(
+        "allow-file-restore",
+        tgt.key(db.name),
+        **_on(tgt),
+        params={"server": tgt.host, "sg": tgt.sg.name, "db": db.name},
+        title=f"Allow {db.name} to be overwritten by a restore",
+    )
     s.add(
         "move-aside-files",
         tgt.key(db.name),

@@ -102,16 +102,27 @@ def plan_message(
     deleted_at: datetime,
     as_of: datetime,
     reporter: PlanReporter | None = None,
+    *,
+    purged: bool = False,
 ) -> Plan:
-    """B1: deleted messages back; no backup inside deleted-item retention."""
+    """B1: deleted messages back; no backup inside deleted-item retention — unless they
+    were ``purged`` (hard-deleted past Recoverable Items, "Purge Selected Items" in Recover
+    Deleted Items): then no retention window brings them back and a backup does."""
     inv = provider.inventory()
     mailbox, ref = find_mailbox(inv, mailbox_name)
     b = PlanBuilder(provider, "message", Target(what=f"messages of {mailbox.alias}", at=deleted_at))
     b.facts.update({"mailbox": mailbox.alias, "database": ref.key, "as_of": as_of.isoformat()})
     retention = inv.retention.deleted_items
-    if (as_of - deleted_at).total_seconds() <= retention:
+    within = (as_of - deleted_at).total_seconds() <= retention
+    if within and not purged:
         return _within_retention(b, mailbox, ref, deleted_at, retention, "deleted-item")
     b.facts["needs_backup"] = True
+    b.facts["purged"] = purged
+    if within:
+        b.warn(
+            f"inside the {retention / 86400:g}-day deleted-item retention, but purged: "
+            "Recover Deleted Items cannot bring them back, so a backup is restored"
+        )
     item_backup = _mail_level(provider, ref, mailbox, deleted_at)
     if item_backup is not None:
         check_original_database(inv, mailbox, ref, item_backup)

@@ -20,7 +20,14 @@ from pathlib import Path, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
 from dr.catalog.model import FACT_KINDS
-from dr.errors import ArtifactExpired, IntegrityError, NotFoundError, ParameterError, StoreError
+from dr.errors import (
+    ArtifactExpired,
+    IntegrityError,
+    NotFoundError,
+    NotInRepository,
+    ParameterError,
+    StoreError,
+)
 
 if TYPE_CHECKING:
     from dr.catalog import Artifact, Catalog
@@ -125,7 +132,7 @@ def fetch(repo: Repository, found: Sequence[Source], dest: Path) -> list[str]:
 
     outside = [s for s in found if s.version is None]
     if outside:
-        raise StoreError(_not_ours(outside, dest))
+        raise NotInRepository(_not_ours(outside, dest))
     lines = []
     for source in found:
         if source.repo_id != repo.repo_id:
@@ -137,8 +144,10 @@ def fetch(repo: Repository, found: Sequence[Source], dest: Path) -> list[str]:
         target = dest / source.name
         # an earlier fetch of this version was interrupted (the step is being run again):
         # finish it, replacing what it left by checked files
+        # files an earlier fetch of the same version left (an earlier restore from this
+        # staging folder) are kept when their SHA-256 is the version's; others are refused
         unfinished = _marker(target, source.version).exists()
-        restore_version(repo, source.version, target, overwrite=unfinished)
+        restore_version(repo, source.version, target, overwrite=unfinished, keep_identical=True)
         done = " (finished an interrupted fetch)" if unfinished else ""
         lines.append(f"{source.name}: version {source.version} restored into {target}{done}")
     return lines

@@ -108,8 +108,13 @@ def restore_version(
     progress: Progress | None = None,
     *,
     overwrite: bool = False,
+    keep_identical: bool = False,
 ) -> dict[str, Any]:
     """Restore ``version_id`` under ``dest``; returns the manifest.
+
+    With ``keep_identical``, a file already in ``dest`` with the version's size and SHA-256 is
+    kept as it is (an earlier restore of the same version put it there); any other existing
+    file is still refused unless ``overwrite``.
 
     Every path is checked before anything is written; each directory is checked once more
     after it exists, so a symbolic link already in ``dest`` cannot lead outside it. A file of
@@ -123,6 +128,10 @@ def restore_version(
         job = _Job(repo, version_id, dest.resolve(), progress or (lambda n: None))
         targets = plan(job.root, manifest["files"])
         existing = existing_files(job.root, targets)
+        if existing and keep_identical and not overwrite:
+            same = {t.path for t in existing if _identical(t)}
+            targets = [t for t in targets if t.path not in same]
+            existing = [t for t in existing if t.path not in same]
         if existing and not overwrite:
             refuse(dest, existing[0])
         repo.reload_index()
@@ -457,3 +466,14 @@ def file_sha256(path: Path) -> str:
         while buf := fh.read(8 << 20):
             sha.update(buf)
     return sha.hexdigest()
+
+
+def _identical(target: Target) -> bool:
+    """The file at ``target`` is already the version's: same size, same SHA-256."""
+    path = Path(target.path)
+    try:
+        if not path.is_file() or path.stat().st_size != target.entry["size"]:
+            return False
+    except OSError:
+        return False
+    return file_sha256(path) == target.entry["sha256"]

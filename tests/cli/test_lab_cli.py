@@ -37,6 +37,13 @@ def test_lab_commands_refuse_bad_requests_in_one_line(tmp_path: Path) -> None:
         (("lab", "break", "melt-server", "--db", "DB01"), 2, "unknown fault"),
         (("lab", "truth", "--db", "NoSuchDB"), 2, "no database"),
         (("lab", "break", "delete-log", "--db", "DB01"), 2, "say which log"),
+        (("lab", "break", "crash-store"), 2, "--db DB"),
+        (("lab", "break", "purge-messages"), 2, "--mailbox ALIAS"),
+        (
+            ("lab", "verify", "--db", "DB01", "--deleted-by", "2026-11-02T07:00Z"),
+            2,
+            "--deleted-by goes with --mailbox",
+        ),
     ]:
         out = _dr(tmp_path, *args, passphrase=True)
         assert out.returncode == code and said in out.stderr, (args, out.stderr)

@@ -69,7 +69,7 @@ def test_catalog_runs_make_schedules_not_due(tmp_path: Path) -> None:
 
 def test_table_output_and_bad_time(tmp_path: Path) -> None:
     ws = workspace_with_inventory(tmp_path)
-    out = run_dr(ws, "schedule", "due", "--at", "2024-05-01T22:30")
+    out = run_dr(ws, "schedule", "due", "--at", "2024-05-01T20:30")  # UTC: 22:30 in Amsterdam
     assert out.returncode == 0, out.stderr
     assert "19 of 19 schedules due at 2024-05-01 22:30 (Europe/Amsterdam)" in out.stdout
     assert "ex2016-exchange" in out.stdout
@@ -128,3 +128,16 @@ def test_sets_added_without_an_inventory_are_scheduled_in_utc(tmp_path: Path) ->
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["timezone"] == "UTC" and [s["set"] for s in data["due"]] == ["logs"]
+
+
+def test_a_time_without_an_offset_is_utc_here_as_in_every_command(tmp_path: Path) -> None:
+    """One rule for --at: `schedule due` used to read a bare time on the inventory's clock
+    (Europe/Amsterdam) where `plan`, `retention` and `drill` read it as UTC."""
+    ws = workspace_with_inventory(tmp_path)
+    bare = json.loads(run_dr(ws, "schedule", "due", "--at", "2024-05-01T22:30", "--json").stdout)
+    utc = json.loads(run_dr(ws, "schedule", "due", "--at", "2024-05-01T22:30Z", "--json").stdout)
+    assert bare == utc and bare["at"] == "2024-05-01T22:30:00+00:00"
+    retention = run_dr(ws, "retention", "plan", "--at", "2024-05-01T22:30", "--json")
+    assert retention.returncode == 0, retention.stderr
+    wrong = run_dr(ws, "schedule", "due", "--at", "yesterday")
+    assert wrong.returncode == 2 and "without an offset is UTC" in wrong.stderr

@@ -249,3 +249,15 @@ def test_retention_apply_then_prune_through_the_cli(
     assert code == 0 and (tmp_path / "out" / "a.txt").read_text() == "day 4\n"
     code, _, err = dr(capsys, "store", "restore", ids[4], "--to", str(tmp_path / "out"))
     assert code != 0 and "a.txt already exists" in err
+
+
+def test_verify_says_what_it_found_on_an_empty_and_a_whole_repository(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "repo"
+    dr(capsys, "store", "init", str(repo))
+    code, out, _ = dr(capsys, "store", "verify", "--repo", str(repo))
+    assert code == 0 and "holds no version yet" in out
+    dr(capsys, "backup", "run", "files", "--from", str(source(tmp_path)), "--repo", str(repo))
+    code, out, _ = dr(capsys, "store", "verify", "--read-data", "--repo", str(repo))
+    assert code == 0 and "all 1 version(s) restorable and every pack read" in out

@@ -110,3 +110,28 @@ def test_a_mailbox_restored_through_a_recovery_database_equals_the_truth(
     host = lab.host("EX2016")
     assert not host.extra, "the recovery database was removed"
     assert lab.verify("DB02", lab.now()).equal
+
+
+def test_a_restore_runs_again_where_an_earlier_one_left_its_files(lab_ws: LabWorkspace) -> None:
+    """A second restore of DB01 on the same server (a failure after the first restore, or a
+    drill after it): the staging folder still holds the first fetch and the temporary
+    folder the first replay's logs. The fetch keeps what is identical, the temporary folder's
+    leftovers are moved aside (never deleted), and the run ends equal to the truth."""
+    target = iso(_target(lab_ws))
+    for _ in range(2):
+        lab_ws.dr("lab", "break", "corrupt-page", "--db", "DB01")
+        plan = lab_ws.plan("database", "--db", "DB01", "--at", target)
+        out = lab_ws.run_plan()
+        assert out.returncode == 0, out.stdout + out.stderr
+    assert "moved aside to" in lab_ws.dr("run", "log", _newest_run(lab_ws),
+                                         "prepare-temp-folder.EX2016.DB01").stdout  # fmt: skip
+    point = plan["recoverable_point"]
+    verdict = json.loads(lab_ws.dr("lab", "verify", "--db", "DB01", "--at", point, "--json").stdout)
+    assert verdict["equal"] and verdict["expected"] > 0, verdict
+    aside = [p.name for p in lab_ws.lab().host("EX2016").path("T:\\DRTemp").iterdir()]
+    assert any(name.startswith("DB01.before-") for name in aside), aside
+
+
+def _newest_run(lab_ws: LabWorkspace) -> str:
+    runs = json.loads(lab_ws.dr("run", "status", "--json").stdout)
+    return str(max(runs, key=lambda r: r["created"])["id"])

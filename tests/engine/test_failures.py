@@ -139,11 +139,12 @@ def test_transport_errors_retry_unless_a_retry_cannot_help(
 
 
 def test_dr_error_codes_no_retry_changes_follow_the_error_tree() -> None:
-    """Bad input, not recoverable, workspace and lab errors (exit 2, 3, 5), a wrong key and
-    damaged data are permanent; a locked repository and the rest keep their retries."""
+    """Bad input, not recoverable, workspace and lab errors (exit 2, 3, 5), a wrong key,
+    damaged data and a run another tool took (a person copies its files) are permanent; a
+    locked repository and the rest keep their retries."""
     for cls in all_error_classes():
         line = f"error E{cls.code} something".encode()
-        expected = cls.exit_code in (2, 3, 5) or cls.code in (6200, 6300)
+        expected = cls.exit_code in (2, 3, 5) or cls.code in (6200, 6300, 6400)
         verdict = classify(exit_code=cls.exit_code, output=[line], shell="posix", script="dr x")
         assert (verdict is not None) == expected, cls.__name__
 

@@ -174,3 +174,29 @@ def test_a_recovery_database_mounted_before_its_files_exist_is_empty(lab: Lab) -
     host.new_recovery_database("RDB2", "T:\\RDB2\\DB02.edb", "T:\\RDB2\\Logs")
     with pytest.raises(Exception, match="Only one recovery database"):
         host.mount("RDB2")
+
+
+def test_purged_messages_are_gone_from_the_store_and_the_truth_says_which(lab: Lab) -> None:
+    """``dr lab break purge-messages``: the oldest messages of one mailbox deleted as the
+    store logs a delete; a message-restore check names each of them until it is back."""
+    from dr.errors import LabError
+    from dr.lab import faults
+
+    before = lab.now()
+    held = {m.id for m in lab.truth("DB02", before).values() if m.mailbox == "finance"}
+    lab.set_now(before + timedelta(minutes=5))
+    said = faults.purge_messages(lab, "finance", 2)
+    fault = lab.state["faults"][-1]
+    assert fault["kind"] == "purge-messages" and fault["mailbox"] == "finance"
+    gone = set(fault["messages"])
+    assert len(gone) == 2 and gone <= held and all(m in said for m in gone)
+    live = exstore.contents(lab.host("EX2016").path("E:\\ExchangeDatabases\\DB02\\DB02.edb"))
+    assert not gone & {m.id for m in live.values()}
+    assert lab.verify("DB02", lab.now()).equal, "the truth logged the deletes"
+    verdict = lab.verify_mailbox("finance", before, "Recovered Items", deleted_by=lab.now())
+    assert {m.id for m in verdict.missing} == gone and verdict.expected == 2
+    assert not verdict.equal and verdict.found == 0
+    with pytest.raises(LabError, match="no mailbox"):
+        faults.purge_messages(lab, "nobody", 1)
+    with pytest.raises(LabError, match="at least one"):
+        faults.purge_messages(lab, "finance", 0)

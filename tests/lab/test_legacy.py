@@ -271,3 +271,5 @@ def test_eseutil_runs_from_exchsrvr_bin_only_and_not_on_a_mounted_store(lab: Lab
     modern = lab.host("EX2016")
     assert not modern.program_found(wrong.split('"')[1].replace("%ProgramFiles%", "C:\\x"))
     assert modern.program_found(modern.env["ExchangeInstallPath"] + "Bin\\eseutil.exe")
+    # "$env:ExchangeInstallPath\Bin\eseutil.exe": the install path's own trailing backslash
+    assert modern.program_found(modern.env["ExchangeInstallPath"] + "\\Bin\\eseutil.exe")

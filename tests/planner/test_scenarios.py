@@ -217,16 +217,40 @@ def test_plans_are_deterministic_byte_for_byte() -> None:
     assert other != one
 
 
-def test_offline_restore_moves_old_files_aside_and_copies_from_the_fetched_backup() -> None:
+def _with_offline_copy() -> MemoryFacts:
     f = estate_facts()
     stream = "EX2003/First Storage Group"
     image = f.backups[stream][0].databases[0]
     f.backups[stream].append(
         BackupVersion("OFF", stream, "copy", at(1.7), None, (image,), offline=True)
     )
-    plan = plan_offline(f, [EX2003_MAIL])
+    return f
+
+
+def test_an_offline_restore_goes_to_the_recovery_server_and_leaves_production_alone() -> None:
+    """B5: on the recovery server (its own files and logs moved aside first), after its
+    names are checked; no step runs on the production server, nothing is deleted."""
+    plan = plan_offline(_with_offline_copy(), [EX2003_MAIL])
     well_formed(plan)
     order = kinds(plan)
+    assert {s.host for s in plan.steps} == {"RX2003", "orchestrator"}
+    assert plan.facts["recovery_server"] == "RX2003" and plan.facts["in_place"] is False
+    assert order[0] == "verify-recovery-forest"
+    assert "remove-database-files" not in order
+    assert order.index("allow-file-restore") < order.index("restore-offline-files")
+    assert order.index("restore-offline-files") < order.index("mount-database")
+    fetch = next(s for s in plan.steps if s.kind == "fetch-artifacts")
+    assert fetch.params["host"] == "RX2003"
+    put = next(s for s in plan.steps if s.kind == "restore-offline-files")
+    assert put.params["staged"] == fetch.params["dest"] + "\\OFF"
+    assert plan.recoverable_point == at(1.7)
+
+
+def test_offline_restore_in_place_moves_production_aside_and_copies_the_backup() -> None:
+    plan = plan_offline(_with_offline_copy(), [EX2003_MAIL], in_place=True)
+    well_formed(plan)
+    order = kinds(plan)
+    assert {s.host for s in plan.steps} == {"EX2003", "orchestrator"}
     assert "remove-database-files" not in order, "nothing of production is deleted"
     dismounted = {s.params["db"] for s in plan.steps if s.kind == "dismount-database"}
     assert dismounted == {"Mailbox Store (EX2003)", "Public Folder Store (EX2003)"}
@@ -264,6 +288,18 @@ def test_message_within_retention_needs_no_backup() -> None:
     rendered = render_step(library.variant(step), step, library.kind(step.kind))
     assert "Recover" in rendered.instructions
     assert any("no backup is needed" in w for w in plan.warnings)
+
+
+def test_purged_messages_need_a_backup_even_inside_retention() -> None:
+    """Purged past Recoverable Items, no retention window holds them: the backup path,
+    said in a warning, as beyond retention."""
+    plan = plan_message(estate_facts(), "tvisser", at(1), at(30), purged=True)
+    well_formed(plan)
+    assert plan.facts["needs_backup"] is True and plan.facts["purged"] is True
+    assert "mailbox-restore-request" in kinds(plan)
+    assert any("purged" in w for w in plan.warnings)
+    later = plan_message(estate_facts(), "tvisser", at(1), at(24 * 30))
+    assert kinds(later) == kinds(plan)
 
 
 def test_message_beyond_retention_uses_the_mail_level_backup() -> None:

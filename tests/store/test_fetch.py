@@ -75,6 +75,23 @@ def test_fetch_restores_the_run_and_check_proves_it(
     assert code == 6 and "notes.txt does not match its SHA-256" in err
 
 
+def test_a_second_fetch_of_the_same_run_keeps_identical_files_and_refuses_changed_ones(
+    stored: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second restore plan stages the same backup where the first left it (found on the
+    lab: a drill after a restore stopped at its fetch step, "already exists")."""
+    run, src = stored
+    dest = tmp_path / "staging"
+    assert dr(capsys, "store", "fetch", run, "--to", str(dest))[0] == 0
+    code, _, err = dr(capsys, "store", "fetch", run, "--to", str(dest))
+    assert code == 0, err
+    assert digests(dest / run) == digests(src)
+    (dest / run / "notes.txt").write_text("changed by someone\n")
+    code, _, err = dr(capsys, "store", "fetch", run, "--to", str(dest))
+    assert code == 2 and "notes.txt already exists; refusing to overwrite it" in err
+    assert (dest / run / "notes.txt").read_text() == "changed by someone\n"
+
+
 def test_an_interrupted_fetch_is_seen_by_the_check_and_finished_by_the_next(
     stored: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -105,7 +122,8 @@ def test_a_run_taken_by_another_tool_is_named_with_its_location(
 ) -> None:
     code, _, err = dr(capsys, "store", "fetch", "run-1", "--to", str(tmp_path / "s"))
     assert code == 6
-    assert "not taken by dr" in err and "run-1 (at " in err and "dr run ack" in err
+    assert "E6400" in err and "not taken by dr" in err and "run-1 (at " in err
+    assert "dr run ack" in err
     assert "Traceback" not in err
 
 
