@@ -279,7 +279,7 @@ class Executor:
         try:
             result = self._run_command(spec, attempt, command)
         except TransportError as exc:
-            return _transport_failure(exc)
+            return _transport_failure(exc, spec.host)
         outputs = self._outputs(spec.id, attempt, "command", result)
         if result.timed_out:
             return _failed(f"stopped after {spec.timeout:g} s", outputs, "command", "timed_out")
@@ -488,10 +488,13 @@ def _command_failed(
     return _failed(f"exit code {exit_code}", outputs, "command", verdict=verdict)
 
 
-def _transport_failure(exc: TransportError) -> _Attempt:
-    """The command could not be sent or did not come back: the error, its hint, the rule."""
+def _transport_failure(exc: TransportError, host: str = "") -> _Attempt:
+    """The command could not be sent or did not come back: the error, its hint, the rule —
+    said of the plan's host (a transport names the address it dialled)."""
     verdict = classify(error=exc)
     summary = f"{exc.ident} {exc.message}"
+    if host and host.lower() not in exc.message.lower():
+        summary = f"{host}: {summary}"
     message = f"{summary}; not retried — {verdict.rule.todo}" if verdict else summary
     hint = (exc.hint,) if exc.hint else ()
     return _Attempt("failed", message, lines=hint, verdict=verdict, summary=summary)

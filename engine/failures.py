@@ -25,6 +25,11 @@ other failure keeps the retries its runbook gives it. Where each text comes from
   16 is its "serious error": nothing was copied, a usage error or no access to the source or
   destination. Its usage errors print "ERROR : Invalid Parameter #N : ..."; the step
   library's cmd wrappers pass 16 through (``if errorlevel 16 (exit /b 16)``);
+* a full disk: Windows' ERROR_DISK_FULL (112, "There is not enough space on the disk.",
+  https://learn.microsoft.com/windows/win32/debug/system-error-codes--0-499-), as robocopy
+  prints it ("ERROR 112 (0x00000070) ...") and PowerShell's file cmdlets report it, and ESE's
+  JET_errDiskFull (-1808) and JET_errLogDiskFull (-529) from eseutil (KB 266361, KB 266367):
+  the space does not come back by itself within a retry's backoff;
 * the POSIX shell: exit status 127 when a command is not found, 126 when it is found but
   cannot be executed (POSIX.1-2017, Shell Command Language, 2.8.2 "Exit Status for
   Commands", https://pubs.opengroup.org/onlinepubs/9699919799/utilities/V3_chap02.html);
@@ -127,6 +132,17 @@ RULES: tuple[Rule, ...] = (
             r"(?m)^.*is not recognized as (?:an internal or external command"
             r"|the name of a cmdlet).*$"
         ),
+    ),
+    Rule(
+        "disk full",
+        "the drive the step writes to is full; another attempt finds it as full",
+        "free space on that drive (the step's output names the file; `Get-PSDrive` shows "
+        "what is free), then retry the step",
+        pattern=re.compile(
+            r"(?m)^.*(?:There is not enough space on the disk|ERROR 112 \(0x00000070\)"
+            r"|JET_errDiskFull|JET_errLogDiskFull).*$"
+        ),
+        shells=frozenset({"cmd", "powershell"}),
     ),
     Rule(
         "robocopy serious error",

@@ -4,6 +4,8 @@ dr lab up --days 3            build it: hosts, mail, backups through dr's backup
 dr lab serve                  a loopback WinRM endpoint per host (what `dr run` talks to)
 dr lab advance --hours 3      more mail, and the backups that fall due
 dr lab break crash-store --db DB01
+dr lab break fill-disk --db DB01 / unreachable --host EX2016 / expire-backups --db DB01
+dr lab repair fill-disk --db DB01 / unreachable --host EX2016
 dr lab break purge-messages --mailbox finance --count 3
 dr lab truth --db DB01 --at 2026-11-03T10:00Z
 dr lab verify --db DB01 --at 2026-11-03T10:00Z
@@ -167,9 +169,18 @@ def status(json_out: bool = JsonOpt) -> None:
                         "generation": host.streams[sg.name].current,
                     }
                 )
+    from dr.lab.network import Reachability
+
+    hosts = {}
+    for name in lab.endpoint_names():
+        endpoint = lab.endpoint(name)
+        network = Reachability(endpoint.root).read()
+        if network or endpoint.fs.quotas:
+            hosts[name] = {"network": network, "full_drives": sorted(endpoint.fs.quotas)}
     data = {
         "now": lab.now().isoformat(),
         "databases": rows,
+        "hosts": hosts,
         "ports": lab.state["ports"],
         "account": lab_env(lab)["DR_WINRM_USER"],
         "faults": lab.state.get("faults", []),
@@ -183,6 +194,15 @@ def status(json_out: bool = JsonOpt) -> None:
         "(password: `dr lab status --json`)",
         highlight=False,
     )
+    for name, state in hosts.items():
+        network = state["network"]
+        if network.get("down"):
+            console.print(f"  {name:8} unreachable since {network.get('since')}", highlight=False)
+        elif network:
+            armed = network.get("at_command") or f"after {network.get('after')} more commands"
+            console.print(f"  {name:8} drops off the network: {armed}", highlight=False)
+        for drive in state["full_drives"]:
+            console.print(f"  {name:8} drive {drive}: full", highlight=False)
     for row in rows:
         mounted = "mounted" if row["mounted"] else "dismounted"
         console.print(
@@ -330,6 +350,7 @@ def exec_(
 
 FAULTS = ("crash-store", "corrupt-page", "lose-database", "delete-log", "swap-log",
           "purge-messages")  # fmt: skip
+OTHER_FAULTS = ("fill-disk", "unreachable", "expire-backups")
 
 
 @app.command("break")
@@ -337,13 +358,17 @@ def break_(
     kind: str = typer.Argument(
         ...,
         help="crash-store | corrupt-page | lose-database | delete-log | swap-log (with --db); "
-        "purge-messages (with --mailbox); lose-server | delete-computer-account (with --host)",
+        "purge-messages (with --mailbox); lose-server | delete-computer-account (with --host); "
+        "fill-disk (--host and --drive, or --db) | unreachable (--host) | expire-backups (--db)",
     ),
     db: str | None = typer.Option(
-        None, "--db", help="The database (or the database whose stream) to break."
+        None, "--db", help="The database (or the database whose stream, drive, backups) to break."
     ),
     host: str | None = typer.Option(
-        None, "--host", help="lose-server / delete-computer-account: the server, e.g. EX2016."
+        None,
+        "--host",
+        help="The server, e.g. EX2016 (lose-server, delete-computer-account, "
+        "fill-disk, unreachable).",
     ),
     generation: int | None = typer.Option(
         None, "--gen", help="delete-log / swap-log: the generation."
@@ -352,6 +377,37 @@ def break_(
         None, "--mailbox", help="purge-messages: the mailbox (alias) whose messages go."
     ),
     count: int = typer.Option(3, "--count", help="purge-messages: how many (the oldest)."),
+    drive: str | None = typer.Option(None, "--drive", help="fill-disk: the drive letter (E)."),
+    after: int | None = typer.Option(
+        None,
+        "--after-commands",
+        help="unreachable: answer N more commands, then drop during the next (it runs; its "
+        "answer is lost). A step runs its command, then its check.",
+    ),
+    at_command: str | None = typer.Option(
+        None,
+        "--at-command",
+        help="unreachable: drop during the first command matching this regular expression "
+        "(case-insensitive), e.g. 'eseutil\\S* /r'; it runs, its answer is lost.",
+    ),
+    at_step: str | None = typer.Option(
+        None,
+        "--at-step",
+        help="unreachable, with --plan: drop during this step of the plan (its id, or its kind "
+        "when the plan has one such step): its command runs, its answer is lost.",
+    ),
+    plan_file: Path | None = typer.Option(
+        None, "--plan", help="unreachable --at-step: the plan (saved by `dr plan ... -o`)."
+    ),
+    before: str | None = typer.Option(
+        None, "--before", help="expire-backups: only backups started before this instant."
+    ),
+    lost: bool = typer.Option(
+        False,
+        "--lost",
+        help="expire-backups: the repository lost them (a lost tape); the catalog still "
+        "lists them.",
+    ),
 ) -> None:
     """Break something, as a failure would; the lab records it.
 
@@ -367,7 +423,16 @@ def break_(
     person's part); `delete-computer-account` deletes its account in the directory, which
     Exchange setup's recovery mode then refuses.
 
-    Example: `dr lab break lose-server --host EX2016`
+    `fill-disk --host H --drive E` (or `--db DB`: its database's drive) leaves the drive no
+    free space: copies onto it fail as on Windows. `unreachable --host H` takes the host off
+    the network, at once or mid-run (`--after-commands N`, `--at-command REGEX`, or
+    `--at-step STEP --plan PLAN`: during that step's command).
+    `dr lab repair fill-disk|unreachable` undoes either. `expire-backups --db DB [--before T]`
+    expires DB's backups in the catalog, as retention would; with `--lost`, the repository
+    loses them and the catalog still lists them.
+
+    Examples: `dr lab break lose-server --host EX2016`;
+    `dr lab break unreachable --at-step soft-recovery --plan plan.json`
     """
     from dr.errors import LabError
     from dr.lab import faults
@@ -385,8 +450,87 @@ def break_(
         if db is None:
             raise LabError(f"say which database {kind} breaks: --db DB")
         said = faults.apply(lab, kind, db, generation)
-    else:
-        raise LabError(
-            f"unknown fault {kind!r}", hint="one of: " + ", ".join(FAULTS + faults.HOST_FAULTS)
+    elif kind == "fill-disk":
+        said = faults.fill_disk(lab, host, drive, db)
+    elif kind == "unreachable":
+        step = _plan_step(at_step, plan_file, host) if at_step or plan_file else None
+        host = host or (step[0] if step else None)
+        if not host:
+            raise LabError("unreachable needs --host", hint="e.g. --host EX2016")
+        said = faults.unreachable(lab, host, after, at_command, step[1:] if step else None)
+    elif kind == "expire-backups":
+        said = faults.expire_backups(
+            lab, workspace().catalog_path, _repository(), _need_db(db), _before(before), lost
         )
+    else:
+        known = FAULTS + faults.HOST_FAULTS + OTHER_FAULTS
+        raise LabError(f"unknown fault {kind!r}", hint="one of: " + ", ".join(known))
     console.print(said, highlight=False)
+
+
+def _plan_step(step: str | None, plan_file: Path | None, host: str | None) -> tuple[str, str, str]:
+    """(host, step id, the script its command sends) of a step of a saved plan, rendered
+    through the step library as `dr run start` renders it."""
+    from dr.errors import LabError
+
+    if not step or plan_file is None:
+        raise LabError("--at-step needs --plan PLAN, and --plan needs --at-step STEP")
+    from dr.cli.run import _specs
+    from engine.plan import load_plan
+
+    plan = load_plan(plan_file, allow_unsealed=True)
+    specs = _specs(plan, ())
+    found = [s for s in plan.steps if s.id == step] or [
+        s for s in plan.steps if s.kind == step and (host is None or s.host.lower() == host.lower())
+    ]
+    if len(found) != 1:
+        ids = [s.id for s in plan.steps if s.kind == step]
+        raise LabError(
+            f"{plan_file}: {'no step' if not found else 'more than one step'} {step!r}",
+            hint=("name one by its id: " + ", ".join(ids))
+            if ids
+            else "the plan's steps are its `steps` list (their `id` and `kind`)",
+        )
+    spec = specs[found[0].id]
+    if spec.command is None or spec.command.shell == "posix" or spec.host == "orchestrator":
+        raise LabError(f"{found[0].id} sends no command to a host (it runs {spec.action})")
+    if host and spec.host.lower() != host.lower():
+        raise LabError(f"{found[0].id} runs on {spec.host}, not {host}")
+    return spec.host, found[0].id, spec.command.script
+
+
+def _need_db(db: str | None) -> str:
+    from dr.errors import LabError
+
+    if db is None:
+        raise LabError("say which database: --db DB", hint="`dr lab status` lists them")
+    return db
+
+
+def _before(value: str | None) -> datetime | None:
+    from dr.cli.common import parse_instant
+
+    return parse_instant(value, "--before")
+
+
+def _repository() -> Path | None:
+    recorded = workspace().config().get("repository")
+    return Path(recorded) if recorded else None
+
+
+@app.command("repair")
+def repair(
+    kind: str = typer.Argument(..., help="fill-disk | unreachable"),
+    host: str | None = typer.Option(None, "--host", help="The host."),
+    drive: str | None = typer.Option(None, "--drive", help="fill-disk: the drive letter."),
+    db: str | None = typer.Option(None, "--db", help="fill-disk: the database's drive."),
+) -> None:
+    """Undo a fault a responder fixes on site: `fill-disk` (the space is back) or
+    `unreachable` (the host answers again; a running `dr lab serve` listens within a
+    second). Then `dr run ack RUN STEP --decision retry` and `dr run resume RUN`.
+
+    Example: `dr lab repair unreachable --host EX2016`
+    """
+    from dr.lab import faults
+
+    console.print(faults.repair(_lab(), kind, host, drive, db), highlight=False)

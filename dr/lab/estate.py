@@ -21,6 +21,7 @@ import json
 import random
 import re
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -402,18 +403,34 @@ class Lab:
 
     @contextlib.contextmanager
     def serving(self, ports: dict[str, int] | None = None) -> Iterator[dict[str, int]]:
-        """A loopback WinRS endpoint per Exchange host, for as long as the block runs."""
+        """A loopback WinRS endpoint per Exchange host, for as long as the block runs.
+
+        Each answers only while its host is reachable (``dr lab break unreachable``): a
+        watcher takes the host off the network, and puts it back, as ``network.json`` says."""
+        from dr.lab.network import Reachability
         from dr.lab.winrs import WinRSServer
 
         servers = {}
+        stop = threading.Event()
+        watcher = threading.Thread(target=_watch_network, args=(servers, stop), daemon=True)
         try:
             for name in self.endpoint_names():
                 port = (ports or {}).get(name, 0)
+                endpoint = self.endpoint(name)
                 servers[name] = WinRSServer(
-                    self.endpoint(name), LAB_USER, self.password, port=port
+                    endpoint,
+                    LAB_USER,
+                    self.password,
+                    port=port,
+                    network=Reachability(endpoint.root),
                 ).start()
+            _sync_network(servers)
+            watcher.start()
             yield {name: srv.port for name, srv in servers.items()}
         finally:
+            stop.set()
+            if watcher.is_alive():
+                watcher.join(timeout=5)
             for srv in servers.values():
                 srv.kill()
 
@@ -424,6 +441,19 @@ class Lab:
                    "read_timeout": 15, "username": LAB_USER}
             for name, port in ports.items()
         }  # fmt: skip
+
+
+def _sync_network(servers: dict[str, Any]) -> None:
+    for srv in servers.values():
+        if srv.network.is_down() and not srv.down:
+            srv.go_down()
+        elif not srv.network.is_down() and srv.down:
+            srv.come_up()
+
+
+def _watch_network(servers: dict[str, Any], stop: threading.Event) -> None:
+    while not stop.wait(0.25):
+        _sync_network(servers)
 
 
 def _compare(what: str, at: datetime, truth: dict[str, Message],

@@ -175,9 +175,9 @@ def get_mailbox_statistics(call: Any) -> Iterator[Any]:
 
 def get_wmi_object(call: Any) -> Iterator[Any]:
     """Get-WmiObject: ``Win32_ComputerSystem`` (Name, Domain: learn.microsoft.com/windows/
-    win32/cimwin32prov/win32-computersystem) and ``Win32_OperatingSystem`` (LastBootUpTime:
-    :mod:`dr.lab.machine`) on any host; on an Exchange 2003 host the
-    ``Exchange_Mailbox`` class of
+    win32/cimwin32prov/win32-computersystem), ``Win32_OperatingSystem`` (LastBootUpTime:
+    :mod:`dr.lab.machine`) and ``Win32_LogicalDisk`` on any host; on an Exchange 2003 host
+    the ``Exchange_Mailbox`` class of
     ``root\\MicrosoftExchangeV2`` (learn.microsoft.com/previous-versions/office/developer/
     exchange-server-2003/aa143732(v=exchg.65)) — one instance per mailbox of every mounted
     store (the MAPI table provider sees only mounted stores). Exchange 2007 and later have
@@ -194,6 +194,9 @@ def get_wmi_object(call: Any) -> Iterator[Any]:
         return
     if namespace == "root\\cimv2" and wmi_class.lower() == "win32_operatingsystem":
         yield host.os_object()
+        return
+    if namespace == "root\\cimv2" and wmi_class.lower() == "win32_logicaldisk":
+        yield from _logical_disks(host, values)
         return
     if namespace != "root\\microsoftexchangev2" or (host.version or 9999) > 2003:
         raise values.PSRuntimeError("Invalid namespace", category="InvalidArgument",
@@ -216,6 +219,19 @@ def get_wmi_object(call: Any) -> Iterator[Any]:
                     TotalItems=counts[mailbox], StorageGroupName=sg.name, StoreName=db.name,
                     ServerName=host.name,
                 )  # fmt: skip
+
+
+def _logical_disks(host: Any, values: Any) -> Iterator[Any]:
+    """``Win32_LogicalDisk``: one local disk (DriveType 3) per drive, DeviceID ``E:``, with
+    FreeSpace and Size in bytes (learn.microsoft.com/windows/win32/cimwin32prov/
+    win32-logicaldisk) — the same free space Get-PSDrive reports."""
+    from dr.lab.ps.items import drive_space
+
+    for letter, used, free in drive_space(host.fs):
+        yield values.PSObject.of(
+            "System.Management.ManagementObject#root\\cimv2\\Win32_LogicalDisk",
+            DeviceID=f"{letter}:", DriveType=3, FreeSpace=free, Size=used + free,
+        )  # fmt: skip
 
 
 def new_mailbox_database(call: Any) -> Iterator[Any]:

@@ -188,6 +188,7 @@ class ExchangeHost(HostSim):
             "dbs": {name: vars(d) for name, d in self.dbs.items()},
             "extra": [sg.model_dump(mode="json") for sg in self.extra],
             "requests": self.requests,
+            "quotas": self.fs.quotas,  # drives a fault filled (dr lab break fill-disk)
             "machine": self.machine.as_dict(),
         }
         self._state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,6 +207,7 @@ class ExchangeHost(HostSim):
         self.dbs = {name: DbState(**d) for name, d in data["dbs"].items()}
         self.extra = [StorageGroup.model_validate(g) for g in data.get("extra", [])]
         self.requests = data.get("requests", {})
+        self.fs.quotas = {k: int(v) for k, v in data.get("quotas", {}).items()}
         self.machine = Machine.of(data.get("machine"), domain=self.domain, boot=self.clock())
         self.domain = self.machine.domain
         self._sync_env()
@@ -813,7 +815,11 @@ def recover(host: ExchangeHost, prefix: str, log_dir: str, system_dir: str, db_d
     Starts at each dirty database's Log Required minimum, needs every generation up to its
     maximum (-543 otherwise), refuses a log of another stream (-530) and a damaged one (-501),
     replays every contiguous generation present (the current ``Enn.log`` last), leaves the
-    database in Clean Shutdown and starts a new current log, as ESE does.
+    database in Clean Shutdown and starts a new current log, as ESE does. A dirty database
+    on a drive with no free space stops it before anything is written: -1808
+    (JET_errDiskFull, "No space left on disk"); the log folder's drive full, -529
+    (JET_errLogDiskFull, "Log disk full") — the ESE error list's numbers and texts (KB 266361,
+    errors 0 to -1048, http://support.microsoft.com/kb/266361; KB 266367, -1051 and below).
     """
     logs = _stream_logs(host, prefix, log_dir)
     done = []
@@ -821,10 +827,18 @@ def recover(host: ExchangeHost, prefix: str, log_dir: str, system_dir: str, db_d
         header = exstore.read_db_header(path)
         if header.state == ese.DbState.CLEAN_SHUTDOWN:
             continue
+        _room_to_recover(host, db_dir, log_dir)
         last, dbtime = _replay_into(path, header, logs)
         _finish_recovery(host, path, header, last, dbtime, prefix, log_dir, system_dir)
         done.append(path.name)
     return ", ".join(done)
+
+
+def _room_to_recover(host: ExchangeHost, db_dir: str, log_dir: str) -> None:
+    for folder, error in ((db_dir, (-1808, "JET_errDiskFull", "No space left on disk")),
+                          (log_dir, (-529, "JET_errLogDiskFull", "Log disk full"))):  # fmt: skip
+        if host.fs.free(host.fs.full(folder, host.native_cwd)[0]) == 0:
+            raise exstore.RecoveryError(*error, folder)
 
 
 def _stream_logs(host: ExchangeHost, prefix: str, log_dir: str) -> dict[int, Path]:

@@ -12,7 +12,12 @@ eseutil answers in its own output format (research notes §1.4–§1.6; the ESE 
 
 robocopy copies through the host's file system, so a file a mounted store holds open is a
 sharing violation ("ERROR 32 … being used by another process") and exit code 8, as on
-Windows (robocopy's exit codes: 0 nothing copied, 1 copied, 8 and above failures).
+Windows (robocopy's exit codes: 0 nothing copied, 1 copied, 8 and above failures); a file
+that does not fit on a full destination drive is ``ERROR 112 (0x00000070)`` "There is not
+enough space on the disk." (ERROR_DISK_FULL, learn.microsoft.com/windows/win32/debug/
+system-error-codes--0-499-), exit code 8; a destination folder that cannot be created at
+all is 16, nothing copied (learn.microsoft.com/windows-server/administration/
+windows-commands/robocopy, exit codes).
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 from dr.exchange import ese
 from dr.lab import exstore
 from dr.lab.hostsim import _BANNER
-from dr.lab.ps.fs import LockedError
+from dr.lab.ps.fs import DISK_FULL, FsError, LockedError
+from dr.lab.ps.fs import NotFoundError as FsNotFound
 
 if TYPE_CHECKING:
     from dr.lab.exhost import ExchangeHost
@@ -213,7 +219,12 @@ def robocopy(argv: list[str], host: ExchangeHost, stdin: bytes = b"") -> Any:
     listing = "/L" in opts
     lines, copied, failed = [], 0, 0
     if not listing and host.fs.exists(source):
-        host.fs.mkdir(dest)  # robocopy creates the destination tree
+        try:
+            host.fs.mkdir(dest)  # robocopy creates the destination tree
+        except FsError as exc:
+            folder = dest.rstrip("\\")
+            return _result(f"ERROR {_win32(exc)} Creating Destination Directory {folder}\\\r\n"
+                           f"{exc.message}\r\n", 16)  # fmt: skip
     for rel in _candidates(host, source, patterns, "/E" in opts or "/S" in opts, excluded):
         if any(fnmatch.fnmatch(rel.rsplit(chr(92), 1)[-1].lower(), x) for x in skipped):
             continue
@@ -224,13 +235,26 @@ def robocopy(argv: list[str], host: ExchangeHost, stdin: bytes = b"") -> Any:
             lines.append(f"\t    New File  \t\t{host.fs.stat(src).size}\t{src}")
             continue
         try:
+            folder = dst.rsplit("\\", 1)[0]
+            if not host.fs.exists(folder):
+                host.fs.mkdir(folder)  # /E and /S recreate the source's folders
             host.fs.copy(src, dst)
             copied += 1
         except Exception as exc:
             failed += 1
-            lines.append(f"ERROR 32 (0x00000020) Copying File {src}\r\n{exc}")
+            lines.append(f"ERROR {_win32(exc)} Copying File {src}\r\n{exc}")
     code = (8 if failed else 0) | (1 if copied else 0)
     return _result("\r\n".join(lines) + ("\r\n" if lines else ""), code)
+
+
+def _win32(exc: Exception) -> str:
+    """The Win32 error robocopy names for a failed copy (ERROR_DISK_FULL 112,
+    ERROR_PATH_NOT_FOUND 3, ERROR_FILE_NOT_FOUND 2, else ERROR_SHARING_VIOLATION 32)."""
+    if isinstance(exc, FsError) and exc.message == DISK_FULL:
+        return "112 (0x00000070)"
+    if isinstance(exc, FsNotFound):
+        return "3 (0x00000003)" if exc.kind == "DirectoryNotFoundException" else "2 (0x00000002)"
+    return "32 (0x00000020)"
 
 
 _LISTS = ("/XD", "/XF")  # options whose values are the words that follow them

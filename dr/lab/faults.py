@@ -12,7 +12,15 @@ is recorded in ``lab.json`` with the lab time it happened:
   log of another stream (another log signature);
 * ``purge-messages`` — a user deletes messages of one mailbox and they are purged (a hard
   delete past Recoverable Items, or deleted-item retention run out): gone from the store,
-  logged like any delete, so only a backup brings them back (:func:`purge_messages`).
+  logged like any delete, so only a backup brings them back (:func:`purge_messages`);
+* ``fill-disk`` — a drive of a host has no free space left (:func:`fill_disk`);
+* ``unreachable`` — a host stops answering on the network, at once or mid-run
+  (:func:`unreachable`, :mod:`dr.lab.network`);
+* ``expire-backups`` — a database's backups are gone: expired by retention in the catalog,
+  or lost from the repository while the catalog still lists them (:func:`expire_backups`).
+
+``fill-disk`` and ``unreachable`` are undone by :func:`repair` (``dr lab repair``), so a
+responder can practise what comes after: free the space, bring the host back, resume.
 
 Faults of a whole server (``--host``, :func:`apply_host`):
 
@@ -27,7 +35,9 @@ Faults of a whole server (``--host``, :func:`apply_host`):
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from dr.errors import LabError
 from dr.exchange import ese
@@ -36,7 +46,8 @@ from dr.lab import exstore
 if TYPE_CHECKING:
     from dr.lab.estate import Lab
 
-__all__ = ["HOST_FAULTS", "apply", "apply_host", "purge_messages"]
+__all__ = ["HOST_FAULTS", "apply", "apply_host", "expire_backups", "fill_disk",
+           "purge_messages", "repair", "unreachable"]  # fmt: skip
 
 
 def apply(lab: Lab, kind: str, db: str, generation: int | None = None) -> str:
@@ -181,3 +192,183 @@ def purge_messages(lab: Lab, alias: str, count: int) -> str:
     lab.save()
     return (f"{host.name}: {len(oldest)} messages of {mailbox.alias} deleted and purged from "
             f"{database.name}: " + ", ".join(f"{m.folder}/{m.id}" for m in oldest))  # fmt: skip
+
+
+# -- faults of a host, not of one database -------------------------------------------------
+
+
+def _record(lab: Lab, entry: dict[str, Any], key: str = "faults") -> None:
+    lab.state.setdefault(key, []).append({**entry, "at": lab.now().isoformat()})
+    lab.save()
+
+
+def _host_and_drive(lab: Lab, host: str | None, drive: str | None, db: str | None):  # type: ignore[no-untyped-def]
+    """The host and drive letter named, or the server and drive of database ``db``."""
+    if db is not None:
+        server, db_name = lab._locate(db, host)
+        target = lab.host(server)
+        _, database = target.find_db(db_name)
+        return target, (drive or database.edb)[0].upper()
+    if host is None or drive is None:
+        raise LabError("say which drive: --host H --drive E, or --db DB (the database's drive)")
+    target = lab.host(host)
+    letter = drive.strip().rstrip(":\\").upper()
+    if len(letter) != 1 or not (target.root / letter).is_dir():
+        drives = sorted(p.name for p in target.root.iterdir() if len(p.name) == 1 and p.is_dir())
+        raise LabError(
+            f"{target.name} has no drive {drive!r}", hint="its drives: " + ", ".join(drives)
+        )
+    return target, letter
+
+
+def fill_disk(lab: Lab, host: str | None, drive: str | None, db: str | None) -> str:
+    """The drive has no free space left, as when a dump or a runaway log fills it: every
+    write that needs room fails as Windows fails it ("There is not enough space on the
+    disk.", robocopy's ERROR 112, eseutil's -1808); Get-PSDrive and Win32_LogicalDisk show
+    0 free. Deleting files there frees their size, as on a real disk."""
+    target, letter = _host_and_drive(lab, host, drive, db)
+    target.refresh()
+    used = target.fs.used(letter)
+    target.fs.set_quota(letter, used)
+    target.save()
+    _record(lab, {"kind": "fill-disk", "host": target.name, "drive": letter})
+    return (f"{target.name}: drive {letter}: is full (0 bytes free, {used} bytes used); `dr "
+            f"lab repair fill-disk --host {target.name} --drive {letter}` frees it")  # fmt: skip
+
+
+def unreachable(
+    lab: Lab,
+    host: str,
+    after: int | None = None,
+    at_command: str | None = None,
+    at_step: tuple[str, str] | None = None,
+) -> str:
+    """The host stops answering WinRM: now, after ``after`` more commands, during the first
+    command matching ``at_command``, or during ``at_step`` (a plan step's id and the script
+    its command sends) — that command runs to its end, its answer is lost."""
+    import re
+
+    from dr.lab.network import Reachability
+
+    target = lab.endpoint(host)  # an Exchange server or a domain controller
+    if sum(x is not None for x in (after, at_command, at_step)) > 1:
+        raise LabError("give one of --after-commands, --at-command, --at-step")
+    if after is not None and after < 0:
+        raise LabError("--after-commands counts commands: 0 or more")
+    try:
+        Reachability(target.root).break_(after, at_command, at_step)
+    except re.error as exc:
+        raise LabError(f"--at-command {at_command!r} is not a regular expression: {exc}") from None
+    step = at_step[0] if at_step else None
+    _record(lab, {"kind": "unreachable", "host": target.name, "after_commands": after,
+                  "at_command": at_command, "at_step": step})  # fmt: skip
+    repair_hint = f"`dr lab repair unreachable --host {target.name}` brings it back"
+    if at_step is not None:
+        return (f"{target.name} will stop answering during step {at_step[0]} (its command "
+                f"runs; its answer is lost); {repair_hint}")  # fmt: skip
+    if at_command is not None:
+        return (f"{target.name} will stop answering during the first command matching "
+                f"{at_command!r} (it runs; its answer is lost); {repair_hint}")  # fmt: skip
+    if after is not None:
+        return (f"{target.name} will answer {after} more commands, then stop answering during "
+                f"the next (it runs; its answer is lost); {repair_hint}")  # fmt: skip
+    return f"{target.name} no longer answers WinRM (connections refused); {repair_hint}"
+
+
+REPAIRABLE = ("fill-disk", "unreachable")
+
+
+def repair(lab: Lab, kind: str, host: str | None, drive: str | None = None,
+           db: str | None = None) -> str:  # fmt: skip
+    """Undo ``fill-disk`` (the filler is deleted: the drive's space is back) or
+    ``unreachable`` (the host answers again; ``dr lab serve`` listens within a second)."""
+    if kind == "fill-disk":
+        target, letter = _host_and_drive(lab, host, drive, db)
+        target.refresh()
+        if target.fs.quotas.pop(letter, None) is None:
+            raise LabError(f"{target.name}: drive {letter}: is not full")
+        target.save()
+        _record(lab, {"kind": kind, "host": target.name, "drive": letter}, "repairs")
+        return f"{target.name}: drive {letter}: has free space again"
+    if kind == "unreachable":
+        from dr.lab.network import Reachability
+
+        if host is None:
+            raise LabError("say which host: --host H")
+        target = lab.endpoint(host)
+        if not Reachability(target.root).repair():
+            raise LabError(f"{target.name} is reachable: there is nothing to repair")
+        _record(lab, {"kind": kind, "host": target.name}, "repairs")
+        return f"{target.name} answers WinRM again"
+    raise LabError(
+        f"{kind!r} cannot be repaired from the lab", hint="one of: " + ", ".join(REPAIRABLE)
+    )
+
+
+def expire_backups(
+    lab: Lab,
+    catalog_path: Path,
+    repository: Path | None,
+    db: str,
+    before: datetime | None = None,
+    lost: bool = False,
+) -> str:
+    """Database ``db``'s backups taken before ``before`` (default: all of them) are gone.
+
+    As retention leaves them (the default): every artifact of those runs' backups of the
+    database's stream is marked expired in the catalog, exactly as `dr retention apply`
+    marks what it expires (``Catalog.mark_expired``); the planner no longer chooses them and
+    a plan made before refuses at its first step. With ``lost``, as a lost tape or a deleted
+    repository folder leaves them: the repository versions holding those runs are deleted
+    (whole versions: another database backed up in the same run loses those backups too)
+    while the catalog still lists them — a plan is made, and its run stops when it checks
+    or fetches them."""
+    from dr.catalog import Catalog
+    from dr.catalog.model import FACT_KINDS
+
+    server, db_name = lab._locate(db, None)
+    sg, _ = lab.host(server).find_db(db_name)
+    with Catalog.open(catalog_path) as catalog:
+        runs = {r.id: r for r in catalog.runs(host=server)}
+        chosen = [
+            a for a in catalog.artifacts(storage_group=f"{server}/{sg.name}")
+            if a.host == server and a.kind not in FACT_KINDS and a.run_id in runs
+            and (before is None or runs[a.run_id].started < before)
+        ]  # fmt: skip
+        run_ids = sorted({a.run_id for a in chosen})
+        if not run_ids:
+            when = f" before {before.isoformat()}" if before else ""
+            raise LabError(f"{server}/{sg.name}: no backup of {db_name}{when} in the catalog "
+                           "to expire")  # fmt: skip
+        if not lost:
+            catalog.mark_expired(artifact_ids=[a.id for a in chosen])
+        else:
+            gone = _lose_versions(catalog, repository, run_ids)
+    names = ", ".join(f"run-{i}" for i in run_ids)
+    _record(lab, {"kind": "expire-backups", "database": f"{server}/{sg.name}/{db_name}",
+                  "runs": [f"run-{i}" for i in run_ids], "lost": lost,
+                  "before": before.isoformat() if before else None})  # fmt: skip
+    if not lost:
+        return f"{server}: {db_name}'s backups {names} are expired in the catalog (retention)"
+    return (f"{server}: the repository lost the versions holding {names} ({len(gone)} "
+            f"versions); the catalog still lists them")  # fmt: skip
+
+
+def _lose_versions(catalog: Any, repository: Path | None, run_ids: list[int]) -> list[str]:
+    from dr.catalog.model import FACT_KINDS
+    from dr.store.fetch import _stored_in
+    from dr.store.format import MANIFEST_DIR
+
+    if repository is None:
+        raise LabError("the workspace has no repository: nothing to lose")
+    versions = set()
+    for run_id in run_ids:
+        artifacts = [a for a in catalog.artifacts(run_id=run_id) if a.kind not in FACT_KINDS]
+        _, version = _stored_in(artifacts)
+        if version is not None:
+            versions.add(version)
+    if not versions:
+        raise LabError("those backups are not in dr's repository (another tool's): nothing to lose")
+    for version in sorted(versions):
+        (Path(repository) / MANIFEST_DIR / version).unlink(missing_ok=True)
+    return sorted(versions)

@@ -19,6 +19,11 @@ long-running handler should yield ``(stream, b"")`` now and then: that is where 
 terminate signal or a Delete stops it.
 
 ``kill()`` drops every connection at once, as a host that loses power would.
+``go_down()`` does the same but keeps the shells and commands (the host still runs; only the
+network is gone): connections are refused until ``come_up()`` listens on the same port
+again. With a ``network`` (:class:`dr.lab.network.Reachability`), each command that ends is
+reported to it first, and when it says so the endpoint goes down before the command's result
+can be received — the command ran, its answer is lost.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Any
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
@@ -101,12 +107,15 @@ class WinRSServer:
         password: str,
         host: str = "127.0.0.1",
         port: int = 0,
+        network: Any = None,
     ) -> None:
         self.handler = handler
+        self.network = network  # told of each command that ends; says when the host drops
         self._expected = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
         self._httpd = _HTTPServer((host, port), _RequestHandler, self)
         self._lock = threading.Lock()
         self._killed = threading.Event()
+        self._down = threading.Event()  # the network is gone; the host's state is kept
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
         self.shells: dict[str, ShellRecord] = {}
@@ -138,7 +147,36 @@ class WinRSServer:
         """Drop every connection and stop listening, mid-request if need be."""
         self._killed.set()
         self._wake_all()
-        if self._thread is not None:
+        self._stop_listening()
+        for record in list(self.commands.values()):
+            record.stop.set()
+
+    @property
+    def down(self) -> bool:
+        return self._down.is_set()
+
+    def go_down(self) -> None:
+        """The network is gone: drop every connection, refuse new ones; commands go on."""
+        with self._lock:
+            if self._down.is_set() or self._killed.is_set():
+                return
+            self._down.set()
+        self._wake_all()
+        self._stop_listening()
+
+    def come_up(self) -> None:
+        """Listen again on the same port; the shells and commands the host had are kept."""
+        with self._lock:
+            if not self._down.is_set() or self._killed.is_set():
+                return
+            address = self._httpd.server_address[:2]
+            self._httpd = _HTTPServer((str(address[0]), int(address[1])), _RequestHandler, self)
+            self._down.clear()
+        self.start()
+
+    def _stop_listening(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
             self._httpd.shutdown()
         self._httpd.server_close()
         with self._lock:
@@ -146,8 +184,6 @@ class WinRSServer:
         for conn in connections:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-        for record in list(self.commands.values()):
-            record.stop.set()
 
     def __enter__(self) -> WinRSServer:
         return self.start()
@@ -296,6 +332,10 @@ class WinRSServer:
         except Exception as exc:  # a handler bug must still end the command
             _append(record, "stderr", f"lab handler failed: {exc!r}\r\n".encode())
         finally:
+            if self.network is not None and not record.terminated:
+                with contextlib.suppress(Exception):
+                    if self.network.command_ended(script):
+                        self.go_down()
             with record.cond:
                 record.exit_code = code
                 record.finished = not record.terminated
@@ -305,9 +345,9 @@ class WinRSServer:
     def _collect(self, record: CommandRecord, wait: float) -> tuple[list[tuple[str, bytes]], bool]:
         with record.cond:
             record.cond.wait_for(
-                lambda: record.pending or record.done or self._killed.is_set(), timeout=wait
+                lambda: record.pending or record.done or self._gone(), timeout=wait
             )
-            if self._killed.is_set():
+            if self._gone():
                 raise _Dropped()
             chunks = _take(record.pending, MAX_RECEIVE)
             done = record.done and not record.pending
@@ -319,6 +359,9 @@ class WinRSServer:
                 "specified in OperationTimeout.",
             )
         return chunks, done
+
+    def _gone(self) -> bool:
+        return self._killed.is_set() or self._down.is_set()
 
     def _stop(self, record: CommandRecord) -> None:
         with record.cond:
@@ -535,7 +578,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         app = self.server.app
-        if not app.answering():  # a lost machine: the connection drops, nothing answers
+        if app._gone() or not app.answering():  # the network went, or the machine is lost
             self.close_connection = True
             return
         if not app.authorised(self.headers.get("Authorization")):

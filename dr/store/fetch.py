@@ -243,6 +243,8 @@ def _version_problems(repo: Repository, version: str) -> list[str]:
 
     try:
         manifest = repo.read_manifest(version)
+    except NotFoundError:
+        return [f"version {version} is not in the repository (deleted, or the repository lost it)"]
     except (StoreError, OSError) as exc:
         return [f"version {version}: {getattr(exc, 'message', exc)}"]
     repo.reload_index()

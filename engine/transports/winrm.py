@@ -244,8 +244,33 @@ def _describe(exc: BaseException, host: str) -> str:
         return f"winrm {host}: the WS-Man operation timed out"
     if isinstance(exc, AssertionError):
         return f"winrm {host}: the reply did not answer our request (RelatesTo mismatch)"
+    if isinstance(exc, rexc.ConnectionError) and not isinstance(exc, rexc.Timeout):
+        return _connection_lost(exc, host)
     text = str(exc) or type(exc).__name__
     return f"winrm {host}: {type(exc).__name__}: {text}"
+
+
+# What requests says, innermost first: the socket's error, or the HTTP client's.
+_CAUSE = re.compile(
+    r"\[Errno -?\d+\] [^'\")]+"
+    r"|Remote end closed connection without response|Connection reset by peer"
+)
+
+
+def _connection_lost(exc: BaseException, host: str) -> str:
+    """A refused connection (nothing sent) told apart from one that dropped while a request
+    was out (the command may have run): the responder's next step differs."""
+    text = str(exc)
+    cause = _CAUSE.search(text)
+    said = cause.group(0).strip() if cause else (text or type(exc).__name__)
+    if "refused" in said.lower():
+        return f"winrm {host}: connection refused, nothing was sent ({said})"
+    if "Connection aborted" in text or "reset" in said.lower() or "Remote end" in said:
+        return (
+            f"winrm {host}: the connection dropped before the host answered; the command "
+            f"may have run ({said})"
+        )
+    return f"winrm {host}: {type(exc).__name__}: {said}"
 
 
 def _hint(ours: type[TransportError], host: str) -> str | None:

@@ -67,6 +67,32 @@ def test_what_lab_hosts_print_is_classified(
     assert rule_of(output, code, shell, script) == expected
 
 
+def test_a_full_disk_is_not_retried_whoever_reports_it(tmp_path: Path) -> None:
+    """PowerShell's file cmdlets on a full lab drive, robocopy's ERROR 112, eseutil's -1808."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
+    from ps_tinyhost import TinyHost, collect
+
+    host = TinyHost(tmp_path / "host")
+    host.fs.set_quota("E", host.fs.used("E"))
+    script = "Set-Content -LiteralPath 'E:\\big.txt' -Value 'x' -ErrorAction Stop"
+    out, err, code = collect(run_powershell(script, host))
+    assert code != 0
+    assert rule_of((out + err).encode(), code, "powershell", script) == "disk full"
+    robocopy = (
+        b"ERROR 112 (0x00000070) Copying File F:\\Logs\\E00.chk\r\n"
+        b"There is not enough space on the disk.\r\n"
+    )
+    line = f"robocopy F:\\Logs E:\\aside E00.chk {PASS_16}"
+    assert rule_of(robocopy, 1, "cmd", line) == "disk full"
+    eseutil = b"Operation terminated with error -1808 (JET_errDiskFull, No space left on disk)"
+    assert rule_of(eseutil, -1808, "powershell", "& eseutil.exe /r E00") == "disk full"
+    verdict = classify(exit_code=1, output=[robocopy], shell="cmd", script=line)
+    assert verdict is not None and "free space on that drive" in verdict.text()
+    assert rule_of(b"write: No space left on device", 1, "posix", "cp a b") is None
+
+
 def sh(script: str) -> tuple[bytes, int]:
     done = subprocess.run(["/bin/sh", "-c", script], capture_output=True, check=False)
     return done.stdout + done.stderr, done.returncode

@@ -7,7 +7,10 @@ A relative path is taken from the current location (each script starts in
 is refused. Files can be locked by an owner (the Exchange host locks a mounted database's
 files and the open current log): reading, copying, moving or deleting a locked file fails
 with Windows' sharing-violation text. ``set_quota(drive, bytes)`` caps a drive: a write
-that would exceed it fails with "There is not enough space on the disk."
+that would exceed it fails with "There is not enough space on the disk." (ERROR_DISK_FULL,
+112: learn.microsoft.com/windows/win32/debug/system-error-codes--0-499-); on a drive with no
+free space at all, creating a folder or an empty file fails the same way (each needs a new
+file record).
 """
 
 from __future__ import annotations
@@ -208,9 +211,9 @@ class FileSystem:
         quota = self.quotas.get(drive[0].upper())
         return None if quota is None else max(0, quota - self.used(drive))
 
-    def _check_space(self, full: str, adding: int) -> None:
+    def _check_space(self, full: str, adding: int, *, new: bool = False) -> None:
         free = self.free(full[0])
-        if free is not None and adding > free:
+        if free is not None and (adding > free or (new and free == 0)):
             raise FsError(DISK_FULL, "IOException", full)
 
     # -- file operations --
@@ -236,7 +239,7 @@ class FileSystem:
         if not host.parent.is_dir():
             raise NotFoundError(full, directory=True)
         old = host.stat().st_size if host.is_file() else 0
-        self._check_space(full, len(data) if append else len(data) - old)
+        self._check_space(full, len(data) if append else len(data) - old, new=not host.exists())
         with host.open("ab" if append else "wb") as out:
             out.write(data)
         return full
@@ -253,6 +256,8 @@ class FileSystem:
     def mkdir(self, path: str, cwd: str | None = None) -> str:
         full = self.full(path, cwd)
         self._drive_exists(full)
+        if not self.host_path(full).is_dir():
+            self._check_space(full, 0, new=True)
         self.host_path(full).mkdir(parents=True, exist_ok=True)
         return self.full(full)
 

@@ -486,6 +486,14 @@ for _name, _fn in {
     CORE[_name.lower()] = _fn
 
 
+def drive_space(fs: Any) -> Iterator[tuple[str, int, int]]:
+    """(letter, used, free) of each drive: free is the quota's rest, or a large disk."""
+    for top in sorted(p for p in fs.root.iterdir() if p.is_dir() and len(p.name) == 1):
+        letter = top.name.upper()
+        free = fs.free(letter)
+        yield letter, fs.used(letter), free if free is not None else _UNLIMITED
+
+
 def get_psdrive(call: Call) -> Iterator[Any]:
     """The host's drives (FileSystem provider): Name, Root, Used, Free (quota or a large disk)."""
     fs = _fs(call)
@@ -493,17 +501,15 @@ def get_psdrive(call: Call) -> Iterator[Any]:
     wanted = [to_str(n).upper() for n in enumerate_value(_p(call, "Name"))]
     if provider != "filesystem":
         return
-    for top in sorted(p for p in fs.root.iterdir() if p.is_dir() and len(p.name) == 1):
-        letter = top.name.upper()
+    for letter, used, free in drive_space(fs):
         if wanted and letter not in wanted:
             continue
-        free = fs.free(letter)
         yield PSObject.of(
             "System.Management.Automation.PSDriveInfo",
             Name=letter,
             Root=f"{letter}:\\",
-            Used=fs.used(letter),
-            Free=free if free is not None else _UNLIMITED,
+            Used=used,
+            Free=free,
             Provider="Microsoft.PowerShell.Core\\FileSystem",
         )
 

@@ -108,6 +108,38 @@ def test_unreachable_host(make_winrm: MakeTransport, winrs: WinRSServer) -> None
     assert caught.value.hint
 
 
+class _DropAfter:
+    """A network that drops the host as the command matching ``text`` ends."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def command_ended(self, script: str) -> bool:
+        return self.text in script
+
+
+def test_a_refused_connection_is_told_from_one_that_dropped_with_the_command_run(
+    make_winrm: MakeTransport, winrs: WinRSServer
+) -> None:
+    """Dropped: the host ran the command and its answer never came (it may have run);
+    refused: nothing listens, nothing was sent. Both are HostUnreachable, each says which."""
+    transport = make_winrm()
+    winrs.network = _DropAfter("'ran'")
+    with pytest.raises(HostUnreachable) as dropped:
+        transport.run(Command("Write-Output 'ran'"), timeout=10)
+    assert "the connection dropped before the host answered; the command may have run" in (
+        dropped.value.message
+    )
+    assert any(r.finished and "'ran'" in r.script for r in winrs.commands.values())
+    with pytest.raises(HostUnreachable) as refused:
+        transport.run(Command("Write-Output 'x'"), timeout=5)
+    assert "connection refused, nothing was sent" in refused.value.message
+    assert not any("'x'" in r.script for r in winrs.commands.values())
+    winrs.network = None
+    winrs.come_up()
+    assert transport.run(Command("Write-Output 'back'"), timeout=10).stdout.strip() == b"back"
+
+
 def test_shell_opened_utf8_script_encoded_and_always_closed(
     make_winrm: MakeTransport, winrs: WinRSServer
 ) -> None:
