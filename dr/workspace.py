@@ -26,7 +26,17 @@ def resolve_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser().resolve()
-    return (Path.cwd() / DEFAULT_DIR).resolve()
+    try:
+        here = Path.cwd()
+    except FileNotFoundError:  # the shell's current directory was deleted under it
+        from dr.errors import WorkspaceError
+
+        raise WorkspaceError(
+            "the current directory no longer exists (it was deleted or moved)",
+            hint=f"cd to an existing directory, or name the workspace: --workspace DIR or "
+            f"${ENV_VAR}",
+        ) from None
+    return (here / DEFAULT_DIR).resolve()
 
 
 @dataclass(frozen=True)

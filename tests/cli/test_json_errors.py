@@ -5,6 +5,7 @@ the one the error has without --json, and the line on stderr is still there."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +99,17 @@ def test_graph_show_json_and_the_old_format_json(ws: Path) -> None:
     assert returned == 2 and error["code"] == "E2600"  # the old spelling fails as JSON too
     both = dr80(ws, "graph", "show", "server:EX2016", "--json", "--format", "mermaid")
     assert both.returncode == 2 and json.loads(both.stdout)["error"]["code"] == "E2300"
+
+
+def test_a_deleted_current_directory_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    gone = tmp_path / "gone"
+    script = (f'mkdir "{gone}" && cd "{gone}" && rmdir "{gone}" && '
+              f'exec "{sys.executable}" -m dr schedule due')  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "DR_WORKSPACE"}
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode == 5, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "the current directory no longer exists" in done.stderr
