@@ -328,3 +328,36 @@ def test_a_run_takes_the_repository_passphrase_from_a_password_file(
     assert "the store passphrase" not in out.stdout + out.stderr + log.stdout + log.stderr
     del env["DR_PASSWORD_FILE"]
     assert dr("run", "start", str(only_fetch), "--runbooks", str(lib), env=env).returncode == 2
+
+
+def test_resume_non_interactive_does_not_prompt_even_at_a_terminal(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """`dr run resume --non-interactive` from a terminal stops with exit 10 at the next
+    manual step instead of asking (without the flag, at a terminal, it would ask)."""
+    import pty
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    doc = {"kinds": {"by-hand": {"title": "by hand", "params": [], "variants": [
+        {"action": "manual", "instructions": "Do the thing."}]}}}  # fmt: skip
+    (lib / "t.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    path = plan(tmp_path, [{"id": "a", "kind": "by-hand"}, {"id": "b", "kind": "by-hand",
+                                                              "needs": ["a"]}])  # fmt: skip
+    started = dr("run", "start", str(path), "--runbooks", str(lib), env=env)  # not a terminal
+    assert started.returncode == 10, started.stdout + started.stderr
+    (rid,) = run_ids(env)
+    assert (
+        dr("run", "ack", rid, "a", "--by", "alice", "--decision", "done", env=env).returncode == 0
+    )
+    leader, follower = pty.openpty()
+    try:
+        resumed = subprocess.run(
+            [sys.executable, "-m", "dr", "run", "resume", rid, "--non-interactive"],
+            stdin=follower, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert resumed.returncode == 10, resumed.stdout + resumed.stderr
+    assert "b (waiting)" in resumed.stdout + resumed.stderr
