@@ -332,15 +332,20 @@ class WinRSServer:
         except Exception as exc:  # a handler bug must still end the command
             _append(record, "stderr", f"lab handler failed: {exc!r}\r\n".encode())
         finally:
+            drop = False
             if self.network is not None and not record.terminated:
                 with contextlib.suppress(Exception):
-                    if self.network.command_ended(script):
-                        self.go_down()
-            with record.cond:
+                    drop = bool(self.network.command_ended(script))
+            with record.cond:  # the host's own record: the command ran to its end
                 record.exit_code = code
                 record.finished = not record.terminated
-                record.done = True
+                record.done = not drop  # dropping: no Receive may answer before the drop
                 record.cond.notify_all()
+            if drop:
+                self.go_down()
+                with record.cond:
+                    record.done = True
+                    record.cond.notify_all()
 
     def _collect(self, record: CommandRecord, wait: float) -> tuple[list[tuple[str, bytes]], bool]:
         with record.cond:
