@@ -446,8 +446,26 @@ def load_directory(directory: Path) -> dict[str, StepKind]:
     return kinds
 
 
+_FILES: dict[tuple[str, int, int], dict[str, StepKind]] = {}  # (path, mtime_ns, size) → kinds
+
+
 def load_file(path: Path) -> dict[str, StepKind]:
-    """Parse and validate one library file; any problem names file:line:column and field."""
+    """Parse and validate one library file; any problem names file:line:column and field.
+
+    A file already read in this process, unchanged since (same modification time and size),
+    is not parsed and checked again: a lab day runs dozens of backup plans, each of which
+    loads the library (the kinds are read-only models, shared)."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise LibraryError(f"{path}: cannot read ({exc.strerror})") from exc
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _FILES:
+        _FILES[key] = _read_file(path)
+    return dict(_FILES[key])
+
+
+def _read_file(path: Path) -> dict[str, StepKind]:
     try:
         located = load_located(path.read_text(encoding="utf-8"))
     except OSError as exc:
