@@ -129,3 +129,17 @@ def _rebase(old: Path, new: Path) -> None:
 
 def iso(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%MZ")
+
+
+def dr_with(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`dr ARGS` in a subprocess with ``env`` (e.g. the one `LabWorkspace.serving` yields)."""
+    return subprocess.run(
+        [sys.executable, "-m", "dr", *args], capture_output=True, text=True, env=env,
+        check=False, stdin=subprocess.DEVNULL, timeout=900,
+    )  # fmt: skip
+
+
+def newest_run(env: dict[str, str]) -> str:
+    """The id of the newest run in the workspace's journal."""
+    runs = json.loads(dr_with(env, "run", "status", "--json").stdout)
+    return str(max(runs, key=lambda r: r["created"])["id"])

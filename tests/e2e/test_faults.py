@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import datetime, timedelta
 from typing import Any
 
 from dr.exchange import ese
 from dr.lab import exstore
-from tests.e2e.conftest import LabWorkspace, iso
+from tests.e2e.conftest import LabWorkspace, dr_with, iso
 
 EDB = "E:\\ExchangeDatabases\\DB01\\DB01.edb"
 
@@ -29,23 +28,16 @@ def _target(lab_ws: LabWorkspace) -> datetime:
     return start + timedelta(hours=8)  # after the 12:00 incremental, before 16:00
 
 
-def _dr(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dr", *args], capture_output=True, text=True, env=env,
-        check=False, stdin=subprocess.DEVNULL, timeout=900,
-    )  # fmt: skip
-
-
 def _steps(env: dict[str, str]) -> tuple[str, dict[str, dict[str, Any]]]:
     """The newest run's id, and its steps by id as `dr run status --json` shows them."""
-    runs = json.loads(_dr(env, "run", "status", "--json").stdout)
+    runs = json.loads(dr_with(env, "run", "status", "--json").stdout)
     run = str(max(runs, key=lambda r: r["created"])["id"])
-    status = json.loads(_dr(env, "run", "status", run, "--json").stdout)
+    status = json.loads(dr_with(env, "run", "status", run, "--json").stdout)
     return run, {s["id"]: s for s in status["steps"]}
 
 
 def _journal(env: dict[str, str], run: str, step: str) -> str:
-    return _dr(env, "run", "log", run, step).stdout
+    return dr_with(env, "run", "log", run, step).stdout
 
 
 def _restored(lab_ws: LabWorkspace, point: datetime) -> None:
@@ -61,9 +53,9 @@ def _retry_and_resume(
     lab_ws: LabWorkspace, run: str, step: str
 ) -> subprocess.CompletedProcess[str]:
     with lab_ws.serving() as env:
-        acked = _dr(env, "run", "ack", run, step, "--by", "responder", "--decision", "retry")
+        acked = dr_with(env, "run", "ack", run, step, "--by", "responder", "--decision", "retry")
         assert acked.returncode == 0, acked.stdout + acked.stderr
-        return _dr(env, "run", "resume", run)
+        return dr_with(env, "run", "resume", run)
 
 
 # --- a full disk ----------------------------------------------------------------------------
@@ -143,7 +135,7 @@ def test_a_host_lost_during_replay_pauses_the_step_and_the_resumed_run_restores_
     assert isinstance(header, ese.DatabaseHeader)
     assert header.state == ese.DbState.CLEAN_SHUTDOWN, "the replay ran before the host dropped"
     with lab_ws.serving() as env:
-        again = _dr(env, "run", "resume", run)
+        again = dr_with(env, "run", "resume", run)
     assert again.returncode == 10, "still paused: nothing answers"
 
     lab_ws.dr("lab", "repair", "unreachable", "--host", "EX2016")

@@ -15,7 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from tests.e2e.conftest import LabWorkspace
-from tests.e2e.test_legacy_plan import DB, _console_action, _dr, _run_id, _untouched, _waiting
+from tests.e2e.conftest import dr_with as _dr
+from tests.e2e.conftest import newest_run as _run_id
+from tests.e2e.test_legacy_plan import DB, _console_action, _untouched, _waiting
 
 STORE = "Mailbox Store (EX2003)"
 

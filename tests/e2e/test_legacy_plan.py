@@ -16,14 +16,12 @@ The restored store is then proved equal to the lab's ground truth.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from typing import Any
 
 from dr.lab import exstore
 from dr.lab.legacy import RESTORE_ENV
-from tests.e2e.conftest import LabWorkspace, iso
+from tests.e2e.conftest import LabWorkspace, dr_with, iso, newest_run
 
 DB = "EX2003/First Storage Group/Mailbox Store (EX2003)"
 PUBLIC = "EX2003/First Storage Group/Public Folder Store (EX2003)"
@@ -132,21 +130,21 @@ def _run_to_the_end(lab_ws: LabWorkspace, plan: dict[str, Any]) -> list[tuple[st
     steps = {s["id"]: s for s in plan["steps"]}
     done: list[tuple[str, str]] = []
     with lab_ws.serving() as env:
-        out = _dr(env, "run", "start", str(lab_ws.root / "plan.json"), "--non-interactive")
-        run = _run_id(env)
+        out = dr_with(env, "run", "start", str(lab_ws.root / "plan.json"), "--non-interactive")
+        run = newest_run(env)
         while out.returncode == 10:
             waiting = _waiting(env, run)
             assert waiting, out.stdout + out.stderr
             for step_id in waiting:
                 step = steps[step_id]
                 assert step["kind"] in MANUAL, f"{step_id} waits for no person: {out.stderr}"
-                said = _dr(env, *_console_action(step))
+                said = dr_with(env, *_console_action(step))
                 assert said.returncode == 0, said.stdout + said.stderr
-                acked = _dr(env, "run", "ack", run, step_id, "--by", "responder",
+                acked = dr_with(env, "run", "ack", run, step_id, "--by", "responder",
                             "--decision", "done", "--note", said.stdout.strip())  # fmt: skip
                 assert acked.returncode == 0, acked.stdout + acked.stderr
                 done.append((step["kind"], step_id))
-            out = _dr(env, "run", "resume", run)
+            out = dr_with(env, "run", "resume", run)
     assert out.returncode == 0, out.stdout + out.stderr
     return done
 
@@ -169,21 +167,8 @@ def _console_action(step: dict[str, Any]) -> list[str]:
     return restore + (["--last-restore-set"] if p["last_restore_set"] else [])
 
 
-def _dr(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dr", *args], capture_output=True, text=True, env=env,
-        check=False, stdin=subprocess.DEVNULL, timeout=900,
-    )  # fmt: skip
-
-
-def _run_id(env: dict[str, str]) -> str:
-    runs = json.loads(_dr(env, "run", "status", "--json").stdout)
-    newest = max(runs, key=lambda r: r["created"])
-    return str(newest["id"])
-
-
 def _waiting(env: dict[str, str], run: str) -> list[str]:
-    status = json.loads(_dr(env, "run", "status", run, "--json").stdout)
+    status = json.loads(dr_with(env, "run", "status", run, "--json").stdout)
     return [s["id"] for s in status["steps"] if s["state"] == "waiting"]
 
 

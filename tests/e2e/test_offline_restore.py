@@ -21,13 +21,11 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
-import sys
 from datetime import datetime
 from typing import Any
 
 from dr.exchange.eseutil import parse_mh
-from tests.e2e.conftest import LabWorkspace
+from tests.e2e.conftest import LabWorkspace, dr_with, newest_run
 
 BACKUP_DIR = "T:\\OfflineBackups\\DB01"
 SNAPIN = "Microsoft.Exchange.Management.PowerShell.SnapIn"
@@ -58,16 +56,16 @@ def test_an_offline_copy_is_restored_on_the_recovery_server_and_production_is_un
     fetch = next(s for s in plan["steps"] if s["kind"] == "fetch-artifacts")
 
     with lab_ws.serving() as env:
-        out = _dr(env, "run", "start", str(lab_ws.root / "plan.json"), "--non-interactive")
+        out = dr_with(env, "run", "start", str(lab_ws.root / "plan.json"), "--non-interactive")
         said = out.stdout + out.stderr
         assert out.returncode == 10, said
         assert "E6400" in said and "not retried" in said, "a person copies it; no retry helps"
-        run = _run_id(env)
+        run = newest_run(env)
         _copy_like_a_person(lab_ws, fetch, "EX2016", [f"{BACKUP_DIR}\\DB01.edb"])
-        acked = _dr(env, "run", "ack", run, fetch["id"], "--by", "responder",
+        acked = dr_with(env, "run", "ack", run, fetch["id"], "--by", "responder",
                     "--decision", "done", "--note", "copied from T:\\OfflineBackups")  # fmt: skip
         assert acked.returncode == 0, acked.stdout + acked.stderr
-        resumed = _dr(env, "run", "resume", run)
+        resumed = dr_with(env, "run", "resume", run)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
 
     verdict = json.loads(lab_ws.dr("lab", "verify", "--db", "DB01", "--at", point.isoformat(),
@@ -239,10 +237,10 @@ def _run_to_the_end(
     steps = {s["id"]: s for s in plan["steps"]}
     done: list[str] = []
     with lab_ws.serving() as env:
-        out = _dr(env, "run", "start", str(lab_ws.root / "plan.json"), "--non-interactive")
-        run = _run_id(env)
+        out = dr_with(env, "run", "start", str(lab_ws.root / "plan.json"), "--non-interactive")
+        run = newest_run(env)
         while out.returncode == 10:
-            status = json.loads(_dr(env, "run", "status", run, "--json").stdout)
+            status = json.loads(dr_with(env, "run", "status", run, "--json").stdout)
             waiting = [s["id"] for s in status["steps"] if s["state"] in ("waiting", "paused")]
             assert waiting, out.stdout + out.stderr
             for step_id in waiting:
@@ -251,14 +249,14 @@ def _run_to_the_end(
                     _copy_like_a_person(lab_ws, step, source_host, files)
                 else:
                     assert step["kind"] in ESM, f"{step_id} waits: {out.stdout}{out.stderr}"
-                    said = _dr(env, "lab", "operator", ESM[step["kind"]], "--host",
+                    said = dr_with(env, "lab", "operator", ESM[step["kind"]], "--host",
                                step["host"], "--store", step["params"]["db"])  # fmt: skip
                     assert said.returncode == 0, said.stdout + said.stderr
-                acked = _dr(env, "run", "ack", run, step_id, "--by", "responder",
+                acked = dr_with(env, "run", "ack", run, step_id, "--by", "responder",
                             "--decision", "done")  # fmt: skip
                 assert acked.returncode == 0, acked.stdout + acked.stderr
                 done.append(step["kind"])
-            out = _dr(env, "run", "resume", run)
+            out = dr_with(env, "run", "resume", run)
     assert out.returncode == 0, out.stdout + out.stderr
     return done
 
@@ -287,15 +285,3 @@ def _copy_like_a_person(
     into.mkdir(parents=True, exist_ok=True)
     for name in files:
         shutil.copy2(lab.host(source_host).path(name), into)
-
-
-def _dr(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dr", *args], capture_output=True, text=True, env=env,
-        check=False, stdin=subprocess.DEVNULL, timeout=900,
-    )  # fmt: skip
-
-
-def _run_id(env: dict[str, str]) -> str:
-    runs = json.loads(_dr(env, "run", "status", "--json").stdout)
-    return str(max(runs, key=lambda r: r["created"])["id"])

@@ -16,12 +16,10 @@ what makes a real recovery fail at setup; the lab refuses it the same way.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import datetime
 from typing import Any
 
-from tests.e2e.conftest import LabWorkspace
+from tests.e2e.conftest import LabWorkspace, dr_with, newest_run
 
 JOIN = {"DR_SECRET_DOMAIN_JOIN_ACCOUNT": "CORP\\dr-join", "DR_SECRET_DOMAIN_JOIN_PASSWORD": "x"}
 
@@ -73,8 +71,8 @@ def test_a_deleted_computer_account_stops_the_rebuild_before_the_server_is_touch
 
     with lab_ws.serving() as env:
         env.update(JOIN)
-        out = _dr(env, "run", "start", str(lab_ws.root / "plan.json"), "--non-interactive")
-        run = _run_id(env)
+        out = dr_with(env, "run", "start", str(lab_ws.root / "plan.json"), "--non-interactive")
+        run = newest_run(env)
         failed = _steps(env, run, "failed")
         started = [s for s in _all(env, run) if s["state"] != "pending"]
     assert out.returncode not in (0, 10), out.stdout + out.stderr
@@ -89,7 +87,7 @@ def test_a_deleted_computer_account_stops_the_rebuild_before_the_server_is_touch
 def _new_machine(env: dict[str, str]) -> None:
     """Windows under the old name, and the Exchange 2016 CU23 media as drive D:."""
     for action in (["install-windows"], ["mount-media", "--drive", "D"]):
-        said = _dr(env, "lab", "operator", *action, "--host", "EX2016")
+        said = dr_with(env, "lab", "operator", *action, "--host", "EX2016")
         assert said.returncode == 0, said.stdout + said.stderr
 
 
@@ -99,44 +97,32 @@ def _rebuild(lab_ws: LabWorkspace, plan: dict[str, Any], actions: dict[str, Any]
     waited: list[str] = []
     with lab_ws.serving() as env:
         env.update(JOIN)
-        out = _dr(env, "run", "start", str(lab_ws.root / "plan.json"), "--non-interactive")
-        run = _run_id(env)
+        out = dr_with(env, "run", "start", str(lab_ws.root / "plan.json"), "--non-interactive")
+        run = newest_run(env)
         while out.returncode == 10:
             waiting = _steps(env, run, "waiting")
             assert waiting, out.stdout + out.stderr
             for step_id in waiting:
                 kind = kinds[step_id]
                 if kind == "reset-computer-account":
-                    said = _dr(env, "lab", "operator", kind, "--host", "EX2016")
+                    said = dr_with(env, "lab", "operator", kind, "--host", "EX2016")
                     assert said.returncode == 0, said.stdout + said.stderr
                 if kind in actions:
                     actions[kind](env)
                 _ack(env, run, step_id)
                 waited.append(kind)
-            out = _dr(env, "run", "resume", run)
+            out = dr_with(env, "run", "resume", run)
     assert out.returncode == 0, out.stdout + out.stderr
     return waited
 
 
 def _ack(env: dict[str, str], run: str, step_id: str) -> None:
-    acked = _dr(env, "run", "ack", run, step_id, "--by", "responder", "--decision", "done")
+    acked = dr_with(env, "run", "ack", run, step_id, "--by", "responder", "--decision", "done")
     assert acked.returncode == 0, acked.stdout + acked.stderr
 
 
-def _dr(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dr", *args], capture_output=True, text=True, env=env,
-        check=False, stdin=subprocess.DEVNULL, timeout=900,
-    )  # fmt: skip
-
-
-def _run_id(env: dict[str, str]) -> str:
-    runs = json.loads(_dr(env, "run", "status", "--json").stdout)
-    return str(max(runs, key=lambda r: r["created"])["id"])
-
-
 def _all(env: dict[str, str], run: str) -> list[dict[str, Any]]:
-    return list(json.loads(_dr(env, "run", "status", run, "--json").stdout)["steps"])
+    return list(json.loads(dr_with(env, "run", "status", run, "--json").stdout)["steps"])
 
 
 def _steps(env: dict[str, str], run: str, state: str) -> list[str]:

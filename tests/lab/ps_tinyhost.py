@@ -66,3 +66,19 @@ def ps(host: TinyHost, script: str, stdin: bytes = b"") -> tuple[str, str, int]:
 
 def cmd(host: TinyHost, line: str) -> tuple[str, str, int]:
     return collect(run_cmd(line, host))
+
+
+def run_on(host: Any, script: str, shell: str = "powershell") -> tuple[int, str, str]:
+    """Run ``script`` on a lab host's handler (an Exchange host, a domain controller):
+    (exit code, stdout, stderr as the host sent it — CLIXML for PowerShell errors)."""
+    out, err = b"", b""
+    gen = host(script, b"", shell)
+    try:
+        while True:
+            stream, data = next(gen)
+            if stream == "stdout":
+                out += data
+            else:
+                err += data
+    except StopIteration as stop:
+        return int(stop.value), out.decode(), err.decode("utf-8", "replace")

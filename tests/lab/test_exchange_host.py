@@ -26,20 +26,6 @@ def lab(tmp_path: Path) -> Lab:
     return made
 
 
-def _run(host: ExchangeHost, script: str, shell: str = "powershell") -> tuple[int, str, str]:
-    out, err = b"", b""
-    gen = host(script, b"", shell)
-    try:
-        while True:
-            stream, data = next(gen)
-            if stream == "stdout":
-                out += data
-            else:
-                err += data
-    except StopIteration as stop:
-        return int(stop.value), out.decode(), err.decode()
-
-
 def _eseutil(host: ExchangeHost, *argv: str, cwd: str | None = None) -> extools.Any:
     host.native_cwd = cwd
     return extools.eseutil(list(argv), host)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from ps_tinyhost import run_on as _run
 
 from dr.errors import LabError
 from dr.lab import faults
@@ -30,20 +31,6 @@ def lab(tmp_path: Path) -> Lab:
     made = Lab.create(tmp_path / "lab", ROOT / "examples" / "estate.yaml", seed=5)
     made.advance(made.now() + timedelta(hours=3))
     return made
-
-
-def _run(host: ExchangeHost, script: str, shell: str = "powershell") -> tuple[int, str, str]:
-    out, err = b"", b""
-    gen = host(script, b"", shell)
-    try:
-        while True:
-            stream, data = next(gen)
-            if stream == "stdout":
-                out += data
-            else:
-                err += data
-    except StopIteration as stop:
-        return int(stop.value), out.decode(), err.decode()
 
 
 def _fresh(lab: Lab, name: str) -> ExchangeHost:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from ps_tinyhost import run_on as _run
 
 from dr.lab import faults
 from dr.lab.estate import LAB_USER, Lab
@@ -30,20 +31,6 @@ NEW_LICENSE = "/IAcceptExchangeServerLicenseTerms_DiagnosticDataOFF"
 @pytest.fixture
 def lab(tmp_path: Path) -> Lab:
     return Lab.create(tmp_path / "lab", ROOT / "examples" / "estate.yaml", seed=5)
-
-
-def _run(host: object, script: str, shell: str = "powershell") -> tuple[int, str, str]:
-    out, err = b"", b""
-    gen = host(script, b"", shell)  # type: ignore[operator]
-    try:
-        while True:
-            stream, data = next(gen)
-            if stream == "stdout":
-                out += data
-            else:
-                err += data
-    except StopIteration as stop:
-        return int(stop.value), out.decode(), err.decode("utf-8", "replace")
 
 
 def _replacement(lab: Lab, *, reset: bool = True) -> ExchangeHost:
