@@ -671,12 +671,25 @@ class ExchangeHost(HostSim):
             raise _ToolError(_mount_error(db.name, -1216), 1)
         if header.state == ese.DbState.DIRTY_SHUTDOWN and not _newly_created(warnings):
             raise _ToolError(_mount_error(db.name, -550), 1)
+        self._check_file_restore(state, header, db.name)
         state.dbtime = max(state.dbtime, exstore.read_database(path).dbtime)
         state.mounted = True
         stream.mounted = True
         self._roll(stream)
         self._apply_locks()
         return warnings
+
+    def _check_file_restore(self, state: DbState, header: ese.DatabaseHeader, name: str) -> None:
+        """2010+: a file that is not the database the directory knows (another signature: a
+        backup of a database since recreated, or another server's database) mounts only with
+        ``AllowFileRestore`` $true ("You can't mount a database that doesn't match the database
+        entry in Active Directory", Set-MailboxDatabase); a recovery database takes any file.
+        Once mounted, the file is the one the directory knows."""
+        found = header.db_signature.random
+        foreign = found != state.db_sig and self.version >= 2010 and not state.recovery
+        if foreign and not state.allow_file_restore:
+            raise _ToolError(_mount_error(name, -531), 1)
+        state.db_sig = found
 
     def dismount(self, db_name: str) -> None:
         sg, db = self.find_db(db_name)

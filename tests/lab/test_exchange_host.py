@@ -186,3 +186,36 @@ def test_purged_messages_are_gone_from_the_store_and_the_truth_says_which(lab: L
         faults.purge_messages(lab, "nobody", 1)
     with pytest.raises(LabError, match="at least one"):
         faults.purge_messages(lab, "finance", 0)
+
+
+def test_a_file_the_directory_does_not_know_mounts_only_with_allow_file_restore(lab: Lab) -> None:
+    """Set-MailboxDatabase -AllowFileRestore (2010+): "$false: … You can't mount a database
+    that doesn't match the database entry in Active Directory. This is the default value." """
+    host = lab.host("EX2016")
+    host.dismount("DB01")
+    kept = host.path("T:\\kept.edb")
+    shutil.copy2(host.path(EDB), kept)
+    host.path(EDB).unlink()
+    host.mount("DB01")  # a new, empty database: the directory now knows that one
+    host.dismount("DB01")
+    shutil.copy2(kept, host.path(EDB))  # the old database's file put back
+    with pytest.raises(Exception, match="ec=-531"):
+        host.mount("DB01")
+    assert not host.dbs[host.db_key(*host.find_db("DB01"))].mounted
+    host.dbs[host.db_key(*host.find_db("DB01"))].allow_file_restore = True
+    host.mount("DB01")
+    assert exstore.contents(host.path(EDB)) == exstore.contents(kept)
+    host.dismount("DB01")
+    host.dbs[host.db_key(*host.find_db("DB01"))].allow_file_restore = False
+    host.mount("DB01")  # now the file the directory knows: no flag needed
+
+
+def test_the_same_database_s_own_backup_mounts_without_the_flag(lab: Lab) -> None:
+    host = lab.host("EX2016")
+    host.dismount("DB01")
+    kept = host.path("T:\\kept.edb")
+    shutil.copy2(host.path(EDB), kept)
+    host.mount("DB01")
+    host.dismount("DB01")
+    shutil.copy2(kept, host.path(EDB))
+    host.mount("DB01")
