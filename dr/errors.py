@@ -40,7 +40,8 @@ The tree (code, exit code)::
     ├── RunError                         7000  7   a run cannot start or continue
     │   └── DrillBusy                    7010  75  another `dr drill tick` holds the drill lock
     ├── LabError                         7700  2   the built-in lab cannot do what was asked
-    │   └── TruthMismatch                7710  3   a lab database differs from the ground truth
+    │   ├── TruthMismatch                7710  3   a lab database differs from the ground truth
+    │   └── ScenarioNeedsLab             7720  2   a scenario drill runs only in the lab
     └── EvidenceError                    7500  7   evidence cannot be made, read or kept
         ├── EvidenceKeyMissing           7510  7   no evidence signing key (dr evidence keygen)
         └── EvidenceInvalid              7520  7   a record fails verification
@@ -294,6 +295,12 @@ class LabError(DrError):
 
     code = 7700
     exit_code = 2
+
+
+class ScenarioNeedsLab(LabError):
+    """A scenario drill breaks what it drills, so it runs only in the built-in lab (C2)."""
+
+    code = 7720
 
 
 class TruthMismatch(LabError):

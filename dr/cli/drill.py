@@ -72,6 +72,18 @@ def run(
     due_only: bool = typer.Option(
         False, "--due", help="Drill every database that is due now (see `dr drill due`)."
     ),
+    scenario: str = typer.Option(
+        None,
+        "--scenario",
+        help="Rehearse a whole failure in the built-in lab instead: store-failure or "
+        "server-loss (the lab breaks it, the incident plan restores it).",
+    ),
+    target: str = typer.Option(
+        None,
+        "--target",
+        help="With --scenario: the database (store-failure) or server (server-loss) to break; "
+        "default: the policy's, else the first Exchange 2007+ one.",
+    ),
     forest: str = typer.Option(
         None, "--forest", help="Recovery forest to restore into (default: the policy's)."
     ),
@@ -116,9 +128,18 @@ def run(
     `dr run start` asks; with --non-interactive, without a terminal or with --json it fails
     the drill (exit 7), and its run is aborted and left for inspection.
 
+    With --scenario the drill rehearses a whole failure instead, in the built-in lab only
+    (it breaks what it drills): store-failure damages a database, and the point-of-failure
+    restore from the catalog and the logs left on the server must bring back every message;
+    server-loss takes the server away, and the rebuild (people for the hardware, the account,
+    Windows and the certificates, asked at the terminal) must bring back every database. Each
+    is compared with the lab's ground truth and recorded, with who acknowledged what.
+
     Exit 0 every drill passed, 7 one failed, 10 held for inspection (--keep).
 
     Example: dr drill run EX2016/DB02/DB02 --json
+
+    Example (in a lab workspace): dr drill run --scenario store-failure --target DB01
     """
     from dr.cli.run import operator_name
     from dr.drill.run import run_database_drill
@@ -126,9 +147,16 @@ def run(
 
     if into not in (None, "forest", "rdb"):
         raise typer.BadParameter("forest or rdb", param_hint="--into")
-    if bool(db) == bool(due_only):
-        raise ParameterError("name one database, or pass --due", hint="dr drill run DB02")
+    if sum(map(bool, (db, due_only, scenario))) != 1:
+        raise ParameterError(
+            "name one database, or pass --due or --scenario NAME", hint="dr drill run DB02"
+        )
+    if target and not scenario:
+        raise ParameterError("--target goes with --scenario", hint="dr drill run DB02")
     ws = workspace()
+    if scenario:
+        _scenario(ws, scenario, target, operator_name(by), non_interactive, as_json)
+        return
     keys = [db] if db else [v.key for v in _due(ws) if v.kind == "database"]
     if not keys:
         if as_json:
@@ -166,6 +194,31 @@ def run(
         raise typer.Exit(7)
     if keep:
         raise typer.Exit(10)
+
+
+def _scenario(ws: Any, name: str, target: str | None, by: str, non_interactive: bool,
+              as_json: bool) -> None:  # fmt: skip
+    import sys
+
+    from dr.drill.scenario import run_scenario_drill
+
+    out = err_console if as_json else console
+    reporter = _reporter(out)
+    person = None
+    if not (non_interactive or as_json) and sys.stdin.isatty():
+        from dr.cli.runview import PromptOperator
+
+        person = PromptOperator(console, reporter)
+    outcome = run_scenario_drill(
+        ws, name, by=by, target=target, reporter=reporter, operator=person,
+        say=lambda line: out.print(line, highlight=False, markup=False),
+    )  # fmt: skip
+    if as_json:
+        emit_json({"drills": [outcome.record.model_dump(mode="json")]})
+    else:
+        _print_records([outcome.record])
+    if outcome.record.verdict != "passed":
+        raise typer.Exit(7)
 
 
 @app.command("tick")
@@ -220,7 +273,10 @@ def tick(
         if left:
             console.print(f"{len(left)} more due, left for the next tick (--max {limit})")
         for name in scenarios:
-            console.print(f"scenario drill {name} is due: plan it with `dr plan ...` and run it")
+            console.print(
+                f"scenario drill {name} is due: it needs people at the console; run "
+                f"`dr drill run --scenario {name}` in the lab"
+            )
     if any(r.verdict != "passed" for r in records):
         raise typer.Exit(7)
 
@@ -249,13 +305,13 @@ def _print_records(records: list[Any]) -> None:
     from rich.table import Table
 
     table = Table(title="Drills run")
-    for column in ("drill", "database", "verdict", "RTO", "checks", "evidence"):
+    for column in ("drill", "database / scenario", "verdict", "RTO", "checks", "evidence"):
         table.add_column(column, overflow="fold")
     for r in records:
         checks = f"{sum(c.passed for c in r.checks)}/{len(r.checks)} passed"
         rto = duration(r.rto_seconds, "-")
         verdict = r.verdict.upper()
-        table.add_row(r.drill_id, r.database or "-", verdict, rto, checks,
+        table.add_row(r.drill_id, r.database or r.scenario or "-", verdict, rto, checks,
                       r.evidence_record_id or "-")  # fmt: skip
     print_table(table)
     for r in records:

@@ -139,13 +139,15 @@ class _Record:
     estate: str | None = None
     rto: float | None = None
     rpo: float | None = None
+    scenario: str | None = None  # a scenario drill (dr.drill.scenario): its name
 
     def make(self, verdict: str, failure: str | None = None) -> DrillRecord:
         plan = self.plan
         facts = plan.facts if plan is not None else {}
         sla = plan.sla if plan is not None else None
         return DrillRecord(
-            drill_id=self.drill_id, kind="database", database=self.database,
+            drill_id=self.drill_id, kind="scenario" if self.scenario else "database",
+            database=None if self.scenario else self.database, scenario=self.scenario,
             target=self.target or "-", started_at=self.started, ended_at=now_utc(),
             verdict=verdict,  # type: ignore[arg-type]
             failure=failure, run_id=self.run_id, evidence_record_id=self.evidence,
@@ -260,21 +262,23 @@ def _execute(
     reporter: Reporter | None,
     operator: Operator | None,
     say: Callable[[str], None],
+    judge: Callable[[Plan], list[DrillCheck]] | None = None,
 ) -> DrillOutcome:
-    from dr.cli.run import _findings, _passphrase_for_steps, _transports
+    """Run the drill's plan to its verdict. ``judge`` (a scenario drill on the lab) compares
+    what a run that succeeded restored with the truth; a database drill does that while its
+    clean-up is held."""
+    from dr.cli.run import _transports
     from engine.executor import build_specs
     from engine.journal import Journal
     from engine.plan import load_plan
     from engine.runner import Decision, Runner, RunOptions, abort, ack, create_run
 
     plan = load_plan(plan_path)
-    _passphrase_for_steps(plan)  # the store steps' repository passphrase, as `dr run` gives it
     options = RunOptions(non_interactive=operator is None, hold=hold)
     person = _NotAboutHeld(operator, hold) if operator is not None else None
     specs = build_specs(plan, library)
-    missing = [f for f in _findings(plan, specs, options) if not f.ok]
-    if missing:  # what `dr run start --check` would say: nothing is started
-        why = "; ".join(f"{f.subject}: {f.detail}" for f in missing)
+    why = missing(plan, library, options)
+    if why:  # what `dr run start --check` would say: nothing is started
         return _finish(ws, rec.failed(f"not started: {why}"[:1000]), plan_path, say)
     factory, _ = _transports(options)
     journal = Journal.open(ws.journal_path)
@@ -305,6 +309,9 @@ def _execute(
                                operator=person, by=by).run()  # fmt: skip
         else:
             rec.checks = _checks(journal, info, plan, specs)
+            if judge is not None and state == "succeeded":
+                rec.lab = True
+                rec.checks += judge(plan)
         rec.steps = _steps(journal, info, plan)
         failure = _failure(journal, info, state, rec.checks, keep)
         if failure is not None and state not in ("succeeded", "failed", "aborted") and not keep:
@@ -317,6 +324,19 @@ def _execute(
     finally:
         journal.close()
     return _finish(ws, rec.make(verdict, failure), plan_path, say)
+
+
+def missing(plan: Plan, library: Library, options: Any = None) -> str | None:
+    """What `dr run start --check` finds missing for ``plan`` (hosts' transports and
+    credentials, staging, the repository and its key, secrets), in one line; None if nothing."""
+    from dr.cli.run import _findings, _passphrase_for_steps
+    from engine.executor import build_specs
+    from engine.runner import RunOptions
+
+    _passphrase_for_steps(plan)  # the store steps' repository passphrase, as `dr run` gives it
+    specs = build_specs(plan, library)
+    found = [f for f in _findings(plan, specs, options or RunOptions()) if not f.ok]
+    return "; ".join(f"{f.subject}: {f.detail}" for f in found) or None
 
 
 class _NotAboutHeld:

@@ -259,6 +259,11 @@ class ScenarioDrill(Model):
 
     name: ScenarioName
     interval: Duration = Field(description="e.g. 365d")
+    target: str | None = Field(
+        default=None,
+        description="what the drill breaks in the lab: a database (store-failure) or a server "
+        "(server-loss); default: the first Exchange 2007+ one of the inventory",
+    )
 
 
 class DrillPolicy(Model):
