@@ -25,7 +25,7 @@ import re
 from typing import Any, Literal
 
 from dr.errors import ParameterError
-from dr.model.inventory import Inventory, SecretRef, Server, StorageGroup
+from dr.model.inventory import Inventory, SecretRef, Server, StorageGroup, install_path_of
 from dr.model.refs import covered_storage_groups
 from dr.model.sets import BackupSet
 from dr.suggest import Placeholder, suggest
@@ -164,7 +164,8 @@ def _stream(
     db = sg.databases[0]
     check = make("check-circular-logging", [], server=server.name, sg=sg.name, db=db.name,
                  backup_type=backup_type)  # fmt: skip
-    listing = make("list-logs", [check.id], prefix=sg.log_prefix, log_path=sg.log_path)
+    listing = make("list-logs", [check.id], prefix=sg.log_prefix, log_path=sg.log_path,
+                   install_path=install_path_of(server))  # fmt: skip
     counts = _count_steps(make, server, sg, listing.id)
     backup, header = _backup_steps(
         make, server, sg, backup_type, dest, [c.id for c in counts.values()] or [listing.id]
@@ -217,7 +218,8 @@ def _backup_steps(
     step = make("vss-backup", after, server=server.name, sg=sg.name,
                 db=sg.databases[0].name, backup_type=backup_type, edb=edb,
                 log_path=sg.log_path, volumes=volumes, dest=dest)  # fmt: skip
-    header = make("dump-database-header", [step.id], edb=win_join(dest, _basename(edb)))
+    header = make("dump-database-header", [step.id], edb=win_join(dest, _basename(edb)),
+                  install_path=install_path_of(server))  # fmt: skip
     return step, header
 
 

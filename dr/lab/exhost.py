@@ -46,7 +46,7 @@ from dr.lab.exstore import Message, RecoveryError, Txn
 from dr.lab.hostsim import _BANNER, _TOOLS, HostSim, SimStream, _ToolError, script_vars
 from dr.lab.machine import Machine, add_computer, get_service, os_object
 from dr.lab.pslite import PowerShellLite, clixml_error
-from dr.model.inventory import Database, Server, StorageGroup
+from dr.model.inventory import Database, Server, StorageGroup, install_path_of
 
 __all__ = ["ExchangeHost", "LabStream"]
 
@@ -142,7 +142,7 @@ class ExchangeHost(HostSim):
         self.files = PowerShellLite(root=root)
         self.fs = FileSystem(root)
         self.truth_dir = truth_dir
-        self.install_path = getattr(server, "install_path", None) or _default_install(self.version)
+        self.install_path = install_path_of(server) or ""
         self.env: dict[str, str] = {}
         self._sync_env()
         self.native_cwd: str | None = None  # the calling script's location (dr.lab.ps sets it)
@@ -785,15 +785,6 @@ def _required_from(data: bytes, rolled: int) -> bytes:
     fixed = replace(header, gen_min_required=rolled, gen_max_required=rolled)
     head = ese.database_header_bytes(fixed)
     return head + data[len(head) :]
-
-
-def _default_install(version: int) -> str:
-    if version <= 2003:
-        return "C:\\Program Files\\Exchsrvr"
-    return f"C:\\Program Files\\Microsoft\\Exchange Server\\V{_MAJOR.get(version, 15)}"
-
-
-_MAJOR = {2007: 8, 2010: 14, 2013: 15, 2016: 15, 2019: 15}
 
 
 def mailbox_guid(alias: str) -> str:

@@ -200,6 +200,23 @@ class Server(Model):
         return "legacy" if self.exchange_version <= 2003 else "modern"
 
 
+_MAJOR = {2007: 8, 2010: 14, 2013: 15, 2016: 15, 2019: 15}
+
+
+def install_path_of(server: Server | RecoveryServer) -> str | None:
+    """Where Exchange is installed: the inventory's ``install_path``, else setup's default for
+    the version (``C:\\Program Files\\Exchsrvr`` on 2000/2003; ``…\\Exchange Server\\V15``
+    on 2013+). None without Exchange."""
+    if server.install_path:
+        return server.install_path
+    version = server.exchange_version
+    if version is None:
+        return None
+    if version <= 2003:
+        return "C:\\Program Files\\Exchsrvr"
+    return f"C:\\Program Files\\Microsoft\\Exchange Server\\V{_MAJOR.get(version, 15)}"
+
+
 class Mailbox(Model):
     alias: str
     display_name: str | None = None
@@ -214,6 +231,7 @@ class RecoveryServer(Model):
     windows_version: WindowsVersion
     exchange_version: ExchangeVersion
     powershell: PowerShellVersion | None = None
+    install_path: str | None = Field(default=None, description=r"e.g. C:\Program Files\Exchsrvr")
     administrative_group: str
     storage_groups: list[StorageGroup] = Field(default_factory=list)
     drives: list[Drive] = Field(default_factory=list)

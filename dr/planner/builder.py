@@ -94,6 +94,16 @@ class PlanBuilder:
 
     # ----------------------------------------------------------------- steps
 
+    def _install_path(self, host: str) -> str:
+        """Where Exchange is on ``host`` (a server of the estate or of a recovery forest): the
+        inventory's ``install_path``, else setup's default for its version."""
+        from dr.model.inventory import install_path_of
+
+        found = [s for s in self.inv.servers if s.name.lower() == host.lower()]
+        found += [s for f in self.inv.recovery_forests for s in f.servers
+                  if s.name.lower() == host.lower()]  # fmt: skip
+        return next((p for p in map(install_path_of, found) if p), "")
+
     def add(
         self,
         kind: str,
@@ -117,13 +127,17 @@ class PlanBuilder:
         if destructive:
             needs = [self._approval(kind, key, needs, title)]
         step_id = self._unique(".".join([kind, *(slug(k) for k in key)]))
+        params = dict(params or {})
+        steps = self.provider.step_facts()
+        if steps is not None and kind in steps.install_path and "install_path" not in params:
+            params["install_path"] = self._install_path(host)
         self.steps.append(
             Step(
                 id=step_id,
                 kind=kind,
                 title=title,
                 host=host,
-                params=dict(params or {}),
+                params=params,
                 platform=dict(platform or {}),
                 needs=needs,
                 resources=sorted(set(resources)),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -135,17 +135,27 @@ class StepFacts:
 
     kinds: frozenset[str]
     destructive: frozenset[str]
+    #: kinds that take the Exchange install path (their 2000/2003 variants run eseutil from
+    #: its bin folder, which is not on the PATH there)
+    install_path: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, flags: Mapping[str, bool]) -> StepFacts:
+    def of(cls, flags: Mapping[str, bool], install_path: Iterable[str] = ()) -> StepFacts:
         """From ``{kind: destructive}``."""
-        return cls(frozenset(flags), frozenset(k for k, d in flags.items() if d))
+        return cls(
+            frozenset(flags), frozenset(k for k, d in flags.items() if d), frozenset(install_path)
+        )
 
     @classmethod
     def of_library(cls, library: Any) -> StepFacts:
         """From a loaded ``engine.runbook.Library``: a kind is destructive when any of its
-        variants is (``StepKind.destructive``)."""
-        return cls.of({name: library.kind(name).destructive for name in library.kinds()})
+        variants is (``StepKind.destructive``); it takes the install path when it declares
+        the parameter ``install_path``."""
+        kinds = [library.kind(name) for name in library.kinds()]
+        return cls.of(
+            {k.name: k.destructive for k in kinds},
+            [k.name for k in kinds if "install_path" in k.params],
+        )
 
 
 class FactsProvider(Protocol):

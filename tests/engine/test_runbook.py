@@ -101,7 +101,9 @@ def test_every_planner_kind_renders_where_it_applies(library: Library, kind: str
 def test_templates_use_only_contract_params(library: Library, kind: str) -> None:
     allowed = set(contract()[kind]) | {"secret"}
     env = jinja2.Environment()
-    env.filters.update({name: str for name in ("bullets", "hex", "logprefix", "raw", "q")})
+    env.filters.update(
+        {name: str for name in ("bullets", "hex", "logprefix", "raw", "q", "winjoin")}
+    )
     for variant in library.kind(kind).variants:
         texts = [variant.command or "", variant.instructions, variant.approvers or ""]
         texts += variant.resources + variant.record
@@ -147,9 +149,10 @@ def test_legacy_and_modern_commands_are_the_real_ones(library: Library) -> None:
             log_path="L:\\",
             play_forward=True,
             edbs=["E:\\priv1.edb"],
+            install_path="D:\\Exchsrvr",
         )
         .rstrip()
-        .endswith('eseutil.exe" /cc "D:\\t"')
+        .endswith('"D:\\Exchsrvr\\bin\\eseutil.exe" /cc "D:\\t"')
     )
     assert 'eseutil.exe" /cc "D:\\t" /t' in command(
         "hard-recovery",
@@ -158,11 +161,12 @@ def test_legacy_and_modern_commands_are_the_real_ones(library: Library) -> None:
         log_path="L:\\",
         play_forward=False,
         edbs=["E:\\priv1.edb"],
+        install_path="D:\\Exchsrvr",
     )
     # a good /cc removes restore.env: its check reads each restored database's header
     step = Step(id="x", kind="hard-recovery", host="H", platform=LEGACY, params={
         "temp_folder": "T:\\t", "log_path": "L:\\", "play_forward": False,
-        "edbs": ["E:\\priv1.edb", "E:\\pub1.edb"]})  # fmt: skip
+        "edbs": ["E:\\priv1.edb", "E:\\pub1.edb"], "install_path": "D:\\Exchsrvr"})  # fmt: skip
     check = render_step(library.variant(step), step).verify
     assert check is not None and "/cm" not in check.script
     assert check.script.count('eseutil.exe" /mh ') == 2 and '"E:\\pub1.edb"' in check.script

@@ -251,7 +251,7 @@ def test_robocopy_copies_the_named_files_and_leaves_out_xf(lab: Lab) -> None:
 
 
 def test_eseutil_runs_from_exchsrvr_bin_only_and_not_on_a_mounted_store(lab: Lab) -> None:
-    """The 2003 variants call ``%ProgramFiles%\\Exchsrvr\\bin\\eseutil.exe`` (KB 825088): a
+    """The 2003 variants call ``<install path>\\bin\\eseutil.exe`` (KB 825088): a
     path where setup put no eseutil is "not recognized" (9009); a store's file while it is
     mounted is -1032 (JET_errFileAccessDenied), a plain error, not a crash."""
     from ps_tinyhost import collect

@@ -645,3 +645,31 @@ def test_the_policy_chooses_the_recovery_database_for_2010_and_later_only() -> N
     assert "verify-recovery-forest" in kinds(plan_drill(g, EX2003_MAIL)), "2003: the forest"
     with pytest.raises(VersionMismatch, match="Exchange 2010 and later"):
         plan_drill(g, EX2003_MAIL, into="rdb")
+
+
+def test_2003_eseutil_runs_from_the_servers_own_install_path() -> None:
+    """On Exchange 2000/2003 eseutil is in the install's bin folder and not on the PATH (KB
+    825088): an install on D: is run from there, not from %ProgramFiles%."""
+    from dataclasses import replace as copy_facts
+
+    from engine.render import render_step
+    from engine.runbook import Library
+
+    facts = estate_facts()
+    inv = facts.inv
+    moved = inv.model_copy(update={"servers": [
+        s.model_copy(update={"install_path": "D:\\Exchsrvr"}) if s.name == "EX2003" else s
+        for s in inv.servers
+    ]})  # fmt: skip
+    plan = plan_database(copy_facts(facts, inv=moved), [EX2003_MAIL])
+    library = Library.load()
+    for kind in ("verify-log-sequence", "hard-recovery", "verify-database-header"):
+        step = next(s for s in plan.steps if s.kind == kind)
+        assert step.params["install_path"] == "D:\\Exchsrvr", kind
+        rendered = render_step(library.variant(step), step, library.kind(kind))
+        scripts = [c.script for c in (rendered.command, rendered.verify) if c is not None]
+        assert any('"D:\\Exchsrvr\\bin\\eseutil.exe"' in t for t in scripts), (kind, scripts)
+        assert not any("Program Files" in t for t in scripts), kind
+    default = plan_database(estate_facts(), [EX2003_MAIL])
+    step = next(s for s in default.steps if s.kind == "hard-recovery")
+    assert step.params["install_path"] == "C:\\Program Files\\Exchsrvr", "the inventory's"
