@@ -36,8 +36,8 @@ from dr.lab.replication import merge, raise_version
 __all__ = ["CMDLETS", "NATIVES", "boot"]
 
 BANNER = (
-    "wbadmin 1.0 - Backup command-line tool\r\n"
-    "(C) Copyright Microsoft Corporation. All rights reserved.\r\n\r\n"
+    "wbadmin 1.0 - Backup command-line tool\n"
+    "(C) Copyright Microsoft Corporation. All rights reserved.\n\n"
 )
 IDENTIFIER = re.compile(r"^\d{2}/\d{2}/\d{4}-\d{2}:\d{2}$")
 VERSION_INCREASE_PER_DAY = 100000

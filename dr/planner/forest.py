@@ -77,6 +77,7 @@ def dc_steps(
     state = latest_artifact(provider, dc.name, "system-state", at, required=True)
     assert state is not None
     b.use(state)
+    version, target = _native_version(dc, state)
     dsrm = b.secret("dsrm-password", dc.name, f"restoring the system state of {dc.name}")
     on = {"host": dc.name, "platform": platform_of(dc), "resources": [f"host:{dc.name}"]}
     s = Series(b, list(after))
@@ -95,8 +96,14 @@ def dc_steps(
         **on,
         secrets=[dsrm],
         size_bytes=state.size_bytes,
-        params={"server": dc.name, "version": state.id, "authoritative": sysvol_primary},
-        title=f"Restore the system state of {dc.name} ({mode})",
+        params={
+            "server": dc.name,
+            "version": version,
+            "target": target,
+            "authoritative": sysvol_primary,
+            "dsrm": True,
+        },
+        title=f"Restore the system state of {dc.name} ({mode}), at its console in DSRM",
     )
     if objects:
         s.add(
@@ -107,11 +114,11 @@ def dc_steps(
             title=f"Mark {len(objects)} object(s) authoritative before the first normal boot",
         )
     s.add(
-        "reboot-host",
+        "leave-dsrm",
         [dc.name],
         **on,
-        params={"server": dc.name, "services": DC_SERVICES},
-        title=f"Restart {dc.name} normally",
+        params={"server": dc.name},
+        title=f"Restart {dc.name} normally: it replicates with its partners",
     )
     s.add(
         "verify-directory",
@@ -121,6 +128,22 @@ def dc_steps(
         title=f"The directory of {dc.domain} answers and replicates",
     )
     return s.last, state
+
+
+def _native_version(dc: Server, state: HostArtifact) -> tuple[str, str]:
+    """wbadmin's own version identifier of the backup and the volume holding it (Windows
+    2008 and later): ``-version:`` takes nothing else, and dr's artifact ids are not it."""
+    if dc.windows_version in ("2000", "2003", "2003R2"):
+        return state.native_id or state.id, ""
+    if not state.native_id or not state.native_target:
+        raise NotRecoverable(
+            f"{dc.name}: system state backup {state.id} has no wbadmin version identifier "
+            "or backup volume in the catalog; wbadmin restores only by its own identifier",
+            hint=f"import `wbadmin get versions -backupTarget:<volume> -machine:{dc.name}` "
+            "with `dr catalog import`, or take the backup with `dr backup`",
+            details={"host": dc.name, "artifact": state.id},
+        )
+    return state.native_id, state.native_target
 
 
 def first_dc(inv: Inventory, provider: FactsProvider, domain: Domain) -> Server:
