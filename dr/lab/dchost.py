@@ -103,8 +103,13 @@ class DomainControllerHost:
     def machine(self) -> Machine:
         return self.state.machine
 
+    def saved(self) -> DcState:
+        """The state as saved, read without replacing the one a running command changes
+        (the endpoint asks from its request threads while a script runs)."""
+        return DcState.load(self._state_path, domain=self.domain, boot=self.clock().isoformat())
+
     def answering(self) -> bool:
-        return self.load().machine.present
+        return self.saved().machine.present
 
     def sign_in(self, user: str, password: str, domain_ok: bool) -> bool:
         """Who may sign in over the network. Normally the domain's accounts (the lab's
@@ -112,7 +117,7 @@ class DomainControllerHost:
         and accounts are checked against the local SAM only, so a domain account fails and
         only the DSRM administrator (``DC\\Administrator`` with the DSRM password) works
         (learn.microsoft.com/windows/win32/ad/restoring-an-active-directory-server)."""
-        if self.load().mode != "dsrm":
+        if self.saved().mode != "dsrm":
             return domain_ok
         return is_dsrm_admin(self, user) and password == self.dsrm_password
 

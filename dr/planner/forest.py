@@ -22,7 +22,8 @@ from dr.planner.facts import FactsProvider, HostArtifact
 from engine.plan import Plan, Target
 
 DC_SERVICES = ["NTDS", "DNS", "Netlogon"]
-EXCHANGE_SERVICES = ["MSExchangeSA", "MSExchangeIS"]
+EXCHANGE_SERVICES = ["MSExchangeSA", "MSExchangeIS"]  # 2000-2007
+EXCHANGE_SERVICES_2010 = ["MSExchangeADTopology", "MSExchangeIS"]  # 2010 and later
 
 
 def find_domain(inv: Inventory, name: str) -> Domain:
@@ -86,7 +87,6 @@ def dc_steps(
         [dc.name],
         **on,
         params={"server": dc.name},
-        secrets=[dsrm],
         title=f"Restart {dc.name} into Directory Services Restore Mode",
     )
     mode = "SYSVOL primary" if sysvol_primary else "SYSVOL from its partners"
@@ -195,7 +195,12 @@ def exchange_checks(b: PlanBuilder, server: Server, after: Sequence[str]) -> lis
         [server.name],
         **on,
         resources=[f"host:{server.name}"],
-        params={"server": server.name, "services": EXCHANGE_SERVICES},
+        params={
+            "server": server.name,
+            "services": EXCHANGE_SERVICES_2010
+            if (server.exchange_version or 0) >= 2010
+            else EXCHANGE_SERVICES,
+        },
         title=f"Restart {server.name} and its Exchange services",
     )
     ends: list[str] = []
@@ -239,7 +244,9 @@ def plan_forest(
     exchange = [
         s
         for s in inv.servers
-        if s.domain.casefold() == domain.name.casefold() and s.exchange_version is not None
+        if s.domain.casefold() == domain.name.casefold()
+        and s.exchange_version is not None
+        and s.storage_groups  # a KMS or front-end server has no stores to mount
     ]
     for server in exchange:
         exchange_checks(b, server, done)
