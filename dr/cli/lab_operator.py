@@ -18,6 +18,12 @@ Rebuilding a lost server (`dr plan server`): the directory and the new machine.
 dr lab operator reset-computer-account --host EX2016
 dr lab operator install-windows --host EX2016
 dr lab operator mount-media --host EX2016 --drive D
+
+Restoring a domain controller (`dr plan forest`): at its console in DSRM.
+
+dr lab operator open-envelope --host DC2016
+DR_LAB_DSRM_PASSWORD=... dr lab operator dsrm-sign-in --host DC2016
+dr lab exec DC2016 --cmd "wbadmin get versions -backupTarget:D: -machine:DC2016"
 """
 
 from __future__ import annotations

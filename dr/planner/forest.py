@@ -69,7 +69,11 @@ def dc_steps(
     *,
     sysvol_primary: bool = False,
 ) -> tuple[list[str], HostArtifact]:
-    """DSRM, system state, the ``objects`` marked authoritative, reboot, verify.
+    """DSRM, system state, the ``objects`` marked authoritative, a normal start, verify.
+
+    In DSRM domain accounts cannot sign in, so dr restarts the DC into it over WinRM and
+    the steps there are a person's at the console with the DSRM password; the restore
+    names the backup by wbadmin's own version identifier and volume (2008 and later).
 
     ``sysvol_primary``: this DC's SYSVOL becomes the primary copy (``wbadmin -authsysvol`` /
     NTBackup's "mark the restored data as the primary data"). Right for the first (or only)
