@@ -354,8 +354,34 @@ def build_artifacts(
     facts = {p["name"]: stream_facts(ctx.journal, run_id, p) for p in _exchange_parts(plan)}
     backup_type = plan.facts["backup_type"]
     files = [_artifact(f, facts.get(f.part["name"]), backup_type) for f in fetched]
+    files = _with_wbadmin_version(files, fetched)
     counts = [a for p in _exchange_parts(plan) for a in mailbox_counts(ctx.journal, run_id, p)]
     return files + counts
+
+
+WBADMIN_LISTING = "wbadmin-versions.txt"
+
+
+def _with_wbadmin_version(files: list[NewArtifact], fetched: list[Fetched]) -> list[NewArtifact]:
+    """A system state backup's files carry wbadmin's own version identifier, read from the
+    ``wbadmin get versions`` listing the backup step saved beside them (the newest version):
+    ``wbadmin start systemstaterecovery -version:`` takes that, not dr's artifact id. It is
+    kept in the artifact's ``state`` (the store gives ``location`` the repository's address),
+    worded as the catalog's wbadmin importer words a location."""
+    from dr.exchange.wbadmin import parse_versions
+
+    listing = next((f for f in fetched if f.rel.rsplit("/", 1)[-1] == WBADMIN_LISTING), None)
+    if listing is None:
+        return files
+    versions = parse_versions(listing.path.read_text(encoding="utf-8", errors="replace"))
+    if not versions:
+        raise ToolOutputError(f"{listing.rel}: the wbadmin listing names no backup version")
+    newest = max(versions, key=lambda v: v.identifier_time)
+    where = f"wbadmin version {newest.version_identifier}"
+    if newest.backup_target:
+        where += f" on {newest.backup_target}"
+    kind = listing.part["kind"]
+    return [replace(a, state=where) if a.kind == kind else a for a in files]
 
 
 def mailbox_counts(journal: Journal, run_id: str, part: dict[str, Any]) -> list[NewArtifact]:

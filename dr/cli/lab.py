@@ -334,7 +334,7 @@ def exec_(
     """
     import sys
 
-    target = _lab().host(host)
+    target = _console(_lab(), host)
     code = 0
     output = target(script, b"", "cmd" if cmd else "powershell")
     try:
@@ -348,6 +348,27 @@ def exec_(
         raise typer.Exit(code if 0 < code < 256 else 1)
 
 
+def _console(lab: Any, name: str) -> Any:
+    """The host whose console `dr lab exec` types at; a domain controller in DSRM only once
+    its DSRM administrator has signed in there (`dr lab operator dsrm-sign-in`)."""
+    from dr.errors import LabError
+
+    if not any(s.name.lower() == name.lower() for s in lab.domain_controllers()):
+        return lab.host(name)
+    dc = lab.dc(name)
+    state = dc.load()
+    if not state.machine.present:
+        raise LabError(f"{dc.name} is not there")
+    if state.mode == "dsrm" and not state.console:
+        raise LabError(
+            f"{dc.name} is in Directory Services Restore Mode and nobody is signed in at its "
+            "console: only the DSRM administrator can sign in",
+            hint=f"dr lab operator dsrm-sign-in --host {dc.name} (the DSRM password from "
+            "the place the runbook names)",
+        )
+    return dc
+
+
 FAULTS = ("crash-store", "corrupt-page", "lose-database", "delete-log", "swap-log",
           "purge-messages")  # fmt: skip
 OTHER_FAULTS = ("fill-disk", "unreachable", "expire-backups")
@@ -359,7 +380,8 @@ def break_(
         ...,
         help="crash-store | corrupt-page | lose-database | delete-log | swap-log (with --db); "
         "purge-messages (with --mailbox); lose-server | delete-computer-account (with --host); "
-        "fill-disk (--host and --drive, or --db) | unreachable (--host) | expire-backups (--db)",
+        "fill-disk (--host and --drive, or --db) | unreachable (--host) | expire-backups (--db); "
+        "lose-dc (--host) | delete-object (--dn or --user)",
     ),
     db: str | None = typer.Option(
         None, "--db", help="The database (or the database whose stream, drive, backups) to break."
@@ -402,6 +424,12 @@ def break_(
     before: str | None = typer.Option(
         None, "--before", help="expire-backups: only backups started before this instant."
     ),
+    dn: str | None = typer.Option(
+        None, "--dn", help="delete-object: the object's distinguished name."
+    ),
+    user: str | None = typer.Option(
+        None, "--user", help="delete-object: the user with this alias (mailNickname)."
+    ),
     lost: bool = typer.Option(
         False,
         "--lost",
@@ -431,6 +459,11 @@ def break_(
     expires DB's backups in the catalog, as retention would; with `--lost`, the repository
     loses them and the catalog still lists them.
 
+    `lose-dc --host DC2016` leaves a domain controller's directory database unusable
+    (NTDS does not start; its local backup catalog is lost with it); `delete-object --dn
+    DN` (or `--user ALIAS`) deletes a directory object by mistake, and the deletion
+    replicates to every domain controller that runs.
+
     Examples: `dr lab break lose-server --host EX2016`;
     `dr lab break unreachable --at-step soft-recovery --plan plan.json`
     """
@@ -438,7 +471,13 @@ def break_(
     from dr.lab import faults
 
     lab = _lab()
-    if kind in faults.HOST_FAULTS:
+    if kind == "lose-dc":
+        if not host:
+            raise LabError("lose-dc needs --host", hint="e.g. --host DC2016")
+        said = faults.lose_dc(lab, host)
+    elif kind == "delete-object":
+        said = faults.delete_object(lab, dn, user)
+    elif kind in faults.HOST_FAULTS:
         if not host:
             raise LabError(f"{kind} needs --host", hint="e.g. --host EX2016")
         said = faults.apply_host(lab, kind, host)
@@ -463,7 +502,7 @@ def break_(
             lab, workspace().catalog_path, _repository(), _need_db(db), _before(before), lost
         )
     else:
-        known = FAULTS + faults.HOST_FAULTS + OTHER_FAULTS
+        known = FAULTS + faults.HOST_FAULTS + OTHER_FAULTS + faults.DC_FAULTS
         raise LabError(f"unknown fault {kind!r}", hint="one of: " + ", ".join(known))
     console.print(said, highlight=False)
 

@@ -18,6 +18,12 @@ Rebuilding a lost server (`dr plan server`): the directory and the new machine.
 dr lab operator reset-computer-account --host EX2016
 dr lab operator install-windows --host EX2016
 dr lab operator mount-media --host EX2016 --drive D
+
+Restoring a domain controller (`dr plan forest`): at its console in DSRM.
+
+dr lab operator open-envelope --host DC2016
+DR_LAB_DSRM_PASSWORD=... dr lab operator dsrm-sign-in --host DC2016
+dr lab exec DC2016 --cmd "wbadmin get versions -backupTarget:D: -machine:DC2016"
 """
 
 from __future__ import annotations
@@ -215,3 +221,60 @@ def mount_media(
         return said
 
     _act(mount, "mount-media")
+
+
+@app.command("open-envelope")
+def open_envelope(host: str = HostOpt) -> None:
+    """Take a domain controller's DSRM password from where the inventory says it is kept
+    (on the lab: printed here; on a real estate: the safe, the vault).
+
+    Example: `dr lab operator open-envelope --host DC2016`
+    """
+    from dr.cli.lab import _lab
+
+    lab = _lab()
+    dc = lab.dc(host)
+    console.print(lab.dsrm_password(dc.name), highlight=False)
+
+
+@app.command("dsrm-sign-in")
+def dsrm_sign_in(
+    host: str = HostOpt,
+    user: str = typer.Option(
+        "Administrator", "--user", help="Who signs in at the console (the DSRM administrator)."
+    ),
+    password_env: str = typer.Option(
+        "DR_LAB_DSRM_PASSWORD",
+        "--password-env",
+        help="The environment variable holding the password typed at the console.",
+    ),
+) -> None:
+    """Sign in at the console of a domain controller in Directory Services Restore Mode.
+
+    In DSRM the directory does not run and sign-in is checked against the local SAM only:
+    a domain account fails; the local Administrator with the DSRM password works. Then
+    `dr lab exec HOST --cmd "..."` types at that console.
+
+    Example: `DR_LAB_DSRM_PASSWORD=... dr lab operator dsrm-sign-in --host DC2016`
+    """
+    import os
+
+    from dr.cli.lab import _lab
+    from dr.errors import LabError
+    from dr.lab.dchost import is_dsrm_admin
+
+    dc = _lab().dc(host)
+    state = dc.load()
+    if state.mode != "dsrm":
+        raise LabError(f"{dc.name} is not in Directory Services Restore Mode",
+                       hint="its boot-dsrm step restarts it into DSRM")  # fmt: skip
+    if not is_dsrm_admin(dc, user) or os.environ.get(password_env, "") != dc.dsrm_password:
+        raise LabError(
+            f"{dc.name}: the user name or password is incorrect (in DSRM only the local "
+            "Administrator with the DSRM password can sign in; domain accounts cannot)",
+            hint=f"sign in as {dc.name}\\Administrator with the DSRM password in ${password_env}",
+        )
+    state.console = f"{dc.name}\\Administrator"
+    dc.save()
+    console.print(f"{dc.name}: signed in at the console as {state.console} (DSRM)",
+                  highlight=False)  # fmt: skip

@@ -87,8 +87,24 @@ class LabSession:
             transports=self.factory(), environ={}, by="dr lab", clock=self.lab.now,
         )  # fmt: skip
         for bset in self.parts["inventory"].backup_sets:
-            if bset.host == server and bset.type == "exchange":
+            if bset.host == server and bset.type in self.lab_types(server):
                 run_remote_backup(ctx, bset, backup_type)
+
+    def lab_types(self, server: str) -> tuple[str, ...]:
+        """The set types the lab backs up on ``server``: Exchange's sets; on a domain
+        controller of Windows 2008 or later its system state (wbadmin). NTBackup's system
+        state of a Windows 2003 domain controller is not modelled."""
+        dc = next((s for s in self.lab.domain_controllers() if s.name == server), None)
+        if dc is None:
+            return ("exchange",)
+        return ("system-state",) if dc.windows_version not in ("2000", "2003", "2003R2") else ()
+
+    def backup_directory(self, at: datetime, say: Progress) -> None:
+        """Each domain controller's system state, as its nightly set takes it."""
+        for dc in self.lab.domain_controllers():
+            if self.lab_types(dc.name):
+                say(f"{at:%Y-%m-%d %H:%M}Z  system state backup of {dc.name}")
+                self.backup(dc.name, "full", at)
 
     def factory(self) -> Callable[[str], Any]:
         from engine.transports import open_transport
@@ -143,6 +159,7 @@ def build(
         for server in (s.name for s in lab.exchange_servers()):
             say(f"{lab.now():%Y-%m-%d %H:%M}Z  full backup of {server}")
             open_.backup(server, "full", lab.now())
+        open_.backup_directory(lab.now(), say)
         _run_clock(open_, lab.now() + timedelta(days=days), say)
     return lab
 
@@ -175,6 +192,8 @@ def _run_clock(open_: LabSession, until: datetime, say: Progress) -> None:
     def on_backup(server: str, kind: str, at: datetime) -> None:
         say(f"{at:%Y-%m-%d %H:%M}Z  {kind} backup of {server}")
         open_.backup(server, kind, at)
+        if kind == "full" and server == open_.lab.exchange_servers()[-1].name:
+            open_.backup_directory(at, say)  # once a night, after the last Exchange full
 
     open_.lab.advance(until, on_backup=on_backup)
 

@@ -11,9 +11,15 @@ directory answers (the ``verify-directory`` step):
   domain controller is not advertising); an unknown test is refused as dcdiag refuses it;
 * ``nltest /dsgetdc:DOMAIN`` — the DC locator's answer for the domain, ending in
   ``The command completed successfully``; another domain is ``ERROR_NO_SUCH_DOMAIN`` (1355);
-* ``dsquery computer [domainroot] [-o dn|rdn|samid] -name NAME`` — each matching computer
-  account (``*`` as a wildcard), its DN in quotes, one per line; nothing, and exit 0, when
-  none matches (dsquery computer, cc755655(v=ws.10) / cc730720(v=ws.11)).
+* ``dsquery computer|user [domainroot] [-o dn|rdn|samid] -name NAME`` — each matching
+  computer account or user (``*`` as a wildcard), its DN in quotes, one per line; nothing,
+  and exit 0, when none matches (dsquery computer, cc755655(v=ws.10) / cc730720(v=ws.11)),
+  from the directory as *this* domain controller holds it.
+
+A domain controller also starts into Directory Services Restore Mode, takes and restores
+system state backups with ``wbadmin``, and marks objects authoritative with ``ntdsutil``
+(:mod:`dr.lab.dctools`); its state is kept in ``dc.json`` (:mod:`dr.lab.dcstate`) and it
+replicates as :mod:`dr.lab.replication` says.
 
 The directory itself (computer accounts, Exchange server objects) is the lab's shared
 :class:`dr.lab.directory.Directory`, which ``Add-Computer`` on a member server and Exchange
@@ -23,16 +29,17 @@ setup read too.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from dr.lab.dcstate import DcState
 from dr.lab.directory import Directory
-from dr.lab.machine import Machine, get_service, os_object
+from dr.lab.machine import Machine, os_object
 from dr.model.inventory import Server
 
-__all__ = ["DomainControllerHost"]
+__all__ = ["DomainControllerHost", "is_dsrm_admin"]
 
 _DCDIAG_TESTS = {
     "advertising": "Advertising", "replications": "Replications",
@@ -51,7 +58,14 @@ class DomainControllerHost:
     version = None
 
     def __init__(
-        self, root: Path, server: Server, *, directory: Directory, clock: Callable[[], datetime]
+        self,
+        root: Path,
+        server: Server,
+        *,
+        directory: Directory,
+        clock: Callable[[], datetime],
+        dsrm_password: str = "",
+        peers: Sequence[Path] = (),
     ) -> None:
         from dr.lab.ps.fs import FileSystem
         from dr.lab.ps.versions import host_powershell
@@ -69,30 +83,96 @@ class DomainControllerHost:
         self.fs = FileSystem(root)
         self.env = {"COMPUTERNAME": server.name, "USERDNSDOMAIN": server.domain.upper()}
         self.native_cwd: str | None = None
-        self.machine = Machine(domain=server.domain, boot=clock().isoformat())
+        self.dsrm_password = dsrm_password
+        self.peers = list(peers)  # the other domain controllers of the domain: their roots
+        self._state_path = root / "dc.json"
+        self.state = self.load()
         self._busy = threading.RLock()
 
+    # -- state, kept in dc.json (dr.lab.dcstate) -------------------------------------------
+
+    def load(self) -> DcState:
+        self.state = DcState.load(self._state_path, domain=self.domain,
+                                  boot=self.clock().isoformat())  # fmt: skip
+        return self.state
+
+    def save(self) -> None:
+        self.state.save(self._state_path)
+
+    @property
+    def machine(self) -> Machine:
+        return self.state.machine
+
+    def saved(self) -> DcState:
+        """The state as saved, read without replacing the one a running command changes
+        (the endpoint asks from its request threads while a script runs)."""
+        return DcState.load(self._state_path, domain=self.domain, boot=self.clock().isoformat())
+
     def answering(self) -> bool:
-        return self.machine.present
+        return self.saved().machine.present
+
+    def sign_in(self, user: str, password: str, domain_ok: bool) -> bool:
+        """Who may sign in over the network. Normally the domain's accounts (the lab's
+        operator account); in Directory Services Restore Mode the directory is not running
+        and accounts are checked against the local SAM only, so a domain account fails and
+        only the DSRM administrator (``DC\\Administrator`` with the DSRM password) works
+        (learn.microsoft.com/windows/win32/ad/restoring-an-active-directory-server)."""
+        if self.saved().mode != "dsrm":
+            return domain_ok
+        return is_dsrm_admin(self, user) and password == self.dsrm_password
 
     def __call__(self, script: str, stdin: bytes, shell: str = "powershell") -> Any:
         from dr.lab.ps import run_cmd, run_powershell
 
         with self._busy:
-            if shell == "cmd":
-                return (yield from run_cmd(script, self))
-            return (yield from run_powershell(script, self, stdin))
+            self.load()
+            try:
+                if shell == "cmd":
+                    return (yield from run_cmd(script, self))
+                return (yield from run_powershell(script, self, stdin))
+            finally:
+                self.save()
 
     def cmdlet(self, name: str) -> Any:
-        from dr.lab.excmdlets import get_wmi_object
+        from dr.lab.dctools import CMDLETS
 
-        return {"get-wmiobject": get_wmi_object, "get-service": get_service}.get(name.lower())
+        return CMDLETS.get(name.lower())
 
     def os_object(self) -> Any:
         return os_object(self)
 
     def native(self, name: str) -> Any:
-        return {"dcdiag": _dcdiag, "nltest": _nltest, "dsquery": _dsquery}.get(name.lower())
+        from dr.lab.dctools import NATIVES
+
+        found = {"dcdiag": _dcdiag, "nltest": _nltest, "dsquery": _dsquery}.get(name.lower())
+        return found or NATIVES.get(name.lower())
+
+    # -- what the domain controller holds --------------------------------------------------
+
+    def view(self) -> dict[str, Any]:
+        """The directory as this domain controller holds it: its own copy while it is out of
+        replication, else what its partners hold."""
+        if self.state.copy is not None:
+            return self.state.copy
+        return self.directory_store.snapshot()
+
+    def partners(self) -> list[str]:
+        """The other domain controllers of the domain that run and replicate."""
+        running = []
+        for root in self.peers:
+            other = DcState.load(root / "dc.json", domain=self.domain, boot="")
+            if other.replicating:
+                running.append(root.name)
+        return running
+
+    def restart(self) -> None:
+        """The machine restarts: into DSRM if bcdedit says so, else normally — replicating
+        its own copy (if it holds one) with the partners that run."""
+        from dr.lab.dctools import boot
+
+        before = datetime.fromisoformat(self.machine.boot)
+        self.machine.boot = max(self.clock(), before + timedelta(minutes=1)).isoformat()
+        boot(self)
 
 
 def _dcdiag(argv: list[str], host: DomainControllerHost, stdin: bytes = b"") -> Any:
@@ -121,6 +201,9 @@ def _dcdiag(argv: list[str], host: DomainControllerHost, stdin: bytes = b"") -> 
             "unavailable..\r\n",
             exit_code=1,
         )
+    down = _not_running(host)
+    if down:
+        return NativeResult(stdout=down, exit_code=1)
     site = "Default-First-Site-Name"
     lines = [
         "Directory Server Diagnosis", "", "Performing initial setup:",
@@ -132,9 +215,37 @@ def _dcdiag(argv: list[str], host: DomainControllerHost, stdin: bytes = b"") -> 
         "Doing primary tests", "", f"   Testing server: {site}\\{host.name}",
     ]  # fmt: skip
     for test in tests or ["Advertising"]:
-        lines += [f"      Starting test: {test}",
-                  f"         ......................... {host.name} passed test {test}"]  # fmt: skip
+        lines.append(f"      Starting test: {test}")
+        if test == "Advertising" and not host.state.sysvol_ready:
+            lines += [  # SYSVOL not shared: the DC waits for an initial sync, not advertising
+                f"         Warning: DsGetDcName returned information for "
+                f"\\\\{_partner_fqdn(host)}, when we were trying to reach {host.name}.",
+                "         SERVER IS NOT RESPONDING or IS NOT CONSIDERED SUITABLE.",
+                f"         ......................... {host.name} failed test {test}",
+            ]
+            continue
+        lines.append(f"         ......................... {host.name} passed test {test}")
+    if not host.state.sysvol_ready:
+        return NativeResult(stdout="\r\n".join(lines) + "\r\n", exit_code=1)
     return NativeResult(stdout="\r\n".join(lines) + "\r\n", exit_code=0)
+
+
+def _not_running(host: DomainControllerHost) -> str:
+    """dcdiag's answer when the directory does not run here (DSRM, a damaged database)."""
+    state = host.state
+    if state.mode == "normal" and state.ntds == "ok":
+        return ""
+    return (
+        "Directory Server Diagnosis\r\n\r\nPerforming initial setup:\r\n"
+        f"   Trying to find home server...\r\n   Home Server = {host.name}\r\n"
+        f"   Ldap search capability attribute search failed on server {host.name}, return "
+        "value = 81\r\n"
+    )
+
+
+def _partner_fqdn(host: DomainControllerHost) -> str:
+    partners = host.partners()
+    return f"{partners[0] if partners else host.name}.{host.domain}".lower()
 
 
 def _nltest(argv: list[str], host: DomainControllerHost, stdin: bytes = b"") -> Any:
@@ -164,9 +275,13 @@ def _dsquery(argv: list[str], host: DomainControllerHost, stdin: bytes = b"") ->
 
     from dr.lab.ps import NativeResult
 
-    if not argv or argv[0].lower() != "computer":
-        return NativeResult(stdout="dsquery failed:dr lab: only `dsquery computer` is modelled\r\n",
-                            exit_code=1)  # fmt: skip
+    if not argv or argv[0].lower() not in ("computer", "user"):
+        return NativeResult(stdout="dsquery failed:dr lab: only `dsquery computer` and `dsquery "
+                                   "user` are modelled\r\n", exit_code=1)  # fmt: skip
+    if _not_running(host):
+        return NativeResult(stdout="dsquery failed:The server is not operational.\r\n"
+                                   "type dsquery /? for help.\r\n", exit_code=1)  # fmt: skip
+    wanted = argv[0].lower()
     rest, form, name = argv[1:], "dn", "*"
     while rest:
         arg = rest.pop(0)
@@ -180,9 +295,19 @@ def _dsquery(argv: list[str], host: DomainControllerHost, stdin: bytes = b"") ->
             return NativeResult(stdout=f"dsquery failed:'{arg}' is an unknown parameter.\r\n"
                                        "type dsquery /? for help.\r\n", exit_code=1)  # fmt: skip
     lines = []
-    for obj in host.directory_store.objects().values():
-        if obj["objectClass"] == "computer" and fnmatch.fnmatch(obj["name"].lower(), name.lower()):
+    for obj in host.view()["objects"].values():
+        if obj["objectClass"] != wanted:
+            continue
+        cn = obj["name"] if wanted == "computer" else obj.get("displayName", "")
+        if fnmatch.fnmatch(cn.lower(), name.lower()):
             dn = obj["distinguishedName"]
-            lines.append({"dn": f'"{dn}"', "rdn": f'"CN={obj["name"]}"',
-                          "samid": f'"{obj["name"]}$"'}.get(form, f'"{dn}"'))  # fmt: skip
+            sam = f"{obj['name']}$" if wanted == "computer" else obj.get("mailNickname", "")
+            lines.append({"dn": f'"{dn}"', "rdn": f'"CN={cn}"',
+                          "samid": f'"{sam}"'}.get(form, f'"{dn}"'))  # fmt: skip
     return NativeResult(stdout="".join(line + "\r\n" for line in sorted(lines)), exit_code=0)
+
+
+def is_dsrm_admin(host: DomainControllerHost, user: str) -> bool:
+    """``DC\\Administrator``, ``.\\Administrator`` or ``Administrator``: the local account."""
+    domain, _, name = user.rpartition("\\")
+    return name.lower() == "administrator" and domain.lower() in ("", ".", host.name.lower())

@@ -157,9 +157,88 @@ class Directory:
         """The computer account is deleted (what the runbook says not to do)."""
 
         def delete(objects: dict[str, Any], key: str, obj: dict[str, Any]) -> dict[str, Any]:
+            self._bump(key, deleted=True)
             return objects.pop(key)  # type: ignore[no-any-return]
 
         return self._change(name, delete)
+
+    # -- replication metadata (dr.lab.replication) ----------------------------------------
+
+    @property
+    def meta_path(self) -> Path:
+        return self.path.with_name("replication.json")
+
+    def meta(self) -> dict[str, Any]:
+        """``versions``: DN → the object's version (1 when never changed); ``deleted``: the
+        DNs deleted, whose deletion replicates as a change of its own; ``sysvol``: SYSVOL's
+        version (raised by each policy change)."""
+        if not self.meta_path.exists():
+            return {"versions": {}, "deleted": [], "sysvol": 1}
+        data: dict[str, Any] = json.loads(self.meta_path.read_text(encoding="utf-8"))
+        return data
+
+    def _save_meta(self, meta: dict[str, Any]) -> None:
+        tmp = self.meta_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
+        tmp.replace(self.meta_path)
+
+    def _bump(self, key: str, *, deleted: bool = False) -> None:
+        meta = self.meta()
+        meta["versions"][key] = int(meta["versions"].get(key, 1)) + 1
+        gone = set(meta["deleted"])
+        (gone.add if deleted else gone.discard)(key)
+        meta["deleted"] = sorted(gone)
+        self._save_meta(meta)
+
+    def find(self, dn: str) -> dict[str, Any] | None:
+        return self.objects().get(dn.lower())
+
+    def user(self, alias: str) -> dict[str, Any] | None:
+        """The user whose mailNickname is ``alias``."""
+        for obj in self.objects().values():
+            if (
+                obj["objectClass"] == "user"
+                and obj.get("mailNickname", "").lower() == alias.lower()
+            ):
+                return obj
+        return None
+
+    def delete_object(self, dn: str) -> dict[str, Any]:
+        """An object deleted on a domain controller; the deletion replicates to the others."""
+        objects = self.objects()
+        obj = objects.pop(dn.lower(), None)
+        if obj is None:
+            raise KeyError(dn)
+        self._save(objects)
+        self._bump(dn.lower(), deleted=True)
+        return obj
+
+    def modify(self, dn: str, attribute: str, value: Any) -> dict[str, Any]:
+        """One attribute of an object changed (its version raised, as an originating write)."""
+        objects = self.objects()
+        obj = objects.get(dn.lower())
+        if obj is None:
+            raise KeyError(dn)
+        obj[attribute] = value
+        self._save(objects)
+        self._bump(dn.lower())
+        return obj
+
+    def edit_policy(self) -> int:
+        """A group policy edited: SYSVOL's content changes; its new version."""
+        meta = self.meta()
+        meta["sysvol"] = int(meta.get("sysvol", 1)) + 1
+        self._save_meta(meta)
+        return int(meta["sysvol"])
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a domain controller holds: every object, their versions, SYSVOL's version."""
+        return {"objects": self.objects(), "meta": self.meta()}
+
+    def replace(self, copy: dict[str, Any]) -> None:
+        """The directory every running domain controller holds becomes ``copy``."""
+        self._save(copy["objects"])
+        self._save_meta(copy["meta"])
 
     def join(self, name: str, domain: str) -> dict[str, Any]:
         """A computer named ``name`` joins ``domain``; the account it ends up with.

@@ -101,6 +101,8 @@ class Lab:
         lab.save()
         for server in lab.all_servers():
             lab.host(server.name)
+        for dc in lab.domain_controllers():
+            lab.dsrm_password(dc.name)
         return lab
 
     @classmethod
@@ -190,11 +192,32 @@ class Lab:
         if dc.name not in self._dcs:
             from dr.lab.dchost import DomainControllerHost
 
+            peers = [self.directory / "hosts" / s.name for s in self.domain_controllers()
+                     if s.domain.lower() == dc.domain.lower() and s.name != dc.name]  # fmt: skip
             self._dcs[dc.name] = DomainControllerHost(
                 self.directory / "hosts" / dc.name, dc, directory=self.directory_store,
-                clock=self.now,
+                clock=self.now, dsrm_password=self.dsrm_password(dc.name), peers=peers,
             )  # fmt: skip
         return self._dcs[dc.name]
+
+    def dsrm_password(self, name: str) -> str:
+        """The DSRM administrator password of domain controller ``name`` (the lab's stand-in
+        for the envelope in the safe that the inventory's ``dsrm-password`` secret names)."""
+        known = self.state.setdefault("dsrm", {})
+        if name not in known:
+            known[name] = secrets.token_urlsafe(12)
+            self.save()
+        return str(known[name])
+
+    def dc(self, name: str) -> Any:
+        """The domain controller ``name`` (a NotFoundError naming the lab's DCs if none)."""
+        for server in self.domain_controllers():
+            if server.name.lower() == name.lower():
+                return self.endpoint(server.name)
+        raise NotFoundError(
+            f"no domain controller {name!r} in the lab",
+            hint="the lab has: " + ", ".join(s.name for s in self.domain_controllers()),
+        )
 
     def endpoint_names(self) -> list[str]:
         """Every host the lab serves: the Exchange servers, then the domain controllers."""

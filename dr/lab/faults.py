@@ -30,6 +30,13 @@ Faults of a whole server (``--host``, :func:`apply_host`):
 * ``delete-computer-account`` — someone deleted the server's computer account (what the
   runbook says not to do): a machine joined under the old name gets a new account, and
   ``Setup /Mode:RecoverServer`` then refuses it.
+
+Faults of the directory (:func:`lose_dc`, :func:`delete_object`):
+
+* ``lose-dc`` — a domain controller's directory database is unusable and its local backup
+  catalog lost; the machine answers, NTDS does not start;
+* ``delete-object`` — an object (``--dn``, or a user by ``--user ALIAS``) deleted by mistake;
+  the deletion replicates, so only an authoritative restore brings it back.
 """
 
 from __future__ import annotations
@@ -46,8 +53,9 @@ from dr.lab import exstore
 if TYPE_CHECKING:
     from dr.lab.estate import Lab
 
-__all__ = ["HOST_FAULTS", "apply", "apply_host", "expire_backups", "fill_disk",
-           "purge_messages", "repair", "unreachable"]  # fmt: skip
+__all__ = ["DC_FAULTS", "HOST_FAULTS", "apply", "apply_host", "delete_object",
+           "expire_backups", "fill_disk", "lose_dc", "purge_messages", "repair",
+           "unreachable"]  # fmt: skip
 
 
 def apply(lab: Lab, kind: str, db: str, generation: int | None = None) -> str:
@@ -149,6 +157,47 @@ def apply_host(lab: Lab, kind: str, name: str) -> str:
 
 
 HOST_FAULTS = ("lose-server", "delete-computer-account")
+DC_FAULTS = ("lose-dc", "delete-object")
+
+
+def lose_dc(lab: Lab, name: str) -> str:
+    """A domain controller's directory database is unusable (a failed disk, a damaged
+    ``ntds.dit``) and its local backup catalog with it: NTDS does not start, the machine
+    still answers; only a system state restore (in DSRM) brings its directory back."""
+    dc = lab.dc(name)
+    state = dc.load()
+    if state.ntds != "ok":
+        raise LabError(f"{dc.name}'s directory database is already unusable")
+    state.ntds, state.catalog, state.copy = "unusable", False, None
+    dc.save()
+    _record(lab, {"kind": "lose-dc", "host": dc.name, "at": lab.now().isoformat()})
+    return (f"{dc.name}: its directory database is unusable (NTDS does not start) and its "
+            "local backup catalog is lost; its backups on D: are still there")  # fmt: skip
+
+
+def delete_object(lab: Lab, dn: str | None, user: str | None) -> str:
+    """An object deleted by mistake on a domain controller that runs: the deletion
+    replicates to every domain controller that runs (the lab records the object as it was:
+    the truth a restore is checked against)."""
+    store = lab.directory_store
+    if user is not None:
+        found = store.user(user)
+        if found is None:
+            raise LabError(f"no user with alias {user!r} in the directory",
+                           hint="`dr inventory show` lists the mailboxes")  # fmt: skip
+        dn = found["distinguishedName"]
+    if not dn:
+        raise LabError("say which object: --dn DN or --user ALIAS")
+    try:
+        obj = store.delete_object(dn)
+    except KeyError:
+        raise LabError(
+            f"no object {dn!r} in the directory",
+            hint="give the distinguished name as the directory holds it",
+        ) from None
+    _record(lab, {"kind": "delete-object", "dn": obj["distinguishedName"], "object": obj,
+                  "at": lab.now().isoformat()})  # fmt: skip
+    return f"{obj['distinguishedName']} deleted; the deletion replicates to every DC that runs"
 
 
 def purge_messages(lab: Lab, alias: str, count: int) -> str:

@@ -198,6 +198,10 @@ class WinRSServer:
 
     def authorised(self, header: str | None) -> bool:
         ok = header == self._expected
+        sign_in = getattr(self.handler, "sign_in", None)  # a host that decides who signs in
+        if sign_in is not None:
+            user, _, password = _basic(header)
+            ok = bool(sign_in(user, password, ok))
         if not ok:
             with self._lock:
                 self.rejected_logins += 1
@@ -379,6 +383,16 @@ class WinRSServer:
         for record in list(self.commands.values()):
             with record.cond:
                 record.cond.notify_all()
+
+
+def _basic(header: str | None) -> tuple[str, str, str]:
+    """(user, ":", password) of an HTTP Basic ``Authorization`` header; empty if none."""
+    if not header or not header.startswith("Basic "):
+        return "", "", ""
+    try:
+        return base64.b64decode(header[6:]).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return "", "", ""
 
 
 def _drive(output: Iterator[tuple[str, bytes]], record: CommandRecord) -> int:

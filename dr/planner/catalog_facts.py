@@ -15,6 +15,7 @@ server are not in the catalog; callers pass them in (the lab reports them).
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -217,7 +218,24 @@ def _host_artifact(run: Run, a: Artifact) -> HostArtifact:
         item_count=a.item_count,
         database=a.database,
         name=a.name if a.kind == "mailbox-counts" else None,
+        **_native(a),
     )
+
+
+_WBADMIN = re.compile(r"wbadmin version (?P<id>\d{2}/\d{2}/\d{4}-\d{2}:\d{2})(?: on (?P<on>.*))?$")
+
+
+def _native(a: Artifact) -> dict[str, str | None]:
+    """wbadmin's version identifier and volume, as dr's backup path keeps them (``state``)
+    or the wbadmin importer does (``location``): ``wbadmin version 11/02/2026-06:00 on
+    Fixed Disk labeled D:`` → ``11/02/2026-06:00``, ``D:``."""
+    for text in (a.state, a.location):
+        match = _WBADMIN.match(text or "")
+        if match:
+            volume = re.search(r"([A-Za-z]:|\\\\\S+)\)?\s*$", match.group("on") or "")
+            return {"native_id": match.group("id"),
+                    "native_target": volume.group(1).upper() if volume else None}  # fmt: skip
+    return {}
 
 
 def _group_databases(inventory: Inventory) -> dict[str, tuple[str, ...]]:

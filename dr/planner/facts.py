@@ -121,6 +121,8 @@ class HostArtifact:
     item_count: int | None = None
     database: str | None = None
     name: str | None = None  # mailbox-counts: the mailbox GUID
+    native_id: str | None = None  # the backup tool's own identifier (wbadmin's version)
+    native_target: str | None = None  # where that tool finds it (wbadmin: the volume, D:)
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +354,8 @@ def artifact_from_dict(data: dict[str, Any]) -> HostArtifact:
         item_count=data.get("item_count"),
         database=data.get("database"),
         name=data.get("name"),
+        native_id=data.get("native_id"),
+        native_target=data.get("native_target"),
     )
 
 

@@ -22,7 +22,8 @@ from dr.planner.facts import FactsProvider, HostArtifact
 from engine.plan import Plan, Target
 
 DC_SERVICES = ["NTDS", "DNS", "Netlogon"]
-EXCHANGE_SERVICES = ["MSExchangeSA", "MSExchangeIS"]
+EXCHANGE_SERVICES = ["MSExchangeSA", "MSExchangeIS"]  # 2000-2007
+EXCHANGE_SERVICES_2010 = ["MSExchangeADTopology", "MSExchangeIS"]  # 2010 and later
 
 
 def find_domain(inv: Inventory, name: str) -> Domain:
@@ -68,7 +69,11 @@ def dc_steps(
     *,
     sysvol_primary: bool = False,
 ) -> tuple[list[str], HostArtifact]:
-    """DSRM, system state, the ``objects`` marked authoritative, reboot, verify.
+    """DSRM, system state, the ``objects`` marked authoritative, a normal start, verify.
+
+    In DSRM domain accounts cannot sign in, so dr restarts the DC into it over WinRM and
+    the steps there are a person's at the console with the DSRM password; the restore
+    names the backup by wbadmin's own version identifier and volume (2008 and later).
 
     ``sysvol_primary``: this DC's SYSVOL becomes the primary copy (``wbadmin -authsysvol`` /
     NTBackup's "mark the restored data as the primary data"). Right for the first (or only)
@@ -77,6 +82,7 @@ def dc_steps(
     state = latest_artifact(provider, dc.name, "system-state", at, required=True)
     assert state is not None
     b.use(state)
+    version, target = _native_version(dc, state)
     dsrm = b.secret("dsrm-password", dc.name, f"restoring the system state of {dc.name}")
     on = {"host": dc.name, "platform": platform_of(dc), "resources": [f"host:{dc.name}"]}
     s = Series(b, list(after))
@@ -85,7 +91,6 @@ def dc_steps(
         [dc.name],
         **on,
         params={"server": dc.name},
-        secrets=[dsrm],
         title=f"Restart {dc.name} into Directory Services Restore Mode",
     )
     mode = "SYSVOL primary" if sysvol_primary else "SYSVOL from its partners"
@@ -95,8 +100,14 @@ def dc_steps(
         **on,
         secrets=[dsrm],
         size_bytes=state.size_bytes,
-        params={"server": dc.name, "version": state.id, "authoritative": sysvol_primary},
-        title=f"Restore the system state of {dc.name} ({mode})",
+        params={
+            "server": dc.name,
+            "version": version,
+            "target": target,
+            "authoritative": sysvol_primary,
+            "dsrm": True,
+        },
+        title=f"Restore the system state of {dc.name} ({mode}), at its console in DSRM",
     )
     if objects:
         s.add(
@@ -107,11 +118,11 @@ def dc_steps(
             title=f"Mark {len(objects)} object(s) authoritative before the first normal boot",
         )
     s.add(
-        "reboot-host",
+        "leave-dsrm",
         [dc.name],
         **on,
-        params={"server": dc.name, "services": DC_SERVICES},
-        title=f"Restart {dc.name} normally",
+        params={"server": dc.name},
+        title=f"Restart {dc.name} normally: it replicates with its partners",
     )
     s.add(
         "verify-directory",
@@ -121,6 +132,22 @@ def dc_steps(
         title=f"The directory of {dc.domain} answers and replicates",
     )
     return s.last, state
+
+
+def _native_version(dc: Server, state: HostArtifact) -> tuple[str, str]:
+    """wbadmin's own version identifier of the backup and the volume holding it (Windows
+    2008 and later): ``-version:`` takes nothing else, and dr's artifact ids are not it."""
+    if dc.windows_version in ("2000", "2003", "2003R2"):
+        return state.native_id or state.id, ""
+    if not state.native_id or not state.native_target:
+        raise NotRecoverable(
+            f"{dc.name}: system state backup {state.id} has no wbadmin version identifier "
+            "or backup volume in the catalog; wbadmin restores only by its own identifier",
+            hint=f"import `wbadmin get versions -backupTarget:<volume> -machine:{dc.name}` "
+            "with `dr catalog import`, or take the backup with `dr backup`",
+            details={"host": dc.name, "artifact": state.id},
+        )
+    return state.native_id, state.native_target
 
 
 def first_dc(inv: Inventory, provider: FactsProvider, domain: Domain) -> Server:
@@ -172,7 +199,12 @@ def exchange_checks(b: PlanBuilder, server: Server, after: Sequence[str]) -> lis
         [server.name],
         **on,
         resources=[f"host:{server.name}"],
-        params={"server": server.name, "services": EXCHANGE_SERVICES},
+        params={
+            "server": server.name,
+            "services": EXCHANGE_SERVICES_2010
+            if (server.exchange_version or 0) >= 2010
+            else EXCHANGE_SERVICES,
+        },
         title=f"Restart {server.name} and its Exchange services",
     )
     ends: list[str] = []
@@ -216,7 +248,9 @@ def plan_forest(
     exchange = [
         s
         for s in inv.servers
-        if s.domain.casefold() == domain.name.casefold() and s.exchange_version is not None
+        if s.domain.casefold() == domain.name.casefold()
+        and s.exchange_version is not None
+        and s.storage_groups  # a KMS or front-end server has no stores to mount
     ]
     for server in exchange:
         exchange_checks(b, server, done)

@@ -60,6 +60,7 @@ FIXED_SECONDS: dict[str, float] = {
     "restore-system-state": 1800,
     "boot-dsrm": 600,
     "authoritative-restore": 900,
+    "leave-dsrm": 600,
     "verify-directory": 600,
     "verify-computer-account": 60,
     "reboot-host": 600,

@@ -203,7 +203,13 @@ def _member(
         [server.name],
         **_on(server),
         size_bytes=state.size_bytes,
-        params={"server": server.name, "version": state.id, "authoritative": False},
+        params={
+            "server": server.name,
+            "version": state.native_id or state.id,
+            "target": state.native_target or "",
+            "authoritative": False,
+            "dsrm": False,
+        },
         title=f"Restore the system state of {server.name} (its machine keys)",
     )
     s.add(

@@ -157,10 +157,11 @@ def mailbox_counts(
 
 def estate_artifacts(hours: float = 0.5) -> list[HostArtifact]:
     """System state for every server, the metabase, KMS, CA: what a server rebuild needs."""
-    found = [
-        host_artifact("system-state", h, hours)
-        for h in ("DC1", "DC2016", "EX2003", "EX2016", "KMS1")
-    ]
+    found = [host_artifact("system-state", h, hours) for h in ("DC1", "EX2003", "EX2016", "KMS1")]
+    found.append(host_artifact(  # wbadmin's own identifier, as the catalog keeps it
+        "system-state", "DC2016", hours, native_id=at(hours).strftime("%m/%d/%Y-%H:%M"),
+        native_target="D:",
+    ))  # fmt: skip
     found += [
         host_artifact("iis-metabase", "EX2003", hours),
         host_artifact("kms-database", "KMS1", hours),

@@ -234,8 +234,37 @@ def parse_line(line: str) -> Any:
 
 
 def split_args(words: list[str]) -> list[str]:
-    """The argv a program's C runtime makes of cmd's words: quotes removed."""
-    return [w.replace('"', "") for w in words]
+    """The argv a program's C runtime makes of cmd's words.
+
+    cmd hands a program its command line as it is; the program's C runtime splits it
+    (CommandLineToArgvW's rules: learn.microsoft.com/cpp/c-language/parsing-c-command-line-
+    arguments): white space outside quotes separates arguments, quotes are removed, ``\\"``
+    is a literal quote and ``2n`` backslashes before a quote are ``n`` backslashes."""
+    line, argv, arg, quoted, have, i = " ".join(words), [], "", False, False, 0
+    while i < len(line):
+        ch = line[i]
+        if ch == "\\":
+            run = len(line) - i - len(line[i:].lstrip("\\"))
+            if i + run < len(line) and line[i + run] == '"':
+                arg += "\\" * (run // 2) + ('"' if run % 2 else "")
+                i += run + (1 if run % 2 else 0)
+            else:
+                arg += "\\" * run
+                i += run
+            have = True
+            continue
+        if ch == '"':
+            quoted, have = not quoted, True
+        elif ch in " \t" and not quoted:
+            if have:
+                argv.append(arg)
+            arg, have = "", False
+        else:
+            arg, have = arg + ch, True
+        i += 1
+    if have:
+        argv.append(arg)
+    return argv
 
 
 # --- running ------------------------------------------------------------------------------
