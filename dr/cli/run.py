@@ -282,14 +282,34 @@ def abort_command(
 @app.command("log")
 def log_command(
     run: str = typer.Argument(..., help="Run id (or prefix)."),
-    step: str = typer.Argument(..., help="Step id."),
+    step: str = typer.Argument(None, help="Step id (without it, --follow follows every step)."),
+    follow: bool = typer.Option(
+        False,
+        "--follow",
+        "-f",
+        help="Print the run's journal as it grows, like `tail -f`: each step's transitions "
+        "and, as each attempt ends, what it printed; stop when the run ends (succeeded, "
+        "failed, aborted). Ctrl-C stops following, not the run.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Print what a step's attempts printed (secrets redacted), with sizes and SHA-256.
 
     Example: dr run log 3f2a9c01 fetch-artifacts.EX2016.SG1
+
+    Example: dr run log 3f2a9c01 --follow
     """
     from engine.redact import Redactor
+
+    if follow:
+        from dr.cli.runfollow import follow_run
+
+        with _journal() as journal:
+            raise typer.Exit(follow_run(journal, run, step, as_json))
+    if step is None:
+        raise typer.BadParameter(
+            "give the step whose output to print, or --follow", param_hint="STEP"
+        )
 
     redactor = Redactor()
     with _journal() as journal:
@@ -659,6 +679,8 @@ def waiting_lines(journal: Journal, info: RunInfo, by: str) -> list[str]:
 
 
 def _run_row(journal: Journal, info: RunInfo) -> dict[str, Any]:
+    from dr.cli.runtimes import run_times
+
     states = journal.step_states(info.id)
     total = len(_plan_steps(info))
     done = sum(1 for s in states.values() if s in ("succeeded", "skipped", "acked"))
@@ -672,6 +694,7 @@ def _run_row(journal: Journal, info: RunInfo) -> dict[str, Any]:
         "steps_done": done,
         "steps_total": total,
         "dry_run": bool(info.options.get("dry_run")),
+        **run_times(journal.records(info.id, kinds=["run"])),
     }
 
 
@@ -682,7 +705,11 @@ def _plan_steps(info: RunInfo) -> list[dict[str, Any]]:
 
 
 def _step_rows(journal: Journal, info: RunInfo) -> list[dict[str, Any]]:
+    from dr.cli.runtimes import step_times
+
     last = journal.last_step_records(info.id)
+    times = step_times(journal.records(info.id, kinds=["step"]))
+    none = {"started": None, "ended": None, "duration_seconds": None}
     rows = []
     for step in _plan_steps(info):
         rec = last.get(step["id"])
@@ -696,6 +723,7 @@ def _step_rows(journal: Journal, info: RunInfo) -> list[dict[str, Any]]:
                 "attempt": body.get("attempt", 0),
                 "message": body.get("message", ""),
                 "at": rec.at if rec else None,
+                **times.get(step["id"], none),
             }
         )
     return rows
@@ -704,18 +732,22 @@ def _step_rows(journal: Journal, info: RunInfo) -> list[dict[str, Any]]:
 def _print_runs(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
+    from dr.cli.runtimes import shown
+    from engine.units import duration
+
     if not rows:
         console.print("no runs yet — `dr run start PLAN`")
         return
     table = Table()
     table.add_column("run", no_wrap=True)
     table.add_column("state", no_wrap=True)  # "dry run: 16/16 recorded" stays one phrase
-    for name in ("steps", "started by", "created", "plan"):
+    for name in ("steps", "started by", "created", "took", "plan"):
         table.add_column(name)
     for r in rows:
         steps = f"{r['steps_done']}/{r['steps_total']}"
         state, steps = (dry_run_state(r), "") if r["dry_run"] else (r["state"], steps)
-        table.add_row(r["id"], state, steps, r["started_by"], r["created"][:19], r["plan"])
+        took = duration(r["duration_seconds"], "—")
+        table.add_row(r["id"], state, steps, r["started_by"], shown(r["created"]), took, r["plan"])
     print_table(table)
 
 
@@ -730,6 +762,9 @@ def _print_run(data: dict[str, Any]) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from dr.cli.runtimes import shown
+    from engine.units import duration
+
     dry = bool(data["dry_run"])
     if dry:
         console.print(f"[bold yellow]{DRY_RUN}[/]", highlight=False)
@@ -740,9 +775,15 @@ def _print_run(data: dict[str, Any]) -> None:
         f"run [bold]{data['id']}[/] {state}; started by {data['started_by']}; plan {data['plan']}",
         highlight=False,
     )
-    table = Table("step", "state", "host", "attempt", "message")
+    took = duration(data["duration_seconds"], "—")
+    console.print(
+        f"started {shown(data['started'])}, ended {shown(data['ended'])}, took {took}",
+        highlight=False,
+    )
+    table = Table("step", "state", "host", "attempt", "ended", "took", "message")
     for s in data["steps"]:
         attempt = str(s["attempt"] or "")
         step_state = "recorded" if dry and s["state"] == "succeeded" else s["state"]
-        table.add_row(s["id"], step_state, s["host"], attempt, Text(s["message"]))
+        ended, took = shown(s["ended"]), duration(s["duration_seconds"], "—")
+        table.add_row(s["id"], step_state, s["host"], attempt, ended, took, Text(s["message"]))
     print_table(table)

@@ -361,3 +361,46 @@ def test_resume_non_interactive_does_not_prompt_even_at_a_terminal(
         os.close(leader)
     assert resumed.returncode == 10, resumed.stdout + resumed.stderr
     assert "b (waiting)" in resumed.stdout + resumed.stderr
+
+
+# -- following a run, and how long its steps took ------------------------------------------
+
+
+def test_log_follow_prints_the_journal_as_it_grows_until_the_run_ends(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """`dr run log RUN --follow` started while the run waits for a person keeps reading: the
+    steps after the acknowledgement appear, with what they printed, and it ends (exit 0)
+    when the run succeeds. `dr run status` then shows end times and durations."""
+    lib = library(tmp_path, {"say": {"command": "echo 'restored DB01 at last'"}})
+    doc = yaml.safe_load((lib / "t.yaml").read_text())
+    doc["kinds"]["by-hand"] = {"title": "by hand", "params": [], "variants": [
+        {"action": "manual", "instructions": "Do the thing."}]}  # fmt: skip
+    (lib / "t.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    path = plan(tmp_path, [{"id": "a", "kind": "by-hand"},
+                           {"id": "b", "kind": "say", "needs": ["a"]}])  # fmt: skip
+    started = dr("run", "start", str(path), "--runbooks", str(lib), env=env)
+    assert started.returncode == 10, started.stdout + started.stderr
+    (rid,) = run_ids(env)
+    follower = popen("run", "log", rid, "--follow", env=env)
+    try:
+        assert follower.stdout is not None
+        for line in follower.stdout:  # read until it has printed the wait (no sleep)
+            if "a: waiting" in line:
+                break
+        assert dr("run", "ack", rid, "a", "--by", "alice", env=env).returncode == 0
+        resumed = dr("run", "resume", rid, "--non-interactive", env=env)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        rest, err = follower.communicate(timeout=60)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+    assert follower.returncode == 0, err
+    assert "b: succeeded attempt 1" in rest and "restored DB01 at last" in rest
+    assert rest.rstrip().endswith("run: succeeded")
+    status = json.loads(dr("run", "status", rid, "--json", env=env).stdout)
+    assert status["ended"] is not None and status["duration_seconds"] >= 0
+    (b,) = [s for s in status["steps"] if s["id"] == "b"]
+    assert b["ended"] is not None and b["duration_seconds"] >= 0
+    shown = dr("run", "status", rid, env=env).stdout
+    assert "ended" in shown and "took" in shown and "…" not in shown
