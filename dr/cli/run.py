@@ -59,6 +59,12 @@ _UNSEALED = typer.Option(
     help="Use a plan whose digest is blank, missing or does not match its content (refused "
     "otherwise). Recorded in the run's journal, with your name.",
 )
+_VERBOSE = typer.Option(
+    False,
+    "--verbose",
+    "-v",
+    help="Print each command as it is sent to its host, and what it printed (redacted).",
+)
 _JSON_RUN = typer.Option(
     False,
     "--json",
@@ -112,6 +118,7 @@ def start(
         "disks. Kept with the run for resume.",
     ),
     as_json: bool = _JSON_RUN,
+    verbose: bool = _VERBOSE,
 ) -> None:
     """Start executing a plan; every transition is journalled before it happens.
 
@@ -123,6 +130,8 @@ def start(
     running is stopped if it still runs, then re-checked.
 
     Example: dr run start plan.json --check && dr run start plan.json
+
+    Example: dr run start plan.json -v
     """
     from engine.plan import load_plan, seal_problem
     from engine.runner import RunOptions, create_run
@@ -154,7 +163,7 @@ def start(
             _record_unsealed(journal, info.id, operator_name(by), f"{plan_file}: {problem}")
             err_console.print(f"[yellow]warning[/]: {plan_file}: {problem} (--unsealed, recorded)")
         out.print(f"run [bold]{info.id}[/] started by {info.started_by}", highlight=False)
-        _execute(journal, info, specs, operator_name(by), as_json)
+        _execute(journal, info, specs, operator_name(by), as_json, verbose=verbose)
 
 
 @app.command("resume")
@@ -169,6 +178,7 @@ def resume(
         help="Never prompt, even if the run was started without it: a step that needs a "
         "person stops the run again (exit 10) until `dr run ack`.",
     ),
+    verbose: bool = _VERBOSE,
 ) -> None:
     """Continue a run from its journal, after a crash, a kill, a pause or an acknowledgement.
 
@@ -189,7 +199,10 @@ def resume(
         specs = _specs(plan, options.library_dirs)
         if not options.dry_run:
             _passphrase_for_steps(plan)
-        _execute(journal, info, specs, operator_name(by), as_json, prompt=not non_interactive)
+        _execute(
+            journal, info, specs, operator_name(by), as_json,
+            prompt=not non_interactive, verbose=verbose,
+        )  # fmt: skip
 
 
 def _passphrase_for_steps(plan: Any) -> None:
@@ -490,17 +503,22 @@ def _execute(
     as_json: bool = False,
     *,
     prompt: bool = True,
+    verbose: bool = False,
 ) -> None:
     from dr.cli.runview import PlainReporter, PromptOperator, live_reporter
     from engine.runner import Runner, RunOptions
 
     options = RunOptions.from_dict(info.options)
     factory, recorder = _transports(options)
+    if verbose:
+        from dr.cli.runverbose import verbose_factory
+
+        factory = verbose_factory(factory, err_console if as_json else console)
     interactive = prompt and not options.non_interactive and sys.stdin.isatty() and not as_json
     dry = options.dry_run
     if as_json:
         reporter: Any = PlainReporter(err_console, dry)
-    elif console.is_terminal:
+    elif console.is_terminal and not verbose:  # -v prints lines: no live table over them
         reporter = live_reporter(console, specs, dry)
     else:
         reporter = PlainReporter(console, dry)

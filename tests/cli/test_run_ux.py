@@ -404,3 +404,20 @@ def test_log_follow_prints_the_journal_as_it_grows_until_the_run_ends(
     assert b["ended"] is not None and b["duration_seconds"] >= 0
     shown = dr("run", "status", rid, env=env).stdout
     assert "ended" in shown and "took" in shown and "…" not in shown
+
+
+def test_verbose_prints_each_command_sent_and_what_it_printed(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    lib = library(tmp_path, {"say": {"command": "echo 'the share answers'; echo 'slow disk' >&2"}})
+    path = plan(tmp_path, [{"id": "a", "kind": "say"}])
+    quiet = dr("run", "start", str(path), "--runbooks", str(lib), env=env)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "echo 'the share answers'" not in quiet.stdout
+    loud = dr("run", "start", str(path), "--runbooks", str(lib), "-v", env=env)
+    assert loud.returncode == 0, loud.stderr
+    out = loud.stdout
+    assert "→ orchestrator (posix):" in out
+    assert "echo 'the share answers'; echo 'slow disk' >&2" in out
+    assert "← orchestrator: exit code 0" in out
+    assert "stdout: the share answers" in out and "stderr: slow disk" in out
