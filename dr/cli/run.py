@@ -65,6 +65,19 @@ _VERBOSE = typer.Option(
     "-v",
     help="Print each command as it is sent to its host, and what it printed (redacted).",
 )
+_LIMIT = typer.Option(
+    None,
+    "--limit",
+    help="Run only the steps on this host (give it again for more): the others are recorded "
+    "skipped. A step a destructive step needs still runs, wherever it is; the run says so.",
+)
+_START_AT = typer.Option(
+    None,
+    "--start-at",
+    help="Leave out the steps numbered before STEP (recorded skipped: you say they were "
+    "done). A step a destructive step needs still runs; the run lists what it leaves out.",
+    metavar="STEP",
+)
 _JSON_RUN = typer.Option(
     False,
     "--json",
@@ -119,6 +132,8 @@ def start(
     ),
     as_json: bool = _JSON_RUN,
     verbose: bool = _VERBOSE,
+    limit: list[str] = _LIMIT,
+    start_at: str = _START_AT,
 ) -> None:
     """Start executing a plan; every transition is journalled before it happens.
 
@@ -150,6 +165,7 @@ def start(
         journal_sync=journal_sync,
     )
     specs = _specs(plan, options.library_dirs)
+    _selection_problem(plan, specs, limit, start_at)
     if check or not dry_run:
         _passphrase_for_steps(plan)
     if check:
@@ -163,6 +179,7 @@ def start(
             _record_unsealed(journal, info.id, operator_name(by), f"{plan_file}: {problem}")
             err_console.print(f"[yellow]warning[/]: {plan_file}: {problem} (--unsealed, recorded)")
         out.print(f"run [bold]{info.id}[/] started by {info.started_by}", highlight=False)
+        _select(journal, info, plan, specs, limit, start_at, operator_name(by), out)
         _execute(journal, info, specs, operator_name(by), as_json, verbose=verbose)
 
 
@@ -179,6 +196,8 @@ def resume(
         "person stops the run again (exit 10) until `dr run ack`.",
     ),
     verbose: bool = _VERBOSE,
+    limit: list[str] = _LIMIT,
+    start_at: str = _START_AT,
 ) -> None:
     """Continue a run from its journal, after a crash, a kill, a pause or an acknowledgement.
 
@@ -197,12 +216,61 @@ def resume(
         plan = run_plan(info)
         _check_run_seal(journal, info, plan, operator_name(by), unsealed)
         specs = _specs(plan, options.library_dirs)
+        _selection_problem(plan, specs, limit, start_at)
         if not options.dry_run:
             _passphrase_for_steps(plan)
+        out = err_console if as_json else console
+        _select(journal, info, plan, specs, limit, start_at, operator_name(by), out)
         _execute(
             journal, info, specs, operator_name(by), as_json,
             prompt=not non_interactive, verbose=verbose,
         )  # fmt: skip
+
+
+def _selection_problem(
+    plan: Any, specs: dict[str, StepSpec], limit: list[str] | None, start_at: str | None
+) -> None:
+    from dr.errors import ParameterError
+    from engine.plan import validate_dag
+    from engine.selection import problem
+
+    found = problem(specs, validate_dag(plan.steps), limit or (), start_at)
+    if found is not None:
+        raise ParameterError(found[0], hint=found[1])
+
+
+def _select(
+    journal: Journal,
+    info: RunInfo,
+    plan: Any,
+    specs: dict[str, StepSpec],
+    limit: list[str] | None,
+    start_at: str | None,
+    by: str,
+    out: Any,
+) -> None:
+    """Record the steps --limit / --start-at leave out as skipped (only those not begun),
+    and say which it leaves out and which preconditions of destructive steps still run."""
+    from engine.journal import Entry
+    from engine.plan import validate_dag
+    from engine.selection import select
+
+    if not limit and start_at is None:
+        return
+    states = journal.step_states(info.id)
+    chosen = select(specs, validate_dag(plan.steps), limit or (), start_at)
+    skipped = {s: why for s, why in chosen.skipped.items() if states.get(s, "pending") == "pending"}
+    body = {"limit": list(limit or []), "start_at": start_at, "by": by, "skipped": sorted(skipped)}
+    entries = [Entry("option", body)] + [
+        Entry("step", {"state": "skipped", "attempt": 0, "host": specs[s].host,
+                       "message": f"left out: {why} (by {by})"}, s)
+        for s, why in skipped.items()
+    ]  # fmt: skip
+    journal.append(info.id, entries)
+    for sid, why in skipped.items():
+        out.print(f"left out: {sid} — {why}", highlight=False, markup=False)
+    for sid, why in chosen.kept.items():
+        out.print(f"still runs: {sid} — {why}", highlight=False, markup=False)
 
 
 def _passphrase_for_steps(plan: Any) -> None:

@@ -421,3 +421,49 @@ def test_verbose_prints_each_command_sent_and_what_it_printed(
     assert "echo 'the share answers'; echo 'slow disk' >&2" in out
     assert "← orchestrator: exit code 0" in out
     assert "stdout: the share answers" in out and "stderr: slow disk" in out
+
+
+def test_start_at_leaves_out_the_steps_before_but_never_a_destructive_steps_precondition(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """`--start-at d`: a (before it) is recorded skipped and never runs; g (before it too)
+    still runs because destructive d needs it; d then waits for its approval as always."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    lib = library(tmp_path, {name: {"command": f"touch {marks / name}"} for name in "agde"})
+    path = plan(tmp_path, [
+        {"id": "a", "kind": "a"}, {"id": "g", "kind": "g", "needs": ["a"]},
+        {"id": "d", "kind": "d", "needs": ["g"], "destructive": True},
+        {"id": "e", "kind": "e", "needs": ["d"]},
+    ])  # fmt: skip
+    out = dr("run", "start", str(path), "--runbooks", str(lib), "--start-at", "d",
+             "--non-interactive", env=env)  # fmt: skip
+    assert out.returncode == 10, out.stdout + out.stderr  # d waits for its approval
+    assert "left out: a — before --start-at d" in out.stdout
+    assert "still runs: g — destructive step d needs it" in out.stdout
+    assert sorted(p.name for p in marks.iterdir()) == ["g"]  # a never ran; d not yet
+    (rid,) = run_ids(env)
+    steps = {s["id"]: s for s in json.loads(dr("run", "status", rid, "--json", env=env).stdout)
+             ["steps"]}  # fmt: skip
+    assert steps["a"]["state"] == "skipped" and "before --start-at d" in steps["a"]["message"]
+    assert steps["g"]["state"] == "succeeded" and steps["d"]["state"] == "waiting"
+
+
+def test_limit_runs_only_that_hosts_steps_and_refuses_an_unknown_host(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    lib = library(tmp_path, {name: {"command": f"touch {marks / name}"} for name in "ab"})
+    path = plan(tmp_path, [{"id": "a", "kind": "a", "host": "localhost"},
+                           {"id": "b", "kind": "b"}])  # fmt: skip
+    refused = dr("run", "start", str(path), "--runbooks", str(lib), "--limit", "EX9", env=env)
+    assert refused.returncode == 2 and "--limit EX9: no step of the plan runs there" in (
+        refused.stderr
+    )
+    assert "Traceback" not in refused.stderr
+    out = dr("run", "start", str(path), "--runbooks", str(lib), "--limit", "orchestrator",
+             env=env)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "left out: a — not on --limit orchestrator" in out.stdout
+    assert sorted(p.name for p in marks.iterdir()) == ["b"]
