@@ -106,3 +106,18 @@ def _font_sizes(pdf: Path) -> list[float]:
     for sheet in PdfReader(str(pdf)).pages:
         sheet.extract_text(visitor_text=visit)
     return found
+
+
+def test_the_markdown_picture_runs_top_to_bottom_and_says_expected_in_words(
+    site_runbook: tuple[Path, dict],  # type: ignore[type-arg]
+) -> None:
+    page, plan = site_runbook
+    md = page.with_suffix(".md")
+    rendered = dr(page.parent / "ws", "runbook", "render", str(page.with_suffix(".json")),
+                  "-o", str(md))  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr
+    text = md.read_text()
+    assert "```mermaid\nflowchart TD\n" in text
+    expected = re.findall(r"\*\*Expected:\*\*(.*)", text)
+    assert expected and not any("(?P<" in e or "\\s" in e for e in expected)
+    assert text.count("Started: __________") == len(plan["steps"])
