@@ -8,10 +8,12 @@ or was paused keeps being followed, as `tail -f` keeps a file open, until Ctrl-C
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from typing import Any
 
-from dr.cli.common import console, emit_json
+from dr.cli.common import STATE, console
 from dr.cli.runtimes import RUN_FINAL, shown
 from engine.journal import Journal, Record
 from engine.redact import Redactor
@@ -50,9 +52,12 @@ def _line(rec: Record) -> str:
 
 def _print(journal: Journal, rec: Record, redactor: Redactor, as_json: bool) -> None:
     outputs = _ended_outputs(journal, rec, redactor)
-    if as_json:
-        emit_json({"n": rec.n, "at": rec.at, "kind": rec.kind, "step": rec.step_id,
-                   "body": rec.body, "outputs": outputs})  # fmt: skip
+    if as_json:  # one compact object a line (JSON Lines), flushed: a pipe reads it at once
+        doc = {"n": rec.n, "at": rec.at, "kind": rec.kind, "step": rec.step_id,
+               "body": rec.body, "outputs": outputs}  # fmt: skip
+        STATE.json_emitted = True
+        sys.stdout.write(json.dumps(doc, sort_keys=True, default=str, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
         return
     console.print(_line(rec), highlight=False, markup=False, soft_wrap=True)
     for out in outputs:

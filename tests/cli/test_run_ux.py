@@ -467,3 +467,18 @@ def test_limit_runs_only_that_hosts_steps_and_refuses_an_unknown_host(
     assert out.returncode == 0, out.stdout + out.stderr
     assert "left out: a — not on --limit orchestrator" in out.stdout
     assert sorted(p.name for p in marks.iterdir()) == ["b"]
+
+
+def test_log_follow_json_is_one_object_a_line_and_ends_with_the_run(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    lib = library(tmp_path, {"say": {"command": "echo 'db01 mounted'"}})
+    path = plan(tmp_path, [{"id": "a", "kind": "say"}])
+    assert dr("run", "start", str(path), "--runbooks", str(lib), env=env).returncode == 0
+    (rid,) = run_ids(env)
+    out = dr("run", "log", rid, "--follow", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(line) for line in out.stdout.splitlines()]
+    assert records[-1]["kind"] == "run" and records[-1]["body"]["state"] == "succeeded"
+    (done,) = [r for r in records if r["step"] == "a" and r["body"].get("state") == "succeeded"]
+    assert "db01 mounted" in done["outputs"][0]["text"]
