@@ -149,14 +149,63 @@ def _success(check: Verify) -> str:
     if check.parser == "json":
         pairs = ", ".join(f"`{k}` = `{_json_word(v)}`" for k, v in check.expect.items())
         return f"JSON output with {pairs}"
-    parts = [f"a line matching `{p}`" for p in check.patterns]
-    text = "output has " + " and ".join(parts) if parts else ""
-    if check.expect:
-        text += " with " + ", ".join(f"{k} = `{v}`" for k, v in check.expect.items())
+    expect = dict(check.expect or {})
+    parts = [pattern_words(p, expect) for p in check.patterns]
+    used = {k for p in check.patterns for k in re.findall(r"\(\?P<(\w+)>", p)}
+    text = "the output has " + " and ".join(parts) if parts else ""
+    left = {k: v for k, v in expect.items() if k not in used}
+    if left:
+        text += " with " + ", ".join(f"{k} = `{v}`" for k, v in left.items())
     if check.absent:
-        absent = " or ".join(f"`{p}`" for p in check.absent)
-        text += f"; nothing matching {absent}" if text else f"output has nothing matching {absent}"
+        absent = " or ".join(_quoted_words(p) for p in check.absent)
+        text += f"; no line with {absent}" if text else f"the output has no line with {absent}"
     return text
+
+
+_GROUP = re.compile(r"\(\?P<(\w+)>([^()]*)\)")
+_CLASS_WORDS = {r"\d+": "a number", r"\w+": "a word", ".*?": "some text", ".*": "some text",
+                ".+": "some text", r"\S+": "a word"}  # fmt: skip
+_SPACES = re.compile(r"\\s[*+]")
+
+
+def pattern_words(pattern: str, expect: dict[str, Any] | None = None) -> str:
+    """A line pattern in words: ``^Missing:\\s*(?P<missing>\\d+)`` with ``missing = 0`` →
+    a line that starts with “Missing: 0”. A pattern too intricate to say in words is shown
+    as it is, named as a pattern."""
+    expect = expect or {}
+    starts = pattern.startswith("^")
+    body = pattern[1:] if starts else pattern
+    body = body[:-1] if body.endswith("$") and not body.endswith("\\$") else body
+
+    def group(match: re.Match[str]) -> str:
+        name, inner = match.group(1), match.group(2)
+        if name in expect:
+            return str(expect[name])
+        return "\0" + _CLASS_WORDS.get(inner, "something") + "\0"
+
+    text = _SPACES.sub(" ", _GROUP.sub(group, body))
+    text = re.sub(r"\\(.)", r"\1", text)
+    if re.search(r"[\[\](){}|*+?]", text.replace("\0", "")) or "\\" in text:
+        return f"a line matching the pattern `{pattern}`"
+    shown = _phrase(text)
+    return f"a line that starts with {shown}" if starts else f"a line with {shown}"
+
+
+def _phrase(text: str) -> str:
+    """“Missing: ”a number → quoted literal parts, placeholders in words."""
+    pieces = [p for p in text.split("\0")]
+    out = []
+    for i, piece in enumerate(pieces):
+        if i % 2:
+            out.append(piece)
+        elif piece.strip():
+            out.append(f"“{piece.strip()}”")
+    return " ".join(out)
+
+
+def _quoted_words(pattern: str) -> str:
+    words = pattern_words(pattern)
+    return words.removeprefix("a line with ").removeprefix("a line that starts with ")
 
 
 def _json_word(value: Any) -> str:

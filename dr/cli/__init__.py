@@ -59,6 +59,7 @@ _GROUPS: list[tuple[str, str, str]] = [
 _COMMANDS: list[tuple[str, str]] = [
     ("init", "init"),
     ("demo", "demo"),
+    ("info", "info"),
 ]
 
 

@@ -59,6 +59,25 @@ _UNSEALED = typer.Option(
     help="Use a plan whose digest is blank, missing or does not match its content (refused "
     "otherwise). Recorded in the run's journal, with your name.",
 )
+_VERBOSE = typer.Option(
+    False,
+    "--verbose",
+    "-v",
+    help="Print each command as it is sent to its host, and what it printed (redacted).",
+)
+_LIMIT = typer.Option(
+    None,
+    "--limit",
+    help="Run only the steps on this host (give it again for more): the others are recorded "
+    "skipped. A step a destructive step needs still runs, wherever it is; the run says so.",
+)
+_START_AT = typer.Option(
+    None,
+    "--start-at",
+    help="Leave out the steps numbered before STEP (recorded skipped: you say they were "
+    "done). A step a destructive step needs still runs; the run lists what it leaves out.",
+    metavar="STEP",
+)
 _JSON_RUN = typer.Option(
     False,
     "--json",
@@ -112,6 +131,9 @@ def start(
         "disks. Kept with the run for resume.",
     ),
     as_json: bool = _JSON_RUN,
+    verbose: bool = _VERBOSE,
+    limit: list[str] = _LIMIT,
+    start_at: str = _START_AT,
 ) -> None:
     """Start executing a plan; every transition is journalled before it happens.
 
@@ -123,6 +145,8 @@ def start(
     running is stopped if it still runs, then re-checked.
 
     Example: dr run start plan.json --check && dr run start plan.json
+
+    Example: dr run start plan.json -v
     """
     from engine.plan import load_plan, seal_problem
     from engine.runner import RunOptions, create_run
@@ -141,6 +165,7 @@ def start(
         journal_sync=journal_sync,
     )
     specs = _specs(plan, options.library_dirs)
+    _selection_problem(plan, specs, limit, start_at)
     if check or not dry_run:
         _passphrase_for_steps(plan)
     if check:
@@ -154,7 +179,8 @@ def start(
             _record_unsealed(journal, info.id, operator_name(by), f"{plan_file}: {problem}")
             err_console.print(f"[yellow]warning[/]: {plan_file}: {problem} (--unsealed, recorded)")
         out.print(f"run [bold]{info.id}[/] started by {info.started_by}", highlight=False)
-        _execute(journal, info, specs, operator_name(by), as_json)
+        _select(journal, info, plan, specs, limit, start_at, operator_name(by), out)
+        _execute(journal, info, specs, operator_name(by), as_json, verbose=verbose)
 
 
 @app.command("resume")
@@ -169,6 +195,9 @@ def resume(
         help="Never prompt, even if the run was started without it: a step that needs a "
         "person stops the run again (exit 10) until `dr run ack`.",
     ),
+    verbose: bool = _VERBOSE,
+    limit: list[str] = _LIMIT,
+    start_at: str = _START_AT,
 ) -> None:
     """Continue a run from its journal, after a crash, a kill, a pause or an acknowledgement.
 
@@ -187,9 +216,61 @@ def resume(
         plan = run_plan(info)
         _check_run_seal(journal, info, plan, operator_name(by), unsealed)
         specs = _specs(plan, options.library_dirs)
+        _selection_problem(plan, specs, limit, start_at)
         if not options.dry_run:
             _passphrase_for_steps(plan)
-        _execute(journal, info, specs, operator_name(by), as_json, prompt=not non_interactive)
+        out = err_console if as_json else console
+        _select(journal, info, plan, specs, limit, start_at, operator_name(by), out)
+        _execute(
+            journal, info, specs, operator_name(by), as_json,
+            prompt=not non_interactive, verbose=verbose,
+        )  # fmt: skip
+
+
+def _selection_problem(
+    plan: Any, specs: dict[str, StepSpec], limit: list[str] | None, start_at: str | None
+) -> None:
+    from dr.errors import ParameterError
+    from engine.plan import validate_dag
+    from engine.selection import problem
+
+    found = problem(specs, validate_dag(plan.steps), limit or (), start_at)
+    if found is not None:
+        raise ParameterError(found[0], hint=found[1])
+
+
+def _select(
+    journal: Journal,
+    info: RunInfo,
+    plan: Any,
+    specs: dict[str, StepSpec],
+    limit: list[str] | None,
+    start_at: str | None,
+    by: str,
+    out: Any,
+) -> None:
+    """Record the steps --limit / --start-at leave out as skipped (only those not begun),
+    and say which it leaves out and which preconditions of destructive steps still run."""
+    from engine.journal import Entry
+    from engine.plan import validate_dag
+    from engine.selection import select
+
+    if not limit and start_at is None:
+        return
+    states = journal.step_states(info.id)
+    chosen = select(specs, validate_dag(plan.steps), limit or (), start_at)
+    skipped = {s: why for s, why in chosen.skipped.items() if states.get(s, "pending") == "pending"}
+    body = {"limit": list(limit or []), "start_at": start_at, "by": by, "skipped": sorted(skipped)}
+    entries = [Entry("option", body)] + [
+        Entry("step", {"state": "skipped", "attempt": 0, "host": specs[s].host,
+                       "message": f"left out: {why} (by {by})"}, s)
+        for s, why in skipped.items()
+    ]  # fmt: skip
+    journal.append(info.id, entries)
+    for sid, why in skipped.items():
+        out.print(f"left out: {sid} — {why}", highlight=False, markup=False)
+    for sid, why in chosen.kept.items():
+        out.print(f"still runs: {sid} — {why}", highlight=False, markup=False)
 
 
 def _passphrase_for_steps(plan: Any) -> None:
@@ -282,14 +363,34 @@ def abort_command(
 @app.command("log")
 def log_command(
     run: str = typer.Argument(..., help="Run id (or prefix)."),
-    step: str = typer.Argument(..., help="Step id."),
+    step: str = typer.Argument(None, help="Step id (without it, --follow follows every step)."),
+    follow: bool = typer.Option(
+        False,
+        "--follow",
+        "-f",
+        help="Print the run's journal as it grows, like `tail -f`: each step's transitions "
+        "and, as each attempt ends, what it printed; stop when the run ends (succeeded, "
+        "failed, aborted). Ctrl-C stops following, not the run.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Print what a step's attempts printed (secrets redacted), with sizes and SHA-256.
 
     Example: dr run log 3f2a9c01 fetch-artifacts.EX2016.SG1
+
+    Example: dr run log 3f2a9c01 --follow
     """
     from engine.redact import Redactor
+
+    if follow:
+        from dr.cli.runfollow import follow_run
+
+        with _journal() as journal:
+            raise typer.Exit(follow_run(journal, run, step, as_json))
+    if step is None:
+        raise typer.BadParameter(
+            "give the step whose output to print, or --follow", param_hint="STEP"
+        )
 
     redactor = Redactor()
     with _journal() as journal:
@@ -470,17 +571,22 @@ def _execute(
     as_json: bool = False,
     *,
     prompt: bool = True,
+    verbose: bool = False,
 ) -> None:
     from dr.cli.runview import PlainReporter, PromptOperator, live_reporter
     from engine.runner import Runner, RunOptions
 
     options = RunOptions.from_dict(info.options)
     factory, recorder = _transports(options)
+    if verbose:
+        from dr.cli.runverbose import verbose_factory
+
+        factory = verbose_factory(factory, err_console if as_json else console)
     interactive = prompt and not options.non_interactive and sys.stdin.isatty() and not as_json
     dry = options.dry_run
     if as_json:
         reporter: Any = PlainReporter(err_console, dry)
-    elif console.is_terminal:
+    elif console.is_terminal and not verbose:  # -v prints lines: no live table over them
         reporter = live_reporter(console, specs, dry)
     else:
         reporter = PlainReporter(console, dry)
@@ -659,6 +765,8 @@ def waiting_lines(journal: Journal, info: RunInfo, by: str) -> list[str]:
 
 
 def _run_row(journal: Journal, info: RunInfo) -> dict[str, Any]:
+    from dr.cli.runtimes import run_times
+
     states = journal.step_states(info.id)
     total = len(_plan_steps(info))
     done = sum(1 for s in states.values() if s in ("succeeded", "skipped", "acked"))
@@ -672,6 +780,7 @@ def _run_row(journal: Journal, info: RunInfo) -> dict[str, Any]:
         "steps_done": done,
         "steps_total": total,
         "dry_run": bool(info.options.get("dry_run")),
+        **run_times(journal.records(info.id, kinds=["run"])),
     }
 
 
@@ -682,7 +791,11 @@ def _plan_steps(info: RunInfo) -> list[dict[str, Any]]:
 
 
 def _step_rows(journal: Journal, info: RunInfo) -> list[dict[str, Any]]:
+    from dr.cli.runtimes import step_times
+
     last = journal.last_step_records(info.id)
+    times = step_times(journal.records(info.id, kinds=["step"]))
+    none = {"started": None, "ended": None, "duration_seconds": None}
     rows = []
     for step in _plan_steps(info):
         rec = last.get(step["id"])
@@ -696,6 +809,7 @@ def _step_rows(journal: Journal, info: RunInfo) -> list[dict[str, Any]]:
                 "attempt": body.get("attempt", 0),
                 "message": body.get("message", ""),
                 "at": rec.at if rec else None,
+                **times.get(step["id"], none),
             }
         )
     return rows
@@ -704,18 +818,22 @@ def _step_rows(journal: Journal, info: RunInfo) -> list[dict[str, Any]]:
 def _print_runs(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
+    from dr.cli.runtimes import shown
+    from engine.units import duration
+
     if not rows:
         console.print("no runs yet — `dr run start PLAN`")
         return
     table = Table()
     table.add_column("run", no_wrap=True)
     table.add_column("state", no_wrap=True)  # "dry run: 16/16 recorded" stays one phrase
-    for name in ("steps", "started by", "created", "plan"):
+    for name in ("steps", "started by", "created", "took", "plan"):
         table.add_column(name)
     for r in rows:
         steps = f"{r['steps_done']}/{r['steps_total']}"
         state, steps = (dry_run_state(r), "") if r["dry_run"] else (r["state"], steps)
-        table.add_row(r["id"], state, steps, r["started_by"], r["created"][:19], r["plan"])
+        took = duration(r["duration_seconds"], "—")
+        table.add_row(r["id"], state, steps, r["started_by"], shown(r["created"]), took, r["plan"])
     print_table(table)
 
 
@@ -730,6 +848,9 @@ def _print_run(data: dict[str, Any]) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from dr.cli.runtimes import shown
+    from engine.units import duration
+
     dry = bool(data["dry_run"])
     if dry:
         console.print(f"[bold yellow]{DRY_RUN}[/]", highlight=False)
@@ -740,9 +861,15 @@ def _print_run(data: dict[str, Any]) -> None:
         f"run [bold]{data['id']}[/] {state}; started by {data['started_by']}; plan {data['plan']}",
         highlight=False,
     )
-    table = Table("step", "state", "host", "attempt", "message")
+    took = duration(data["duration_seconds"], "—")
+    console.print(
+        f"started {shown(data['started'])}, ended {shown(data['ended'])}, took {took}",
+        highlight=False,
+    )
+    table = Table("step", "state", "host", "attempt", "ended", "took", "message")
     for s in data["steps"]:
         attempt = str(s["attempt"] or "")
         step_state = "recorded" if dry and s["state"] == "succeeded" else s["state"]
-        table.add_row(s["id"], step_state, s["host"], attempt, Text(s["message"]))
+        ended, took = shown(s["ended"]), duration(s["duration_seconds"], "—")
+        table.add_row(s["id"], step_state, s["host"], attempt, ended, took, Text(s["message"]))
     print_table(table)

@@ -15,6 +15,11 @@ from dr.cli.common import console, emit_json, workspace
 from dr.cli.store import JsonOpt, KeyOpt, RepoOpt, app, check_restore_target, open_repo, repo_path
 
 RUNS = typer.Argument(..., help="Catalog runs, as plans name them: run-1826 run-1828 ...")
+FETCHED = typer.Argument(
+    ...,
+    help="Catalog runs, as plans name them (run-1826 run-1828 ...), or repository versions as "
+    "`dr store restore` takes them: latest, an id, or a unique prefix of 4 or more.",
+)
 
 
 def staging_map() -> dict[str, Any]:
@@ -35,7 +40,7 @@ def _repository_if_any(repo: Path | None, key_file: Path | None) -> Any:
 
 @app.command("fetch")
 def fetch_command(
-    runs: list[str] = RUNS,
+    runs: list[str] = FETCHED,
     to: str = typer.Option(..., "--to", help="Staging folder, as the plan names it."),
     host: str | None = typer.Option(
         None, "--host", help="The host whose folder TO is (its entries in `staging:` first)."
@@ -55,7 +60,12 @@ def fetch_command(
     `staging: {'T:\\DRTemp': /mnt/ex2016-temp}`, or per host:
     `staging: {EX2016: {'T:\\DRStaging': /mnt/ex2016-staging}}`.
 
+    `latest` is the newest version in the repository (by start time), fetched into
+    TO/run-N under the catalog run that recorded it; so is a version id or its prefix.
+
     Example: dr store fetch run-12 run-14 --to 'T:\\DRStaging\\DB01' --host EX2016
+
+    Example: dr store fetch latest --to /srv/staging
     """
     from dr.catalog import Catalog
     from dr.store import fetch
@@ -63,6 +73,7 @@ def fetch_command(
     dest = fetch.local_path(to, staging_map(), host)
     check_restore_target(dest)
     with Catalog.open(workspace().catalog_path) as catalog:
+        runs = _as_runs(catalog, runs, repo, key_file)
         found = fetch.sources(catalog, runs)
     if check:
         fetch.require_fetched(found, dest)
@@ -71,6 +82,16 @@ def fetch_command(
         with open_repo(repo, key_file) as r:
             lines = fetch.fetch(r, found, dest)
     _report(lines, json_out, "fetched")
+
+
+def _as_runs(catalog: Any, names: list[str], repo: Path | None, key_file: Path | None) -> list[str]:
+    """Catalog runs as given; versions (latest, an id or a prefix) as the runs holding them."""
+    from dr.store import fetch
+
+    if all(fetch.is_run(n) for n in names):
+        return names
+    with open_repo(repo, key_file) as r:
+        return [n if fetch.is_run(n) else fetch.run_of_version(catalog, r, n) for n in names]
 
 
 @app.command("check-chain")

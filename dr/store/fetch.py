@@ -65,6 +65,41 @@ def parse_run(value: str) -> int:
     return int(text)
 
 
+def is_run(value: str) -> bool:
+    """Whether ``value`` names a catalog run (``run-1826`` or ``1826``), not a repository
+    version. A version id starts with its date (``20261122T104200Z-3fa1c2``), so a bare
+    number of eight digits or more is a version prefix; ``run-N`` is always a run."""
+    text = value.strip()
+    if text.lower().startswith("run-"):
+        return text[4:].isdigit()
+    return text.isdigit() and len(text) < 8
+
+
+def run_of_version(catalog: Catalog, repo: Repository, given: str) -> str:
+    """The catalog run a repository version holds, the version named as `dr store restore`
+    takes it: ``latest``, its id, or a unique prefix of it (:meth:`Repository.resolve_version`)."""
+    try:
+        vid = repo.resolve_version(given)
+    except NotFoundError:
+        raise ParameterError(
+            f"{given!r} is not a catalog run (run-1826) nor a version in {repo.root}",
+            hint="plans name runs like run-1826; `dr store ls` lists versions (an id, a "
+            "unique prefix of 4 or more, or latest)",
+        ) from None
+    prefix = f"{_STORE_PREFIX}{repo.repo_id}/{vid}"
+    row = catalog.conn.execute(
+        "SELECT run_id FROM artifacts WHERE location = ? OR substr(location, 1, ?) = ? "
+        "ORDER BY run_id DESC",
+        (prefix, len(prefix) + 1, prefix + "/"),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(
+            f"version {vid} ({given}) is in the repository but no catalog run records it",
+            hint="fetch it by hand with `dr store restore`, or name the run: `dr catalog list`",
+        )
+    return f"run-{row[0]}"
+
+
 def sources(catalog: Catalog, runs: Sequence[str]) -> list[Source]:
     """The runs, with the repository version holding each (refuses unknown or expired)."""
     found: list[Source] = []

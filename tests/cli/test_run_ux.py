@@ -361,3 +361,124 @@ def test_resume_non_interactive_does_not_prompt_even_at_a_terminal(
         os.close(leader)
     assert resumed.returncode == 10, resumed.stdout + resumed.stderr
     assert "b (waiting)" in resumed.stdout + resumed.stderr
+
+
+# -- following a run, and how long its steps took ------------------------------------------
+
+
+def test_log_follow_prints_the_journal_as_it_grows_until_the_run_ends(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """`dr run log RUN --follow` started while the run waits for a person keeps reading: the
+    steps after the acknowledgement appear, with what they printed, and it ends (exit 0)
+    when the run succeeds. `dr run status` then shows end times and durations."""
+    lib = library(tmp_path, {"say": {"command": "echo 'restored DB01 at last'"}})
+    doc = yaml.safe_load((lib / "t.yaml").read_text())
+    doc["kinds"]["by-hand"] = {"title": "by hand", "params": [], "variants": [
+        {"action": "manual", "instructions": "Do the thing."}]}  # fmt: skip
+    (lib / "t.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    path = plan(tmp_path, [{"id": "a", "kind": "by-hand"},
+                           {"id": "b", "kind": "say", "needs": ["a"]}])  # fmt: skip
+    started = dr("run", "start", str(path), "--runbooks", str(lib), env=env)
+    assert started.returncode == 10, started.stdout + started.stderr
+    (rid,) = run_ids(env)
+    follower = popen("run", "log", rid, "--follow", env=env)
+    try:
+        assert follower.stdout is not None
+        for line in follower.stdout:  # read until it has printed the wait (no sleep)
+            if "a: waiting" in line:
+                break
+        assert dr("run", "ack", rid, "a", "--by", "alice", env=env).returncode == 0
+        resumed = dr("run", "resume", rid, "--non-interactive", env=env)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        rest, err = follower.communicate(timeout=60)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+    assert follower.returncode == 0, err
+    assert "b: succeeded attempt 1" in rest and "restored DB01 at last" in rest
+    assert rest.rstrip().endswith("run: succeeded")
+    status = json.loads(dr("run", "status", rid, "--json", env=env).stdout)
+    assert status["ended"] is not None and status["duration_seconds"] >= 0
+    (b,) = [s for s in status["steps"] if s["id"] == "b"]
+    assert b["ended"] is not None and b["duration_seconds"] >= 0
+    shown = dr("run", "status", rid, env=env).stdout
+    assert "ended" in shown and "took" in shown and "…" not in shown
+
+
+def test_verbose_prints_each_command_sent_and_what_it_printed(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    lib = library(tmp_path, {"say": {"command": "echo 'the share answers'; echo 'slow disk' >&2"}})
+    path = plan(tmp_path, [{"id": "a", "kind": "say"}])
+    quiet = dr("run", "start", str(path), "--runbooks", str(lib), env=env)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "echo 'the share answers'" not in quiet.stdout
+    loud = dr("run", "start", str(path), "--runbooks", str(lib), "-v", env=env)
+    assert loud.returncode == 0, loud.stderr
+    out = loud.stdout
+    assert "→ orchestrator (posix):" in out
+    assert "echo 'the share answers'; echo 'slow disk' >&2" in out
+    assert "← orchestrator: exit code 0" in out
+    assert "stdout: the share answers" in out and "stderr: slow disk" in out
+
+
+def test_start_at_leaves_out_the_steps_before_but_never_a_destructive_steps_precondition(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """`--start-at d`: a (before it) is recorded skipped and never runs; g (before it too)
+    still runs because destructive d needs it; d then waits for its approval as always."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    lib = library(tmp_path, {name: {"command": f"touch {marks / name}"} for name in "agde"})
+    path = plan(tmp_path, [
+        {"id": "a", "kind": "a"}, {"id": "g", "kind": "g", "needs": ["a"]},
+        {"id": "d", "kind": "d", "needs": ["g"], "destructive": True},
+        {"id": "e", "kind": "e", "needs": ["d"]},
+    ])  # fmt: skip
+    out = dr("run", "start", str(path), "--runbooks", str(lib), "--start-at", "d",
+             "--non-interactive", env=env)  # fmt: skip
+    assert out.returncode == 10, out.stdout + out.stderr  # d waits for its approval
+    assert "left out: a — before --start-at d" in out.stdout
+    assert "still runs: g — destructive step d needs it" in out.stdout
+    assert sorted(p.name for p in marks.iterdir()) == ["g"]  # a never ran; d not yet
+    (rid,) = run_ids(env)
+    steps = {s["id"]: s for s in json.loads(dr("run", "status", rid, "--json", env=env).stdout)
+             ["steps"]}  # fmt: skip
+    assert steps["a"]["state"] == "skipped" and "before --start-at d" in steps["a"]["message"]
+    assert steps["g"]["state"] == "succeeded" and steps["d"]["state"] == "waiting"
+
+
+def test_limit_runs_only_that_hosts_steps_and_refuses_an_unknown_host(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    lib = library(tmp_path, {name: {"command": f"touch {marks / name}"} for name in "ab"})
+    path = plan(tmp_path, [{"id": "a", "kind": "a", "host": "localhost"},
+                           {"id": "b", "kind": "b"}])  # fmt: skip
+    refused = dr("run", "start", str(path), "--runbooks", str(lib), "--limit", "EX9", env=env)
+    assert refused.returncode == 2 and "--limit EX9: no step of the plan runs there" in (
+        refused.stderr
+    )
+    assert "Traceback" not in refused.stderr
+    out = dr("run", "start", str(path), "--runbooks", str(lib), "--limit", "orchestrator",
+             env=env)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "left out: a — not on --limit orchestrator" in out.stdout
+    assert sorted(p.name for p in marks.iterdir()) == ["b"]
+
+
+def test_log_follow_json_is_one_object_a_line_and_ends_with_the_run(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    lib = library(tmp_path, {"say": {"command": "echo 'db01 mounted'"}})
+    path = plan(tmp_path, [{"id": "a", "kind": "say"}])
+    assert dr("run", "start", str(path), "--runbooks", str(lib), env=env).returncode == 0
+    (rid,) = run_ids(env)
+    out = dr("run", "log", rid, "--follow", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(line) for line in out.stdout.splitlines()]
+    assert records[-1]["kind"] == "run" and records[-1]["body"]["state"] == "succeeded"
+    (done,) = [r for r in records if r["step"] == "a" and r["body"].get("state") == "succeeded"]
+    assert "db01 mounted" in done["outputs"][0]["text"]

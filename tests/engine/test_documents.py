@@ -120,3 +120,15 @@ def test_plan_facts_read_as_lines_not_python_reprs() -> None:
     assert fact_lines(chains) == ["base: run-1; live_logs: no; versions: run-1, run-2"]
     assert fact_lines(["modern"]) == ["modern"]
     assert fact_lines(None) == ["none"]
+
+
+def test_expected_output_is_said_in_words_not_as_a_regex() -> None:
+    from engine.documents import pattern_words
+
+    said = pattern_words(r"^Missing:\s*(?P<missing>\d+)", {"missing": "0"})
+    assert said == "a line that starts with “Missing: 0”"
+    assert pattern_words("passed test Replications") == "a line with “passed test Replications”"
+    unnamed = pattern_words(r"^Mismatches:\s*(?P<mismatches>\d+)")
+    assert unnamed == "a line that starts with “Mismatches:” a number"
+    # too intricate for words: shown as the pattern it is, and named so
+    assert pattern_words("a|b[0-9]") == "a line matching the pattern `a|b[0-9]`"

@@ -197,3 +197,22 @@ def test_check_chain_counts_the_logs_an_ntbackup_media_file_holds() -> None:
     assert problems == ["no backup holds generation 5, where replay starts"]
     edb = replace(full.artifacts[0], name="DB01/DB01.edb", database="EX2016/DB01/DB01")
     assert not edb.holds_logs, "a database file's own header range is not a log backup"
+
+
+def test_fetch_takes_latest_and_a_version_prefix_as_store_restore_does(
+    stored: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, src = stored
+    code, out, err = dr(capsys, "store", "ls", "--json")
+    assert code == 0, err
+    (version,) = [v["id"] for v in json.loads(out)]
+    code, out, err = dr(capsys, "store", "fetch", "latest", "--to", str(tmp_path / "a"), "--json")
+    assert code == 0, err
+    assert digests(tmp_path / "a" / run) == digests(src)  # staged under the run that holds it
+    for prefix in (version[:8], version[:10]):  # 20261122 (the date), 20261122T1
+        dest = tmp_path / prefix
+        code, _, err = dr(capsys, "store", "fetch", prefix, "--to", str(dest))
+        assert code == 0, err
+        assert digests(dest / run) == digests(src)
+    code, _, err = dr(capsys, "store", "fetch", "zzzzzz", "--to", str(tmp_path / "c"))
+    assert code == 2 and "'zzzzzz' is not a catalog run" in err and "Traceback" not in err
