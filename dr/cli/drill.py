@@ -75,14 +75,14 @@ def run(
     scenario: str = typer.Option(
         None,
         "--scenario",
-        help="Rehearse a whole failure in the built-in lab instead: store-failure or "
-        "server-loss (the lab breaks it, the incident plan restores it).",
+        help="Rehearse a whole failure in the built-in lab instead: store-failure, "
+        "server-loss or directory-loss (the lab breaks it, the incident plan restores it).",
     ),
     target: str = typer.Option(
         None,
         "--target",
-        help="With --scenario: the database (store-failure) or server (server-loss) to break; "
-        "default: the policy's, else the first Exchange 2007+ one.",
+        help="With --scenario: the database (store-failure), server (server-loss) or domain "
+        "(directory-loss) to break; default: the policy's, else the first one.",
     ),
     forest: str = typer.Option(
         None, "--forest", help="Recovery forest to restore into (default: the policy's)."
@@ -132,7 +132,9 @@ def run(
     (it breaks what it drills): store-failure damages a database, and the point-of-failure
     restore from the catalog and the logs left on the server must bring back every message;
     server-loss takes the server away, and the rebuild (people for the hardware, the account,
-    Windows and the certificates, asked at the terminal) must bring back every database. Each
+    Windows and the certificates, asked at the terminal) must bring back every database;
+    directory-loss makes a domain controller's directory unusable, and the restore in DSRM
+    (typed at its console by a person) must bring back the directory its partners hold. Each
     is compared with the lab's ground truth and recorded, with who acknowledged what.
 
     Exit 0 every drill passed, 7 one failed, 10 held for inspection (--keep).

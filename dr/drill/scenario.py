@@ -18,8 +18,15 @@ acknowledgement in it.
   (B6: directory checks, the computer account reset, Windows, the join, ``Setup
   /m:RecoverServer``, every database restored) needs people for the hardware, the account,
   Windows and the certificates; each database must equal the truth at its recoverable point.
-- ``directory-loss`` is scheduled by the policy but not built: the lab does not yet restore
-  a domain controller, and saying so is better than a drill that proves nothing.
+- ``directory-loss``: the directory database of the domain controller that the forest plan
+  restores is unusable (``lose-dc``). The plan (B7) restarts it into Directory Services
+  Restore Mode, where people at its console (signed in as the DSRM administrator) restore
+  its system state by wbadmin's own version identifier and restart it; its surviving
+  partners replicate what changed since the backup; then every Exchange server of the
+  domain is restarted and its stores checked. The directory must equal the truth (what the
+  surviving partners hold) and the DC must be back in normal mode. The lab restores a DC
+  whose partners survive; a forest with no surviving DC is planned (SYSVOL made primary)
+  but not rehearsed there.
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ if TYPE_CHECKING:
     from engine.runner import Operator, Reporter
 
 #: the scenarios a drill can run to a verdict today
-BUILT = ("store-failure", "server-loss")
+BUILT = ("store-failure", "server-loss", "directory-loss")
 
 
 def run_scenario_drill(
@@ -98,14 +105,16 @@ def _drill(ws: Workspace, inv: Inventory, library: Library, lab: Lab, base: _Rec
     from dr.drill.drift import library_digest
 
     try:  # what the run needs is checked before anything is broken
-        why = missing(_plan(ws, inv, library, lab, name, chosen, listed=False), library)
+        rehearsal = _plan(ws, inv, library, lab, name, chosen, listed=False)
+        why = missing(rehearsal, library)
     except (DrError, EngineError) as exc:
         return _finish(ws, base.failed(f"could not be planned: {exc.lines()[0]}"), None, say)
     if why:
         return _finish(ws, base.failed(f"not started, nothing broken: {why}"[:1000]), None, say)
     try:
-        fault = _break(lab, name, chosen)
+        fault = _break(lab, name, _broken(name, chosen, rehearsal))
         say(f"drill: {fault}")
+        truth = _directory(lab) if name == "directory-loss" else None
         plan = _plan(ws, inv, library, lab, name, chosen)
     except (DrError, EngineError) as exc:
         return _finish(ws, base.failed(f"could not be planned: {exc.lines()[0]}"), None, say)
@@ -116,9 +125,19 @@ def _drill(ws: Workspace, inv: Inventory, library: Library, lab: Lab, base: _Rec
     base.target = f"{plan.target.what}, in place on the lab"
     base.plan = plan
     base.library = library_digest({s.kind for s in plan.steps}, library)
-    keys = _restored(inv, name, chosen)
+    if name == "directory-loss":
+        dc = _broken(name, chosen, plan)
+
+        def judge(p: Plan) -> list[DrillCheck]:
+            return _directory_truth(lab, dc, truth or {})
+    else:
+        keys = _restored(inv, name, chosen)
+
+        def judge(p: Plan) -> list[DrillCheck]:
+            return _truth(lab, p, keys)
+
     return _execute(ws, base, plan_path, library, by, (), lab, False, reporter, operator, say,
-                    judge=lambda p: _truth(lab, p, keys))  # fmt: skip
+                    judge=judge)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- the parts
@@ -144,6 +163,15 @@ def _target(inv: Inventory, name: str, given: str | None) -> str:
             raise NotFoundError("the inventory has no Exchange database to fail")
         sg = server.storage_groups[0]
         return f"{server.name}/{sg.name}/{sg.databases[0].name}"
+    if name == "directory-loss":  # the domain; the forest plan chooses its DC
+        from dr.planner.forest import find_domain
+
+        if given:
+            return find_domain(inv, given).name
+        domains = [d for f in inv.forests for d in f.domains]
+        if not domains:
+            raise NotFoundError("the inventory has no domain to lose")
+        return domains[0].name
     if given:
         try:
             return inv.server(given).name
@@ -157,12 +185,49 @@ def _target(inv: Inventory, name: str, given: str | None) -> str:
     return server.name
 
 
+def _broken(name: str, target: str, plan: Plan) -> str:
+    """What the fault hits: the target, or (directory-loss) the DC the plan restores."""
+    if name != "directory-loss":
+        return target
+    found = [s.host for s in plan.steps if s.kind == "restore-system-state"]
+    if not found:
+        raise NotFoundError(f"the plan for {target} restores no domain controller")
+    return found[0]
+
+
 def _break(lab: Lab, name: str, target: str) -> str:
     from dr.lab import faults
 
     if name == "store-failure":
         return faults.apply(lab, "corrupt-page", target)
+    if name == "directory-loss":
+        return faults.lose_dc(lab, target)
     return faults.apply_host(lab, "lose-server", target)
+
+
+def _directory(lab: Lab) -> dict[str, object]:
+    """The directory's objects as the running domain controllers hold them."""
+    return dict(lab.directory_store.snapshot()["objects"])
+
+
+def _directory_truth(lab: Lab, dc: str, truth: dict[str, object]) -> list[DrillCheck]:
+    """After the restore: the directory equals what the surviving partners held when the DC
+    was lost (the restored DC took their changes), and the DC runs normally again."""
+    now = _directory(lab)
+    differ = sorted(k for k in set(now) | set(truth) if now.get(k) != truth.get(k))
+    state = lab.dc(dc).load()
+    return [
+        DrillCheck(
+            name="the directory equal to the lab's ground truth", passed=not differ,
+            detail=f"{len(now)} objects; {len(differ)} differ"
+            + (f": {', '.join(differ[:5])}" if differ else ""),
+        ),
+        DrillCheck(
+            name=f"{dc} back in normal mode with its directory",
+            passed=state.mode == "normal" and state.ntds == "ok",
+            detail=f"mode {state.mode}, directory database {state.ntds}",
+        ),
+    ]  # fmt: skip
 
 
 def _plan(ws: Workspace, inv: Inventory, library: Library, lab: Lab, name: str,
@@ -170,9 +235,10 @@ def _plan(ws: Workspace, inv: Inventory, library: Library, lab: Lab, name: str,
     """The incident plan, from the catalog, as a responder makes it after the failure
     (``listed``: with the logs then left on the server)."""
     from dr.catalog import Catalog
-    from dr.planner import plan_database, plan_server
+    from dr.planner import plan_database, plan_forest, plan_server
     from dr.planner.catalog_facts import CatalogFacts
     from dr.planner.facts import StepFacts
+    from dr.planner.forest import find_domain
 
     steps = StepFacts.of_library(library)
     live = _server_logs(inv, lab, target) if name == "store-failure" and listed else []
@@ -180,6 +246,10 @@ def _plan(ws: Workspace, inv: Inventory, library: Library, lab: Lab, name: str,
         provider = CatalogFacts(catalog, inv, live, steps)
         if name == "store-failure":
             return plan_database(provider, [target])
+        if name == "directory-loss":
+            domain = find_domain(inv, target)
+            return plan_forest(provider, domain.name,
+                               partners_survive=len(domain.domain_controllers) > 1)  # fmt: skip
         return plan_server(provider, target)
 
 

@@ -521,10 +521,12 @@ class ExchangeHost(HostSim):
         return PSObject.of("System.DirectoryServices.DirectoryEntry", **found) if found else None
 
     def cmdlet(self, name: str) -> Any:
+        from dr.lab.dctools import restart_computer
         from dr.lab.excmdlets import CMDLETS, get_wmi_object
 
         machine = {"get-wmiobject": get_wmi_object, "add-computer": add_computer,
-                   "get-service": get_service}.get(name.lower())  # fmt: skip
+                   "get-service": get_service,
+                   "restart-computer": restart_computer}.get(name.lower())  # fmt: skip
         if machine is not None:
             return machine
         if self.version < 2007 or not self.machine.installed:
@@ -539,6 +541,10 @@ class ExchangeHost(HostSim):
             return exchange_setup if self.machine.media else None
         if not self.machine.installed and name.lower() == "eseutil":
             return None
+        if name.lower() == "shutdown":  # shutdown /r: the machine restarts
+            from dr.lab.dctools import NATIVES as MACHINE
+
+            return MACHINE["shutdown"]
         return NATIVES.get(name.lower())
 
     def os_object(self) -> Any:

@@ -66,11 +66,18 @@ def os_object(host: Any) -> Any:
 
 
 def get_service(call: Any) -> Iterator[Any]:
-    """Get-Service -Name N: the services this machine runs (Netlogon once it is joined)."""
+    """Get-Service -Name N: the services this machine runs (Netlogon once it is joined;
+    Exchange's once setup has run: the System Attendant and the Information Store on
+    2000/2003, Active Directory Topology and the Information Store on 2007+)."""
     from dr.lab.ps.values import PSObject, enumerate_value, to_str
 
     host = call.host
     running = {"netlogon": "Netlogon"} if host.machine.domain else {}
+    version = getattr(host, "exchange_version", None)
+    if version and host.machine.installed and host.machine.domain:
+        exchange = ("MSExchangeSA", "MSExchangeIS") if version <= 2003 else (
+            "MSExchangeADTopology", "MSExchangeIS")  # fmt: skip
+        running.update({name.lower(): name for name in exchange})
     names = [to_str(n) for n in enumerate_value(call.params.get("Name"))]
     for name in names:
         found = running.get(name.lower())

@@ -279,8 +279,8 @@ class ScenarioDrill(Model):
     interval: Duration = Field(description="e.g. 365d")
     target: str | None = Field(
         default=None,
-        description="what the drill breaks in the lab: a database (store-failure) or a server "
-        "(server-loss); default: the first Exchange 2007+ one of the inventory",
+        description="what the drill breaks in the lab: a database (store-failure), a server "
+        "(server-loss) or a domain (directory-loss); default: the inventory's first",
     )
 
 

@@ -100,6 +100,58 @@ def test_a_server_loss_drill_asks_people_for_their_steps_and_rebuilds_every_data
     assert "site-engineer" in shown, "the record names who acknowledged the people's steps"
 
 
+def test_a_directory_loss_drill_restores_the_dc_in_dsrm_and_the_directory_equals_the_truth(
+    lab_ws: LabWorkspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DC2016's directory database is lost; its partner DC1 runs. The people sign in at the
+    DC's console as the DSRM administrator and type what the rendered steps say; the plan
+    then restarts the Exchange servers and checks their stores (a person opens each 2003
+    store). The directory must equal what DC1 held, and DC2016 run normally again."""
+    from dr.cli import common
+    from dr.drill.scenario import run_scenario_drill
+    from dr.workspace import Workspace
+    from engine.runner import Decision
+    from tests.e2e.test_forest_restore import CONSOLE, _at_the_console
+
+    lab_ws.dr("evidence", "keygen")
+    for name, value in lab_ws.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(common.STATE, "workspace", str(lab_ws.ws))
+    env = {**lab_ws.env, "DR_WINRM_USER": "lab\\operator",
+           "DR_WINRM_PASSWORD": lab_ws.lab().password}  # fmt: skip
+    typed: list[str] = []
+
+    class Person:
+        def ask(self, run_id: str, spec: Any, state: str, message: str) -> Decision:
+            kind = spec.id.split(".")[0]
+            if kind in ("restore-system-state", "authoritative-restore", "leave-dsrm"):
+                typed.extend(_at_the_console(lab_ws, env, spec.instructions))
+            if kind == "verify-mount":  # Exchange 2003: open a mailbox of the store in Outlook
+                store = spec.id.split(".", 3)[3]
+                plan = json.loads(next((lab_ws.ws / "drills").glob("*/plan.json")).read_text())
+                db = next(s["params"]["db"] for s in plan["steps"] if s["id"] == spec.id)
+                said = dr_with(env, "lab", "operator", "open-mailbox", "--host", "EX2003",
+                               "--store", db)  # fmt: skip
+                assert said.returncode == 0, (store, said.stdout, said.stderr)
+            return Decision(by="directory-admin", note=f"{kind} done at the console")
+
+    outcome = run_scenario_drill(Workspace(lab_ws.ws), "directory-loss", by="drill-lead",
+                                 operator=Person())  # fmt: skip
+
+    record = outcome.record
+    assert record.verdict == "passed", record.failure
+    assert record.scenario == "directory-loss"
+    assert any(t.startswith("wbadmin start systemstaterecovery") for t in typed), typed
+    assert all(t.startswith(CONSOLE) for t in typed)
+    checks = {c.name: c for c in record.checks}
+    assert checks["the directory equal to the lab's ground truth"].passed
+    assert checks["DC2016 back in normal mode with its directory"].passed
+    steps = {s.id: s.state for s in record.steps}
+    assert steps["verify-mount.EX2016.DB01.DB01"] == "succeeded", "the plan ran to its end"
+    state = lab_ws.lab().dc("DC2016").load()
+    assert state.mode == "normal" and state.ntds == "ok"
+
+
 def _console(kind: str) -> list[list[str]]:
     """What a step that needs a person asks for, done at the lab's console."""
     if kind == "reset-computer-account":
