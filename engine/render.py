@@ -276,6 +276,8 @@ def _text_env(finalize: Any) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, finalize=finalize, autoescape=False
     )
     env.filters.update(raw=lambda v: Raw(str(v)), hex=_hex, logprefix=_logprefix, bullets=_bullets)
+    # a value inside a command a person types (e.g. a DN in ntdsutil's quoted argument)
+    env.filters["native_arg"] = _native_arg
     return env
 
 

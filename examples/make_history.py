@@ -295,9 +295,14 @@ def delta_chain(
     mm: int,
     every: int = 1,
     diff_weekday: int | None = None,
+    wbadmin_on: str | None = None,
     **extra: object,
 ) -> list[dict]:
-    """Vendor-style in-file delta: a full, then [I] (and [D] on ``diff_weekday``)."""
+    """Vendor-style in-file delta: a full, then [I] (and [D] on ``diff_weekday``).
+
+    ``wbadmin_on``: Windows Server Backup (2008+) took it onto that volume; the catalog keeps
+    wbadmin's own version identifier (the backup's start, UTC), which is all
+    ``wbadmin start systemstaterecovery -version:`` takes."""
     out = []
     for offset in range(-1, DAYS, every):
         day = FIRST_DAY + timedelta(days=offset)
@@ -308,22 +313,26 @@ def delta_chain(
         else:
             backup_type, size, ratio = "incremental", int(base * rng.uniform(0.015, 0.04)), 0.24
         items = [artifact(kind, item, size, ratio, **extra)]
-        out.append(run(set_name, host, backup_type, local(day, hh, mm), 12, items))
+        start = local(day, hh, mm)
+        if wbadmin_on:
+            items[0]["location"] = f"wbadmin version {start:%m/%d/%Y-%H:%M} on {wbadmin_on}"
+        out.append(run(set_name, host, backup_type, start, 12, items))
     return out
 
 
 def others() -> list[dict]:  # type: ignore[type-arg]
     out = []
-    for set_name, host, hh, mm, mib in (
-        ("dc1-system-state", "DC1", 1, 0, 580),
-        ("dc2016-system-state", "DC2016", 1, 15, 9200),
-        ("ex2003-system-state", "EX2003", 0, 30, 640),
-        ("ex2016-system-state", "EX2016", 0, 15, 11800),
-        ("kms1-system-state", "KMS1", 0, 45, 410),
+    for set_name, host, hh, mm, mib, wbadmin_on in (
+        ("dc1-system-state", "DC1", 1, 0, 580, None),
+        ("dc2016-system-state", "DC2016", 1, 15, 9200, "D:"),
+        ("ex2003-system-state", "EX2003", 0, 30, 640, None),
+        ("ex2016-system-state", "EX2016", 0, 15, 11800, "T:"),
+        ("kms1-system-state", "KMS1", 0, 45, 410, None),
     ):
         out += delta_chain(
-            set_name, host, "system-state", "SystemState.bkf", mib * MIB, hh, mm, diff_weekday=4
-        )
+            set_name, host, "system-state", "SystemState.bkf", mib * MIB, hh, mm, diff_weekday=4,
+            wbadmin_on=wbadmin_on,
+        )  # fmt: skip
     for set_name, host, weekday_hh, gib in (
         ("dc1-system", "DC1", 2, 14),
         ("ex2003-system", "EX2003", 4, 21),

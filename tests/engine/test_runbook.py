@@ -102,7 +102,7 @@ def test_templates_use_only_contract_params(library: Library, kind: str) -> None
     allowed = set(contract()[kind]) | {"secret"}
     env = jinja2.Environment()
     env.filters.update(
-        {name: str for name in ("bullets", "hex", "logprefix", "raw", "q", "winjoin")}
+        {name: str for name in ("bullets", "hex", "logprefix", "raw", "q", "winjoin", "native_arg")}
     )
     for variant in library.kind(kind).variants:
         texts = [variant.command or "", variant.instructions, variant.approvers or ""]
