@@ -277,7 +277,7 @@ def _execute(
     options = RunOptions(non_interactive=operator is None, hold=hold)
     person = _NotAboutHeld(operator, hold) if operator is not None else None
     specs = build_specs(plan, library)
-    why = missing(plan, library, options)
+    why = missing(plan, library, options, specs)
     if why:  # what `dr run start --check` would say: nothing is started
         return _finish(ws, rec.failed(f"not started: {why}"[:1000]), plan_path, say)
     factory, _ = _transports(options)
@@ -326,15 +326,18 @@ def _execute(
     return _finish(ws, rec.make(verdict, failure), plan_path, say)
 
 
-def missing(plan: Plan, library: Library, options: Any = None) -> str | None:
+def missing(
+    plan: Plan, library: Library, options: Any = None, specs: dict[str, Any] | None = None
+) -> str | None:
     """What `dr run start --check` finds missing for ``plan`` (hosts' transports and
-    credentials, staging, the repository and its key, secrets), in one line; None if nothing."""
+    credentials, staging, the repository and its key, secrets), in one line; None if nothing.
+    ``specs``: the plan's rendered steps, when the caller has them already."""
     from dr.cli.run import _findings, _passphrase_for_steps
     from engine.executor import build_specs
     from engine.runner import RunOptions
 
     _passphrase_for_steps(plan)  # the store steps' repository passphrase, as `dr run` gives it
-    specs = build_specs(plan, library)
+    specs = specs if specs is not None else build_specs(plan, library)
     found = [f for f in _findings(plan, specs, options or RunOptions()) if not f.ok]
     return "; ".join(f"{f.subject}: {f.detail}" for f in found) or None
 

@@ -170,7 +170,7 @@ def lose_dc(lab: Lab, name: str) -> str:
         raise LabError(f"{dc.name}'s directory database is already unusable")
     state.ntds, state.catalog, state.copy = "unusable", False, None
     dc.save()
-    _record(lab, {"kind": "lose-dc", "host": dc.name, "at": lab.now().isoformat()})
+    _record(lab, {"kind": "lose-dc", "host": dc.name})
     return (f"{dc.name}: its directory database is unusable (NTDS does not start) and its "
             "local backup catalog is lost; its backups on D: are still there")  # fmt: skip
 
@@ -195,8 +195,7 @@ def delete_object(lab: Lab, dn: str | None, user: str | None) -> str:
             f"no object {dn!r} in the directory",
             hint="give the distinguished name as the directory holds it",
         ) from None
-    _record(lab, {"kind": "delete-object", "dn": obj["distinguishedName"], "object": obj,
-                  "at": lab.now().isoformat()})  # fmt: skip
+    _record(lab, {"kind": "delete-object", "dn": obj["distinguishedName"], "object": obj})
     return f"{obj['distinguishedName']} deleted; the deletion replicates to every DC that runs"
 
 
