@@ -12,6 +12,7 @@ destructive steps with a dashed red border, steps a person carries out with a pa
 from __future__ import annotations
 
 import itertools
+import math
 import textwrap
 from dataclasses import dataclass, replace
 from xml.sax.saxutils import escape
@@ -142,8 +143,12 @@ def _place(part, top, placed, routes, edges):  # type: ignore[no-untyped-def]
             if not isinstance(v, Vertex):  # a dummy: where a long edge crosses a layer
                 v.view.w, v.view.h = DUMMY_W, 1
     sug.draw()
+    shift = 0.0
     for layer in sug.layers:
-        _fit(list(layer))
+        rows = _rows(list(layer), shift)
+        for row in rows:
+            _fit(row)
+        shift += _extra_height(rows)
     for edge in edges.values():
         if edge.v[0] in part.sV:
             ranks = sug.ctrls.get(edge, {})
@@ -160,6 +165,31 @@ def _place(part, top, placed, routes, edges):  # type: ignore[no-untyped-def]
     right = max(v.view.xy[0] + v.view.w / 2 + dx for v in boxes)
     bottom = max(v.view.xy[1] + v.view.h / 2 + dy for v in boxes)
     return bottom, right
+
+
+def _rows(layer: list, shift: float) -> list[list]:  # type: ignore[type-arg]
+    """A layer moved down by ``shift`` and split into rows of at most FITS boxes, left to
+    right (the thin points where long edges pass stay in the first), so a wide plan grows
+    down the page, not across it."""
+    items = sorted(layer, key=lambda v: v.view.xy[0])
+    boxes = [v for v in items if isinstance(v, Vertex)]
+    thin = [v for v in items if not isinstance(v, Vertex)]
+    first = max(1, FITS - math.ceil(len(thin) * (DUMMY_W + 2) / (BOX_W + GAP_X)))
+    rows = [boxes[:first]] + [boxes[i : i + FITS] for i in range(first, len(boxes), FITS)]
+    rows[0] = sorted(rows[0] + thin, key=lambda v: v.view.xy[0])
+    step = _layer_height(layer) + GAP_Y
+    for r, row in enumerate(rows):
+        for v in row:
+            v.view.xy = (v.view.xy[0], v.view.xy[1] + shift + r * step)
+    return [row for row in rows if row]
+
+
+def _layer_height(layer: list) -> float:  # type: ignore[type-arg]
+    return max((v.view.h for v in layer if isinstance(v, Vertex)), default=0.0)
+
+
+def _extra_height(rows: list[list]) -> float:  # type: ignore[type-arg]
+    return (len(rows) - 1) * (_layer_height([v for row in rows for v in row]) + GAP_Y)
 
 
 def _fit(layer: list) -> None:  # type: ignore[type-arg]

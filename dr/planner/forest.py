@@ -121,8 +121,9 @@ def dc_steps(
         "leave-dsrm",
         [dc.name],
         **on,
-        params={"server": dc.name},
-        title=f"Restart {dc.name} normally: it replicates with its partners",
+        params={"server": dc.name, "alone": sysvol_primary},
+        title=f"Restart {dc.name} normally"
+        + ("" if sysvol_primary else ": it replicates with its partners"),
     )
     s.add(
         "verify-directory",

@@ -52,9 +52,12 @@ def rebuild_host(
     after: Sequence[str],
     *,
     join: bool = True,
+    reset: bool = True,
 ) -> list[str]:
     """Hardware and Windows: the disk image if one exists, else a clean install (joined to
-    the domain under the old name with its account reset, unless ``join`` is False)."""
+    the domain under the old name with its account reset, unless ``join`` is False; a
+    domain controller promoted again after its metadata was removed has no account left to
+    reset, ``reset`` False: joining makes a new one)."""
     s = Series(b, list(after))
     windows_sp, media = _updates(server)
     needs = f"Windows {server.windows_version} {windows_sp}".strip()
@@ -79,7 +82,7 @@ def rebuild_host(
         )
         return s.last
     b.warn(f"no disk image of {server.name}: Windows is installed by hand")
-    if join:
+    if join and reset:
         s.add(
             "reset-computer-account",
             [server.name],
@@ -150,10 +153,17 @@ def server_steps(
     after: Sequence[str],
     reporter: PlanReporter | None = None,
     ca_steps: dict[str, str] | None = None,
+    promote_from: str | None = None,
 ) -> ServerSteps:
-    """Every step rebuilding one server; hangs on ``after`` (its domain's directory)."""
+    """Every step rebuilding one server; hangs on ``after`` (its domain's directory).
+
+    ``promote_from``: in a forest recovery a domain controller other than the domain's
+    first is not restored from backup (its metadata was removed) but installed afresh,
+    joined, and promoted again, replicating from that one."""
     out = ServerSteps()
-    if "domain-controller" in server.roles:
+    if "domain-controller" in server.roles and promote_from:
+        out.ready = _promote(b, provider, server, after, promote_from)
+    elif "domain-controller" in server.roles:
         built = rebuild_host(b, provider, server, after)
         out.ready, _ = dc_steps(
             b, provider, server, built, None, sysvol_primary=_only_dc(b, server)
@@ -167,6 +177,30 @@ def server_steps(
     if server.exchange_version is not None:
         _exchange(b, provider, server, out, reporter, ca_steps or {})
     return out
+
+
+def _promote(
+    b: PlanBuilder, provider: FactsProvider, server: Server, after: Sequence[str], source: str
+) -> list[str]:
+    s = Series(b, rebuild_host(b, provider, server, after, reset=False))
+    why = f"promoting {server.name} to a domain controller again"
+    s.add(
+        "promote-dc",
+        [server.name],
+        host="operator",
+        platform=platform_of(server),
+        params={"server": server.name, "domain": server.domain, "source": source},
+        secrets=[b.secret("dsrm-password", server.name, why)],
+        title=f"Promote {server.name} again: an additional domain controller of {server.domain}",
+    )
+    s.add(
+        "verify-directory",
+        [server.name],
+        **_on(server),
+        params={"server": server.name, "domain": server.domain},
+        title=f"{server.name} answers for {server.domain} and replicates",
+    )
+    return s.last
 
 
 def _legacy(server: Server) -> bool:

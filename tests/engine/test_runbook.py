@@ -50,8 +50,10 @@ def sample_value(param: str, kind: str) -> object:
         return {"Alice": "Alice Doe", "Bob": "Bob Roe"}
     if param in ("first_gen", "last_gen", "after_gen"):
         return 42
-    if param in ("authoritative", "last_restore_set"):
+    if param in ("authoritative", "last_restore_set", "alone", "forest_roles"):
         return True
+    if param in ("increase", "round"):
+        return 1
     if param == "expected":
         return {"Alice": 12, "Bob": 3}
     if param == "prefix":

@@ -26,6 +26,7 @@ from tests.planner.histories import (
     at,
     estate,
     estate_facts,
+    host_artifact,
     mailbox_counts,
 )
 
@@ -495,12 +496,87 @@ def test_a_dc_restored_while_its_partners_run_takes_their_sysvol() -> None:
     assert restore.params["authoritative"] is False
 
 
-def test_site_makes_only_the_first_dc_of_a_domain_sysvol_primary() -> None:
+def test_site_restores_one_dc_per_domain_and_promotes_the_others_again() -> None:
+    """Microsoft's forest recovery: the first DC from backup with SYSVOL primary; the
+    others are not restored (their backups hold metadata the cleanup removes) but promoted
+    again, replicating from it, after it holds the domain alone."""
     plan = plan_site(estate_facts())
-    flags = {
-        s.host: s.params["authoritative"] for s in plan.steps if s.kind == "restore-system-state"
-    }
-    assert flags["DC1"] is True and flags["DC2016"] is False, flags
+    restores = {s.host: s.params for s in plan.steps if s.kind == "restore-system-state"}
+    assert restores["DC1"]["authoritative"] is True and "DC2016" not in restores
+    by_kind = {s.kind: s for s in plan.steps if s.host in ("DC1", "DC2016", "operator")}
+    promote = next(s for s in plan.steps if s.kind == "promote-dc")
+    assert promote.params == {"server": "DC2016", "domain": "corp.contoso.com",
+                              "source": "DC1.corp.contoso.com"}  # fmt: skip
+    assert "boot-dsrm" not in [s.kind for s in plan.steps if s.params.get("server") == "DC2016"]
+    assert "reset-computer-account" not in [
+        s.kind for s in plan.steps if s.params.get("server") == "DC2016"
+    ]  # the metadata cleanup deleted it: joining makes a new one
+    cleanup = by_kind["cleanup-dc-metadata"]
+    assert cleanup.params["removed"] == "DC2016" and cleanup.params["server"] == "DC1"
+    assert _before(plan, cleanup.id, promote.id)
+    leave = next(s for s in plan.steps if s.kind == "leave-dsrm")
+    assert leave.params == {"server": "DC1", "alone": True}
+
+
+def test_site_makes_the_first_dc_the_domain_before_anything_joins_it() -> None:
+    plan = plan_site(estate_facts())
+    dc1 = [s.kind for s in plan.steps if s.params.get("server") == "DC1"]
+    recovery = ["restore-system-state", "leave-dsrm", "verify-directory", "seize-fsmo-roles",
+                "raise-rid-pool", "reset-machine-password", "reset-krbtgt"]  # fmt: skip
+    assert [k for k in dc1 if k in recovery] == [*recovery, "reset-krbtgt"], dc1
+    seize = next(s for s in plan.steps if s.kind == "seize-fsmo-roles")
+    assert seize.params["forest_roles"] is True  # the forest's only (root) domain
+    rid = next(s for s in plan.steps if s.kind == "raise-rid-pool")
+    assert rid.params["domain_dn"] == "DC=corp,DC=contoso,DC=com"
+    assert rid.params["increase"] == 100_000
+    first, second = [s for s in plan.steps if s.kind == "reset-krbtgt"]
+    assert (first.params["round"], second.params["round"]) == (1, 2)
+    wait = next(s for s in plan.steps if s.id in second.needs)
+    assert wait.kind == "manual" and "10 hours" in wait.params["instructions"]
+    # everything else waits for the first krbtgt reset, nothing for the second, which
+    # replicates to the domain controllers promoted again
+    for setup in (s for s in plan.steps if s.kind in ("exchange-recover-server", "promote-dc")):
+        assert _before(plan, first.id, setup.id), setup.id
+    assert not any(second.id in s.needs for s in plan.steps)
+    promoted = next(s for s in plan.steps if s.kind == "verify-directory" and s.host == "DC2016")
+    assert _before(plan, promoted.id, second.id)
+
+
+def test_site_refuses_a_2008_first_dc_without_a_full_server_backup() -> None:
+    """In a site loss the machine is gone, and a system-state backup restores only onto the
+    installation it came from: the plan says so instead of planning a restore that cannot
+    run (DC2016 is the only DC with a backup here)."""
+    f = estate_facts()
+    kept = [a for a in f.artifacts if (a.host, a.kind) != ("DC1", "system-state")]
+    with pytest.raises(NotRecoverable) as caught:
+        plan_site(MemoryFacts(f.inv, f.backups, f.live, kept, f.steps))
+    assert "DC2016" in caught.value.message and "full-server" in caught.value.message
+    assert "wbadmin start backup -allCritical" in (caught.value.hint or "")
+
+
+def test_site_takes_a_2016_first_dc_from_its_full_server_image() -> None:
+    f = estate_facts()
+    kept = [a for a in f.artifacts if (a.host, a.kind) != ("DC1", "system-state")]
+    kept.append(host_artifact("system-image", "DC2016", 0.4))
+    plan = plan_site(MemoryFacts(f.inv, f.backups, f.live, kept, f.steps))
+    dc = [s.kind for s in plan.steps if s.params.get("server") == "DC2016"]
+    assert dc[:3] == ["verify-hardware", "restore-disk-image", "boot-dsrm"], dc
+    assert "install-windows" not in dc and "join-domain" not in dc
+    assert next(s for s in plan.steps if s.kind == "promote-dc").params["server"] == "DC1"
+
+
+def _before(plan: Plan, first: str, later: str) -> bool:
+    """Whether ``later`` (transitively) needs ``first``."""
+    needs = {s.id: s.needs for s in plan.steps}
+    seen, todo = set(), [later]
+    while todo:
+        for dep in needs[todo.pop()]:
+            if dep == first:
+                return True
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return False
 
 
 # --------------------------------------------------------------------------- B8 / C1 / site
@@ -597,7 +673,8 @@ def test_site_plan_orders_forest_then_servers_then_stores() -> None:
     plan = plan_site(estate_facts())
     well_formed(plan)
     order = kinds(plan)
-    assert order[0] == "boot-dsrm"
+    # DC1 (2003) has no image here: Windows again under its name, then its system state
+    assert order[:3] == ["verify-hardware", "install-windows", "boot-dsrm"]
     dc_verify = next(s.id for s in plan.steps if s.kind == "verify-directory")
     setups = [s for s in plan.steps if s.kind == "exchange-recover-server"]
     assert {s.host for s in setups} == {"EX2003", "EX2016", "KMS1"}
