@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine import filelock
 from engine.errors import RunStateError
 from engine.executor import Executor, Outcome, StepSpec, TransportPool
 from engine.failures import Failure
@@ -635,51 +636,36 @@ def _run_lock(journal_path: Path, run_id: str) -> Iterator[None]:
     lock_dir = journal_path.parent / "runs"
     lock_dir.mkdir(parents=True, exist_ok=True)
     path = lock_dir / f"{run_id}.lock"
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: the journal's own locking remains
-        yield
-        return
     with open(path, "a+") as fh:
-        _lock_or_fail(fh.fileno(), run_id, fcntl)
+        _lock_or_fail(fh.fileno(), run_id)
         fh.write(f"{os.getpid()}\n")
         fh.flush()
         try:
             yield
         finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            filelock.unlock(fh.fileno())
 
 
 def _run_lock_held(journal_path: Path, run_id: str) -> bool:
     """Whether a process executes the run now (holds its lock)."""
     path = journal_path.parent / "runs" / f"{run_id}.lock"
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        return False
     if not path.exists():
         return False
     with open(path, "a+") as fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        if not filelock.try_lock(fh.fileno()):
             return True
-        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        filelock.unlock(fh.fileno())
     return False
 
 
-def _lock_or_fail(fd: int, run_id: str, fcntl: Any, patience: float = 5.0) -> None:
+def _lock_or_fail(fd: int, run_id: str, patience: float = 5.0) -> None:
     """Take the run's lock, waiting a little: a command the killed engine was starting may
     hold a copy of the descriptor for a moment, between its fork and its exec."""
     deadline = time.monotonic() + patience
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except OSError as exc:
-            if time.monotonic() >= deadline:
-                raise RunStateError(
-                    f"run {run_id} is being executed by another dr process",
-                    hint="wait for it, or `dr run abort RUN` to stop it",
-                ) from exc
+    while not filelock.try_lock(fd):
+        if time.monotonic() >= deadline:
+            raise RunStateError(
+                f"run {run_id} is being executed by another dr process",
+                hint="wait for it, or `dr run abort RUN` to stop it",
+            )
         time.sleep(0.05)

@@ -114,15 +114,15 @@ class EvidenceLog:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        import fcntl
+        from engine.filelock import lock, unlock
 
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / "log.lock", "a+") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            lock(fh.fileno())
             try:
                 yield
             finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+                unlock(fh.fileno())
 
     def append(self, fields: dict[str, Any], signer: Signer, at: str) -> dict[str, Any]:
         """Add an entry after the current head and sign a checkpoint (caller holds the lock).
