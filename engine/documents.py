@@ -297,6 +297,14 @@ def markdown_text(value: Any) -> str:
     return _MD_ACTIVE.sub(lambda m: _MD_ESCAPES[m.group(0)], text)
 
 
+def command_words(value: Any) -> Markup:
+    """A command for a ``<pre>``, each word in its own box: a printed line then breaks between
+    words, never inside one at a hyphen (``run-1825``, ``-AsPlainText``); a word longer than
+    the line still wraps inside (CSS ``pre .w``). The text, copied, is the command as it is."""
+    escaped = html.escape(str(value), quote=False)
+    return Markup(re.sub(r"\S+", lambda m: f'<span class="w">{m.group(0)}</span>', escaped))
+
+
 def code_span(value: Any) -> Verbatim:
     """An inline code span that no backtick in ``value`` can close early."""
     text = str(value).replace("\n", " ")
@@ -353,6 +361,7 @@ def _environment(fmt: Format) -> jinja2.Environment:
     env.filters["fact_lines"] = fact_lines
     env.filters["mermaid"] = mermaid_label
     env.filters["code"] = code_span
+    env.filters["words"] = command_words
     env.filters["verbatim"] = Verbatim
     env.globals["action_label"] = ACTION_LABEL
     return env

@@ -92,6 +92,67 @@ def test_in_chromium_it_fits_a4_cuts_no_label_and_prints_readable(
     assert sizes and min(sizes) >= 7.0, sorted(sizes)[:10]
 
 
+WORDS = """<script>
+window.addEventListener('load', () => {
+  const broken = []; let words = 0;
+  const ctx = document.createElement('canvas').getContext('2d');
+  for (const pre of document.querySelectorAll('pre')) {
+    const style = getComputedStyle(pre);
+    const room = pre.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    ctx.font = style.font;
+    const walk = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
+    for (let text = walk.nextNode(); text; text = walk.nextNode()) {
+      for (const m of text.data.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(text, m.index); range.setEnd(text, m.index + m[0].length);
+        const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+        words += 1;
+        // a word split over lines although one line could have held it whole
+        if (tops.size > 1 && ctx.measureText(m[0]).width < room) broken.push(m[0]);
+      }
+    }
+  }
+  document.body.setAttribute('data-words', JSON.stringify({words: words, broken: broken}));
+});
+</script>"""
+
+
+def _printed_words(page: Path, tmp_path: Path, extra_css: str = "") -> dict:  # type: ignore[type-arg]
+    """Each command's words as the page lays them out in print: its own ``@media print``
+    rules applied on screen at A4's printable width (Chromium prints with the same engine)."""
+    html = page.read_text()
+    rules = re.search(r"@media print \{(.*?)\n  \}", html, re.S)
+    assert rules, "the runbook has print rules"
+    style = f"<style>{rules.group(1)}{extra_css}</style>"
+    probed = tmp_path / "words.html"
+    probed.write_text(
+        html.replace("</head>", style + "</head>").replace("</body>", WORDS + "</body>")
+    )
+    out = _run("--virtual-time-budget=5000", f"--window-size={A4_CSS_PX - 2 * 38},1123",
+               "--dump-dom", probed.as_uri())  # fmt: skip
+    match = re.search(r'data-words="([^"]*)"', out.stdout)
+    assert match, out.stderr[-2000:]
+    return json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))  # type: ignore[no-any-return]
+
+
+@pytest.mark.skipif(
+    chromium() is None, reason="headless Chromium is not installed (.ci/run installs it)"
+)
+def test_printed_commands_wrap_between_words_not_inside_them(
+    site_runbook: tuple[Path, dict],  # type: ignore[type-arg]
+    tmp_path: Path,
+) -> None:
+    page, _ = site_runbook
+    found = _printed_words(page, tmp_path)
+    assert found["words"] > 500  # the site plan's commands were all measured
+    assert found["broken"] == [], found["broken"][:20]
+    # the measure sees the faults it guards against: words as plain text break at their
+    # hyphens; with `word-break: break-all` (the old rule) anywhere
+    for undone in ("pre .w { display: inline; }",
+                   "pre .w { display: inline; } pre { word-break: break-all; }"):  # fmt: skip
+        assert _printed_words(page, tmp_path, undone)["broken"], undone
+
+
 def _font_sizes(pdf: Path) -> list[float]:
     """Every run of text's printed size in points (font size × text and CTM scale)."""
     from pypdf import PdfReader
