@@ -278,3 +278,38 @@ def dsrm_sign_in(
     dc.save()
     console.print(f"{dc.name}: signed in at the console as {state.console} (DSRM)",
                   highlight=False)  # fmt: skip
+
+
+@app.command("delete-dc")
+def delete_dc(
+    host: str = HostOpt,
+    dc_name: str = typer.Option(..., "--dc", help="The lost domain controller to remove."),
+) -> None:
+    """At a domain controller: Active Directory Users and Computers → Domain Controllers →
+    delete a lost one, ticking "This Domain Controller is permanently offline" (the metadata
+    cleanup of a forest recovery: its server, NTDS Settings and computer objects go).
+
+    Example: `dr lab operator delete-dc --host DC2016 --dc DC1`
+    """
+    from dr.cli.lab import _lab
+    from dr.errors import LabError
+    from dr.lab.fsmo import forest_of
+
+    lab = _lab()
+    dc = lab.dc(host)
+    state = dc.load()
+    if state.mode != "normal" or state.ntds != "ok":
+        raise LabError(f"{dc.name} does not run its directory: Active Directory Users and "
+                       "Computers cannot connect", hint="start it normally first")  # fmt: skip
+    names = {n.lower() for f in lab.inventory.forests for d in f.domains
+             for n in d.domain_controllers if d.name.lower() == dc.domain.lower()}  # fmt: skip
+    if dc_name.lower() not in names or dc_name.lower() == dc.name.lower():
+        raise LabError(f"{dc_name} is not another domain controller of {dc.domain}",
+                       hint=f"name one of {sorted(names - {dc.name.lower()})}")  # fmt: skip
+    forest = forest_of(dc)
+    data = forest.load()
+    if dc_name.upper() not in data["removed"]:
+        data["removed"].append(dc_name.upper())
+    forest.save(data)
+    console.print(f"{dc.name}: {dc_name} deleted from Domain Controllers (permanently offline)",
+                  highlight=False)  # fmt: skip

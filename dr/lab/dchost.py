@@ -29,6 +29,7 @@ setup read too.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -40,6 +41,8 @@ from dr.lab.machine import Machine, os_object
 from dr.model.inventory import Server
 
 __all__ = ["DomainControllerHost", "is_dsrm_admin"]
+
+GOING_DOWN_SECONDS = 3.0  # a restarting DC still answers the session that restarted it
 
 _DCDIAG_TESTS = {
     "advertising": "Advertising", "replications": "Replications",
@@ -117,8 +120,9 @@ class DomainControllerHost:
         and accounts are checked against the local SAM only, so a domain account fails and
         only the DSRM administrator (``DC\\Administrator`` with the DSRM password) works
         (learn.microsoft.com/windows/win32/ad/restoring-an-active-directory-server)."""
-        if self.saved().mode != "dsrm":
-            return domain_ok
+        saved = self.saved()
+        if saved.mode != "dsrm" or time.time() - saved.going_down < GOING_DOWN_SECONDS:
+            return domain_ok  # normal, or still going down: the restarting session's requests
         return is_dsrm_admin(self, user) and password == self.dsrm_password
 
     def __call__(self, script: str, stdin: bytes, shell: str = "powershell") -> Any:

@@ -17,7 +17,10 @@ writes it after. :class:`DcState` holds:
   SYSVOL was restored as primary, ``-authsysvol``);
 * ``sysvol_ready`` — SYSVOL shared (False after a non-authoritative restore with no partner
   to take SYSVOL from: the domain controller waits and does not advertise);
-* ``console`` — who is signed in at the console (``dr lab operator dsrm-sign-in``).
+* ``console`` — who is signed in at the console (``dr lab operator dsrm-sign-in``);
+* ``going_down`` — the wall-clock time it last restarted into DSRM: the requests of the
+  session that restarted it are still answered for a moment, as Windows takes a while to
+  go down after ``Restart-Computer``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class DcState:
     restored: dict[str, Any] | None = None
     sysvol_ready: bool = True
     console: str = ""
+    going_down: float = 0.0
     history: list[str] = field(default_factory=list)
 
     @classmethod

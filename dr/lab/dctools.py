@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy as _copy
 import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -61,6 +62,7 @@ def boot(host: Any) -> None:
         if state.mode != "dsrm" and state.ntds == "ok" and state.copy is None:
             state.copy = host.directory_store.snapshot()
         state.mode = "dsrm"
+        state.going_down = time.time()
         state.history.append(f"{host.clock().isoformat()} started in DSRM")
         return
     state.mode = "normal"
@@ -366,6 +368,10 @@ def _ntdsutil(argv: list[str], host: Any, stdin: bytes = b"") -> Any:
     return _result("".join(session.out))
 
 
+_PARENT = {"server connections": "fsmo maintenance", "fsmo maintenance": "ntdsutil",
+           "authoritative restore": "ntdsutil"}  # fmt: skip
+
+
 class _Ntdsutil:
     def __init__(self, host: Any) -> None:
         self.host, self.out = host, []  # type: ignore[var-annotated]
@@ -378,11 +384,15 @@ class _Ntdsutil:
     def run(self, command: str) -> bool:
         self.say(f"{self.menu}: {command}\n")
         low = " ".join(command.lower().split())
-        if low == "quit":
-            self.menu = "ntdsutil" if self.menu != "ntdsutil" else ""
+        if low in ("quit", "q"):
+            self.menu = _PARENT.get(self.menu, "")
             return True
         if self.menu == "ntdsutil":
             return self._top(low)
+        if self.menu in ("fsmo maintenance", "server connections"):
+            from dr.lab.fsmo import seize_command
+
+            return seize_command(self, low)
         return self._authoritative(command, low)
 
     def _top(self, low: str) -> bool:
@@ -395,6 +405,9 @@ class _Ntdsutil:
         if low == "activate instance ntds":
             self.instance = "ntds"
             self.say('Active instance set to "ntds".\n')
+            return True
+        if low == "roles":
+            self.menu = "fsmo maintenance"
             return True
         if low == "authoritative restore":
             if self.needs_instance and not self.instance:
@@ -468,16 +481,45 @@ class _Ntdsutil:
         return max(1, since.days)
 
 
-NATIVES = {"bcdedit": _bcdedit, "wbadmin": _wbadmin, "ntdsutil": _ntdsutil, "shutdown": _shutdown}
+def _reg(argv: list[str], host: Any, stdin: bytes = b"") -> Any:
+    """``reg add KEY /v NAME /t REG_DWORD /d N /f``: the value is recorded in the DC's
+    history (the lab does not model what the registry changes; the runbook's line is run as
+    typed, and a malformed one fails as reg does)."""
+    low = [a.lower() for a in argv]
+    if len(argv) < 2 or low[0] != "add":
+        return _result('ERROR: Invalid syntax.\nType "REG /?" for usage.\n', 1)
+    opts = {low[i]: argv[i + 1] for i in range(2, len(argv) - 1) if low[i].startswith("/")}
+    if opts.get("/t", "").upper() not in ("REG_DWORD", "REG_SZ") or "/v" not in opts:
+        return _result('ERROR: Invalid syntax.\nType "REG ADD /?" for usage.\n', 1)
+    host.state.history.append(
+        f"{host.clock().isoformat()} reg {argv[1]}\\{opts['/v']} = {opts.get('/d', '')}"
+    )
+    return _result("The operation completed successfully.\n")
+
+
+def _netdom(argv: list[str], host: Any, stdin: bytes = b"") -> Any:
+    from dr.lab.fsmo import netdom
+
+    return netdom(argv, host, stdin)
+
+
+NATIVES = {"bcdedit": _bcdedit, "wbadmin": _wbadmin, "ntdsutil": _ntdsutil, "shutdown": _shutdown,
+           "netdom": _netdom, "reg": _reg}  # fmt: skip
 
 
 def _cmdlets() -> dict[str, Any]:
+    from dr.lab import fsmo
     from dr.lab.excmdlets import get_wmi_object
 
     return {
         "get-wmiobject": get_wmi_object,
         "get-service": get_service,
         "restart-computer": restart_computer,
+        "import-module": fsmo.import_module,
+        "get-adobject": fsmo.get_ad_object,
+        "set-adobject": fsmo.set_ad_object,
+        "set-adaccountpassword": fsmo.set_ad_account_password,
+        "reset-computermachinepassword": fsmo.reset_computer_machine_password,
     }
 
 

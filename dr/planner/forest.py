@@ -167,6 +167,27 @@ def first_dc(inv: Inventory, provider: FactsProvider, domain: Domain) -> Server:
     return (with_state or dcs)[0]
 
 
+def _alone(
+    b: PlanBuilder, inv: Inventory, dc: Server, domain: Domain, after: list[str]
+) -> tuple[list[str], list[str]]:
+    """The restored DC is the domain now: roles seized, the lost DCs' metadata removed, the
+    RID pool raised, its computer password and krbtgt reset; the second krbtgt reset later."""
+    from dr.planner.forest_recovery import initial_recovery, second_krbtgt
+
+    forest = next(f for f in inv.forests if any(d is domain for d in f.domains))
+    others = [n for n in domain.domain_controllers if n.casefold() != dc.name.casefold()]
+    ready = initial_recovery(b, dc, domain, root=domain is forest.domains[0], others=others,
+                             after=after)  # fmt: skip
+    second_krbtgt(b, dc, domain, ready)
+    if others:
+        b.warn(
+            f"{', '.join(others)}: removed from the directory (metadata cleanup); install "
+            f"them again as domain controllers of {domain.name} once it runs (`dr plan site` "
+            "plans that too)"
+        )
+    return ready, others
+
+
 def exchange_checks(b: PlanBuilder, server: Server, after: Sequence[str]) -> list[str]:
     """After the directory is back: Exchange's names checked, services restarted, stores up."""
     on = {"host": server.name, "platform": platform_of(server)}
@@ -246,6 +267,9 @@ def plan_forest(
     dc = first_dc(inv, provider, domain)
     primary = not objects and not partners_survive
     done, state = dc_steps(b, provider, dc, [], at, objects, sysvol_primary=primary)
+    others: list[str] = []
+    if primary:  # no partner left: the domain's forest recovery (dr.planner.forest_recovery)
+        done, others = _alone(b, inv, dc, domain, done)
     exchange = [
         s
         for s in inv.servers
@@ -264,6 +288,7 @@ def plan_forest(
         {
             "domain": domain.name,
             "domain_controller": dc.name,
+            "removed_domain_controllers": others,
             "system_state": state.id,
             "authoritative_objects": list(objects),
             "sysvol_primary": primary,

@@ -68,7 +68,7 @@ def recover_domain(
     restored, _ = dc_steps(b, provider, dc, built, None, sysvol_primary=True)
     others = [name for name in domain.domain_controllers if name.casefold() != dc.name.casefold()]
     root = domain is forest.domains[0]
-    ready = _initial_recovery(b, dc, domain, root=root, others=others, after=restored)
+    ready = initial_recovery(b, dc, domain, root=root, others=others, after=restored)
     return RecoveredDomain(dc=dc, ready=ready, others=others, domain=domain)
 
 
@@ -118,7 +118,7 @@ def _machine(
     return rebuild_host(b, provider, dc, after, join=False)
 
 
-def _initial_recovery(
+def initial_recovery(
     b: PlanBuilder,
     dc: Server,
     domain: Domain,

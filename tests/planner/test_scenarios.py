@@ -476,8 +476,20 @@ def test_forest_restores_the_domain_controller_first() -> None:
     assert kinds(plan)[:2] == ["boot-dsrm", "restore-system-state"]
     # the first DC of a lost directory: nobody to take SYSVOL from, so it becomes primary
     assert plan.steps[1].params["authoritative"] is True
-    verify = next(s for s in plan.steps if s.kind == "verify-directory")
-    assert all(verify.id in s.needs for s in plan.steps if s.kind == "manual")
+    # ...and the domain alone: Exchange's checks wait for the forest recovery's steps
+    krbtgt = next(s for s in plan.steps if s.kind == "reset-krbtgt" and s.params["round"] == 1)
+    names = next(s for s in plan.steps if s.kind == "manual" and s.id.endswith(".names"))
+    assert krbtgt.id in names.needs
+    order = [k for k in kinds(plan) if k in ("verify-directory", "seize-fsmo-roles",
+             "cleanup-dc-metadata", "raise-rid-pool", "reset-machine-password")]  # fmt: skip
+    assert order == ["verify-directory", "seize-fsmo-roles", "cleanup-dc-metadata",
+                     "raise-rid-pool", "reset-machine-password"]  # fmt: skip
+    assert plan.facts["removed_domain_controllers"] == ["DC2016"]  # DC1 restored, DC2016 gone
+
+
+def test_a_dc_whose_partners_survive_needs_no_forest_recovery() -> None:
+    plan = plan_forest(estate_facts(), "corp.contoso.com", partners_survive=True)
+    assert not {"seize-fsmo-roles", "cleanup-dc-metadata", "reset-krbtgt"} & set(kinds(plan))
 
 
 def test_authoritative_forest_restore_marks_objects_after_approval() -> None:
