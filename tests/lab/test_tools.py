@@ -161,6 +161,28 @@ def test_bcdedit_netdom_diskshadow_certutil_ntdsutil() -> None:
     refused("ntdsutil", "popups maybe")
 
 
+def test_certutil_ca_backup_and_restore_verbs_take_their_documented_options() -> None:
+    # certutil.md: -restore BackupDirectory [-f] [-config Machine\CAName] [-p Password]
+    restore = run("certutil", "-f", "-p", "pw", "-restore", "C:\\b", exchange=None)
+    assert (restore.mode, restore.switches, restore.operands) == (
+        "-restore",
+        {"-f": True, "-p": "pw"},
+        ["C:\\b"],
+    )
+    assert "option -t is not valid" in str(refused("certutil", "-t", "5", "-restore", "C:\\b"))
+    assert "expected CertUtil [Options] -restore BackupDirectory" in str(
+        refused("certutil", "-f", "-restore")
+    )
+    refused("certutil", "-restore", "C:\\b", "C:\\c")  # one directory only
+    refused("certutil", "-p", "pw", "-backupDB", "C:\\d")  # -backupDB takes no password
+    assert run("certutil", "-f", "-backupDB", "C:\\d", "Incremental", "KeepLog").operands == [
+        "C:\\d",
+        "Incremental",
+        "KeepLog",
+    ]
+    assert run("certutil", "-ping").mode == "-ping"  # a verb outside the data: unverified
+
+
 def test_check_takes_the_hosts_versions_and_cu() -> None:
     check("setup.exe", [NEW, "/m:RecoverServer"], Host(2016, "2016", exchange_cu=23))
     with pytest.raises(ToolUsageError):

@@ -21,8 +21,10 @@ What is checked, and where the rules come from (sources in ``dr/lab/data/cmdlets
   (the old form "is no longer available"); ``/Mode:`` (``/m:``) values; 2013's switches from
   its own page. 2000/2003 take ``/disasterrecovery``. Exchange 2007 / 2010 Setup.com: no
   Microsoft source was found, so nothing is checked there. An unknown CU counts as the latest.
-- bcdedit, netdom, diskshadow, certutil — the command / verb lists of their pages; verbs the
-  data does not list (certutil -backupDB / -backupKey, ...) are accepted as unverified.
+- bcdedit, netdom, diskshadow, certutil — the command / verb lists of their pages; certutil's CA
+  backup and restore verbs (-backup, -backupDB, -backupKey, -restore, -restoreDB, -restoreKey)
+  are checked for their options and operands; other verbs the data does not list are accepted
+  as unverified.
 - ntdsutil — no Microsoft page: only ``popups on|off`` is checked (third-party transcription).
 """
 
@@ -525,7 +527,7 @@ def _diskshadow(argv: list[str], host: _Host) -> ToolCall:
 
 _CERTUTIL_OPTIONS = {
     "f", "user", "enterprise", "service", "grouppolicy", "silent", "split", "dc", "config", "p",
-    "v",
+    "v", "t",
 }  # fmt: skip
 _HASH_ALGORITHMS = {"md2", "md4", "md5", "sha1", "sha256", "sha384", "sha512"}
 
@@ -543,7 +545,7 @@ def _certutil(argv: list[str], host: _Host) -> ToolCall:
         if name is None:
             operands.append(arg)
         elif name in _CERTUTIL_OPTIONS and verb is None:
-            takes = name in ("dc", "config", "p")
+            takes = name in ("dc", "config", "p", "t")
             switches["-" + name] = argv[i] if takes and i < len(argv) else True
             i += 1 if takes else 0
         elif verb is None:
@@ -552,7 +554,25 @@ def _certutil(argv: list[str], host: _Host) -> ToolCall:
             raise ToolUsageError(f"CertUtil: Unknown arg: {arg}", 87)
     if verb == "hashfile" and len(operands) > 1 and operands[1].lower() not in _HASH_ALGORITHMS:
         raise ToolUsageError(f"CertUtil: -hashfile: unknown hash algorithm {operands[1]}", 87)
+    if verb is not None:
+        _certutil_ca_verb("-" + verb, switches, operands)
     return ToolCall("certutil", "-" + verb if verb else None, switches, operands)
+
+
+def _certutil_ca_verb(verb: str, switches: dict[str, str | bool], operands: list[str]) -> None:
+    """A CA backup / restore verb's options and operand count, as its section of certutil.md
+    prints them (tools.json ``ca_backup_restore_verbs``); other verbs are left as they are."""
+    spec = _tools()["certutil"].get("ca_backup_restore_verbs", {}).get(verb)
+    if spec is None:
+        return
+    allowed = {"-" + o for o in spec["options"]}
+    for option in switches:
+        if option not in allowed:
+            message = f"CertUtil: {verb}: option {option} is not valid: {spec['syntax']}"
+            raise ToolUsageError(message, 87)
+    low, high = spec["operands"]
+    if not low <= len(operands) <= high:
+        raise ToolUsageError(f"CertUtil: {verb}: expected {spec['syntax']}", 87)
 
 
 def _ntdsutil(argv: list[str], host: _Host) -> ToolCall:
