@@ -150,6 +150,21 @@ def test_exchange_2007_cmdlets_bind_to_their_2007_pages() -> None:
     assert problems(script, **EXCHANGE_2007) == []
 
 
+def test_restore_mailbox_on_2007_takes_the_recovery_storage_group_form() -> None:
+    rsg = "Restore-Mailbox -Identity 'alice' -RSGDatabase 'EX1\\RSG\\DB1'"
+    assert problems(SNAPIN_2007 + rsg + " -Confirm:$false", **EXCHANGE_2007) == []
+    into_folder = rsg + " -RSGMailbox $guid -TargetFolder 'Recovered' -BadItemLimit 10"
+    assert problems(SNAPIN_2007 + into_folder, **EXCHANGE_2007) == []
+    # -TargetFolder comes with -RSGMailbox; 2010's -RecoveryDatabase is not 2007's
+    assert problems(SNAPIN_2007 + rsg + " -RSGMailbox $guid", **EXCHANGE_2007) == [
+        "Cannot process command because of one or more missing mandatory parameters: TargetFolder."
+    ]
+    found = problems(
+        SNAPIN_2007 + "Restore-Mailbox -Identity 'a' -RecoveryDatabase 'R'", **EXCHANGE_2007
+    )
+    assert "Restore-Mailbox -RecoveryDatabase is not in Exchange 2007 (it is in 2010)" in found
+
+
 def test_exchange_2007_refuses_what_its_pages_do_not_print() -> None:
     # -Archive arrived with Exchange 2010 SP1; -Identity and -Server are in different 2007 sets.
     found = problems(SNAPIN_2007 + "Test-MAPIConnectivity -Identity 'a' -Archive", **EXCHANGE_2007)
@@ -175,8 +190,8 @@ def test_the_exchange_2007_data_names_a_source_for_each_fact() -> None:
     assert not known & unverified
     assert all("microsoft.com" in c["url"] and c["syntax"] for c in data["cmdlets"])
     assert all(u["note"] and u["searched"] for u in data["unverified"])
-    assert {"Get-Mailbox", "Test-MAPIConnectivity", "Get-StorageGroup"} <= known
-    assert {"New-StorageGroup", "Restore-Mailbox", "Mount-Database"} <= unverified
+    assert {"Get-Mailbox", "Test-MAPIConnectivity", "Get-StorageGroup", "Restore-Mailbox"} <= known
+    assert {"New-StorageGroup", "Export-Mailbox", "Mount-Database"} <= unverified
     # every finding the shipped library may keep is one of these documented gaps
     assert {call for _, call, _ in KNOWN_GAPS} <= unverified
 
