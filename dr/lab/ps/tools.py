@@ -592,10 +592,8 @@ def _ntdsutil(argv: list[str], host: _Host) -> ToolCall:
         if menu == "other":
             break  # a menu the data does not describe (its own submenus included)
         words = _NT_TOKEN.findall(arg)
-        if [w.lower() for w in words[:1]] == ["popups"] and [w.lower() for w in words[1:]] not in (
-            ["on"],
-            ["off"],
-        ):
+        lowered = [w.lower() for w in words]
+        if lowered[:1] == ["popups"] and lowered[1:] not in (["on"], ["off"]):
             raise _nt_error(arg)
         if _nt_match(data["menu_navigation"]["commands"], words):
             menu = "top" if menu != "top" and _nt_is(words, "quit") else menu
