@@ -161,6 +161,81 @@ def test_bcdedit_netdom_diskshadow_certutil_ntdsutil() -> None:
     refused("ntdsutil", "popups maybe")
 
 
+def test_certutil_ca_backup_and_restore_verbs_take_their_documented_options() -> None:
+    # certutil.md: -restore BackupDirectory [-f] [-config Machine\CAName] [-p Password]
+    restore = run("certutil", "-f", "-p", "pw", "-restore", "C:\\b", exchange=None)
+    assert (restore.mode, restore.switches, restore.operands) == (
+        "-restore",
+        {"-f": True, "-p": "pw"},
+        ["C:\\b"],
+    )
+    assert "option -t is not valid" in str(refused("certutil", "-t", "5", "-restore", "C:\\b"))
+    assert "expected CertUtil [Options] -restore BackupDirectory" in str(
+        refused("certutil", "-f", "-restore")
+    )
+    refused("certutil", "-restore", "C:\\b", "C:\\c")  # one directory only
+    refused("certutil", "-p", "pw", "-backupDB", "C:\\d")  # -backupDB takes no password
+    assert run("certutil", "-f", "-backupDB", "C:\\d", "Incremental", "KeepLog").operands == [
+        "C:\\d",
+        "Incremental",
+        "KeepLog",
+    ]
+    assert run("certutil", "-ping").mode == "-ping"  # a verb outside the data: unverified
+
+
+AUTHORITATIVE = 'restore object "CN=Alice Smith,OU=Staff,DC=corp,DC=example,DC=com"'
+
+
+def ntdsutil(windows: str, *commands: str):  # type: ignore[no-untyped-def]
+    return parse(
+        "ntdsutil", list(commands), exchange_version=None, windows=windows, exchange_cu=None
+    )
+
+
+def test_ntdsutil_commands_follow_its_menus_as_microsoft_documents_them() -> None:
+    # the runbook's line (2008+), and the same with the documented short forms
+    ntdsutil(
+        "2016",
+        "popups off",
+        "activate instance ntds",
+        "authoritative restore",
+        AUTHORITATIVE,
+        "quit",
+        "quit",
+    )
+    ntdsutil(
+        "2008R2", "popups off", "ac i ntds", "au r", 'restore subtree "OU=Staff,DC=corp"', "q", "q"
+    )
+    ntdsutil("2016", "authoritative restore", 'restore object "CN=A,DC=x" verinc 100000')
+    ntdsutil("2003", "authoritative restore", AUTHORITATIVE, "quit", "quit")
+    # a menu the data does not describe is not checked past its name
+    ntdsutil(
+        "2016",
+        "metadata cleanup",
+        "connections",
+        "connect to server DC1",
+        "quit",
+        "select operation target",
+    )
+
+
+@pytest.mark.parametrize(
+    ("windows", "commands"),
+    [
+        ("2016", ("popups off", "bogus command")),  # not a top-level command in 2008+
+        ("2016", ("authoritative restore", "restore object CN=Alice Smith,DC=x")),  # DN unquoted
+        ("2003", ("authoritative restore", 'restore object "CN=A,DC=x" verinc many')),
+        ("2003", ("authoritative restore", "restore everything")),
+        ("2003", ("popups maybe",)),
+    ],
+)
+def test_ntdsutil_refuses_what_its_menus_do_not_take(
+    windows: str, commands: tuple[str, ...]
+) -> None:
+    with pytest.raises(ToolUsageError, match="Error parsing Input - Invalid Syntax"):
+        ntdsutil(windows, *commands)
+
+
 def test_check_takes_the_hosts_versions_and_cu() -> None:
     check("setup.exe", [NEW, "/m:RecoverServer"], Host(2016, "2016", exchange_cu=23))
     with pytest.raises(ToolUsageError):

@@ -21,9 +21,12 @@ What is checked, and where the rules come from (sources in ``dr/lab/data/cmdlets
   (the old form "is no longer available"); ``/Mode:`` (``/m:``) values; 2013's switches from
   its own page. 2000/2003 take ``/disasterrecovery``. Exchange 2007 / 2010 Setup.com: no
   Microsoft source was found, so nothing is checked there. An unknown CU counts as the latest.
-- bcdedit, netdom, diskshadow, certutil — the command / verb lists of their pages; verbs the
-  data does not list (certutil -backupDB / -backupKey, ...) are accepted as unverified.
-- ntdsutil — no Microsoft page: only ``popups on|off`` is checked (third-party transcription).
+- bcdedit, netdom, diskshadow, certutil — the command / verb lists of their pages; certutil's CA
+  backup and restore verbs (-backup, -backupDB, -backupKey, -restore, -restoreDB, -restoreKey)
+  are checked for their options and operands; other verbs the data does not list are accepted
+  as unverified.
+- ntdsutil — the commands typed at its authoritative restore menu (Microsoft's subcommand page,
+  2003-2008) and, from Windows 2008 on, at its top-level menu (the 2008 command reference).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from dr.lab.ps.versions import load
+from dr.lab.ps.versions import load, normalize_windows
 
 __all__ = ["ToolCall", "ToolUsageError", "check", "describes", "parse", "tool_name"]
 
@@ -525,7 +528,7 @@ def _diskshadow(argv: list[str], host: _Host) -> ToolCall:
 
 _CERTUTIL_OPTIONS = {
     "f", "user", "enterprise", "service", "grouppolicy", "silent", "split", "dc", "config", "p",
-    "v",
+    "v", "t",
 }  # fmt: skip
 _HASH_ALGORITHMS = {"md2", "md4", "md5", "sha1", "sha256", "sha384", "sha512"}
 
@@ -543,7 +546,7 @@ def _certutil(argv: list[str], host: _Host) -> ToolCall:
         if name is None:
             operands.append(arg)
         elif name in _CERTUTIL_OPTIONS and verb is None:
-            takes = name in ("dc", "config", "p")
+            takes = name in ("dc", "config", "p", "t")
             switches["-" + name] = argv[i] if takes and i < len(argv) else True
             i += 1 if takes else 0
         elif verb is None:
@@ -552,15 +555,103 @@ def _certutil(argv: list[str], host: _Host) -> ToolCall:
             raise ToolUsageError(f"CertUtil: Unknown arg: {arg}", 87)
     if verb == "hashfile" and len(operands) > 1 and operands[1].lower() not in _HASH_ALGORITHMS:
         raise ToolUsageError(f"CertUtil: -hashfile: unknown hash algorithm {operands[1]}", 87)
+    if verb is not None:
+        _certutil_ca_verb("-" + verb, switches, operands)
     return ToolCall("certutil", "-" + verb if verb else None, switches, operands)
 
 
+def _certutil_ca_verb(verb: str, switches: dict[str, str | bool], operands: list[str]) -> None:
+    """A CA backup / restore verb's options and operand count, as its section of certutil.md
+    prints them (tools.json ``ca_backup_restore_verbs``); other verbs are left as they are."""
+    spec = _tools()["certutil"].get("ca_backup_restore_verbs", {}).get(verb)
+    if spec is None:
+        return
+    allowed = {"-" + o for o in spec["options"]}
+    for option in switches:
+        if option not in allowed:
+            message = f"CertUtil: {verb}: option {option} is not valid: {spec['syntax']}"
+            raise ToolUsageError(message, 87)
+    low, high = spec["operands"]
+    if not low <= len(operands) <= high:
+        raise ToolUsageError(f"CertUtil: {verb}: expected {spec['syntax']}", 87)
+
+
+_NT_OLD_WINDOWS = {"2000", "2003", "2003R2"}
+# Top-level commands that act at once; every other one opens a menu of its own.
+_NT_IMMEDIATE = {"activate", "popups", "help", "quit", "list", "ldap", "ssl", "change", "?"}
+_NT_TOKEN = re.compile(r'"[^"]*"|\S+')
+
+
 def _ntdsutil(argv: list[str], host: _Host) -> ToolCall:
+    """Each argument is one command typed at ntdsutil's current menu (tools.json ntdsutil):
+    the authoritative restore menu is checked everywhere, the top-level menu from 2008 on."""
+    data = _tools()["ntdsutil"]
+    old = host.windows is None or normalize_windows(host.windows) in _NT_OLD_WINDOWS
+    menu = "top"
     for arg in argv:
-        words = arg.lower().split()
-        if words[:1] == ["popups"] and words[1:] not in (["on"], ["off"]):
-            raise ToolUsageError(f'Error parsing Input - Invalid Syntax: "{arg}"', 1)
+        if menu == "other":
+            break  # a menu the data does not describe (its own submenus included)
+        words = _NT_TOKEN.findall(arg)
+        lowered = [w.lower() for w in words]
+        if lowered[:1] == ["popups"] and lowered[1:] not in (["on"], ["off"]):
+            raise _nt_error(arg)
+        if _nt_match(data["menu_navigation"]["commands"], words):
+            menu = "top" if menu != "top" and _nt_is(words, "quit") else menu
+            continue
+        menu = _nt_step(menu, words, arg, old, data)
     return ToolCall("ntdsutil", None, {}, list(argv))
+
+
+def _nt_step(menu: str, words: list[str], arg: str, old: bool, data: dict[str, Any]) -> str:
+    """The menu after ``arg`` is typed at ``menu`` (``"other"``: a menu the data does not list)."""
+    if menu == "top":
+        if _nt_match(["authoritative restore"], words):
+            return "authoritative restore"
+        if old:
+            return "top"  # no 2000 / 2003 top-level list was found: not checked
+        forms = [
+            f.strip() for f in data["top_level_2008"]["syntax"].split("[", 1)[1][:-1].split("|")
+        ]
+        if not _nt_match(forms, words):
+            raise _nt_error(arg)
+        return "top" if _nt_first(forms, words) in _NT_IMMEDIATE else "other"
+    authoritative = data["authoritative_restore"]
+    forms = authoritative["commands"] + authoritative["accepted_unverified"]["commands"]
+    if menu == "authoritative restore" and not _nt_match(forms, words):
+        raise _nt_error(arg)
+    return menu
+
+
+def _nt_error(arg: str) -> ToolUsageError:
+    return ToolUsageError(f'Error parsing Input - Invalid Syntax: "{arg}"', 1)
+
+
+def _nt_is(words: list[str], command: str) -> bool:
+    return _nt_match([command], words)
+
+
+def _nt_first(forms: list[str], words: list[str]) -> str:
+    matched = next(f for f in forms if _nt_form(f, words))
+    return matched.split()[0].lower()
+
+
+def _nt_match(forms: list[str], words: list[str]) -> bool:
+    return any(_nt_form(form, words) for form in forms)
+
+
+def _nt_form(form: str, words: list[str]) -> bool:
+    """Whether ``words`` type ``form``: each keyword or a prefix of it ("ac i ntds"), ``%s``
+    one word (a quoted one may hold spaces), ``%d`` a number."""
+    parts = form.replace("(s)", "s").split()
+    if len(parts) != len(words):
+        return False
+    for part, word in zip(parts, words, strict=True):
+        if part.startswith("%d"):
+            if not word.isdigit():
+                return False
+        elif not part.startswith("%") and not part.lower().startswith(word.lower()):
+            return False
+    return True
 
 
 _PARSERS: dict[str, Callable[[list[str], _Host], ToolCall]] = {
