@@ -24,6 +24,10 @@ Restoring a domain controller (`dr plan forest`): at its console in DSRM.
 dr lab operator open-envelope --host DC2016
 DR_LAB_DSRM_PASSWORD=... dr lab operator dsrm-sign-in --host DC2016
 dr lab exec DC2016 --cmd "wbadmin get versions -backupTarget:D: -machine:DC2016"
+
+Recovering a domain with no DC left: the lost DC's metadata removed.
+
+dr lab operator delete-dc --host DC2016 --dc DC1
 """
 
 from __future__ import annotations
