@@ -732,6 +732,15 @@ def _finish(journal: Journal, info: RunInfo, state: str, by: str, quiet: bool = 
         done = f"every step recorded, nothing restored ({DRY_RUN})"
         (err_console if quiet else console).print(f"run {info.id}: {done}", highlight=False)
         return
+    skipped = sum(1 for s in journal.step_states(info.id).values() if s == "skipped")
+    if state == "succeeded" and skipped:
+        status = suggest("dr", "run", "status", info.id)
+        (err_console if quiet else console).print(
+            f"run {info.id} [yellow]succeeded with {skipped} step(s) left out or skipped[/]: "
+            f"not a whole restore — `{status}` says which and why",
+            highlight=False,
+        )
+        return
     if state == "succeeded":
         (err_console if quiet else console).print(f"run {info.id} [green]succeeded[/]")
         return
@@ -770,6 +779,7 @@ def _run_row(journal: Journal, info: RunInfo) -> dict[str, Any]:
     states = journal.step_states(info.id)
     total = len(_plan_steps(info))
     done = sum(1 for s in states.values() if s in ("succeeded", "skipped", "acked"))
+    skipped = sum(1 for s in states.values() if s == "skipped")
     return {
         "id": info.id,
         "state": journal.run_state(info.id),
@@ -779,6 +789,7 @@ def _run_row(journal: Journal, info: RunInfo) -> dict[str, Any]:
         "plan_digest": info.plan_digest,
         "steps_done": done,
         "steps_total": total,
+        "steps_skipped": skipped,
         "dry_run": bool(info.options.get("dry_run")),
         **run_times(journal.records(info.id, kinds=["run"])),
     }
@@ -831,10 +842,19 @@ def _print_runs(rows: list[dict[str, Any]]) -> None:
         table.add_column(name)
     for r in rows:
         steps = f"{r['steps_done']}/{r['steps_total']}"
-        state, steps = (dry_run_state(r), "") if r["dry_run"] else (r["state"], steps)
+        state, steps = (dry_run_state(r), "") if r["dry_run"] else (_state_shown(r), steps)
         took = duration(r["duration_seconds"], "—")
         table.add_row(r["id"], state, steps, r["started_by"], shown(r["created"]), took, r["plan"])
     print_table(table)
+
+
+def _state_shown(row: dict[str, Any]) -> str:
+    """A run's state; one that succeeded with steps left out (``--limit``, ``--start-at``,
+    a person's skip) says so, so that it is not read as a whole restore."""
+    skipped = row.get("steps_skipped", 0)
+    if row["state"] == "succeeded" and skipped:
+        return f"succeeded, {skipped} skipped"
+    return str(row["state"])
 
 
 def dry_run_state(row: dict[str, Any]) -> str:
@@ -856,7 +876,7 @@ def _print_run(data: dict[str, Any]) -> None:
         console.print(f"[bold yellow]{DRY_RUN}[/]", highlight=False)
         state = dry_run_state(data)
     else:
-        state = f"{data['state']} — {data['steps_done']}/{data['steps_total']} steps done"
+        state = f"{_state_shown(data)} — {data['steps_done']}/{data['steps_total']} steps done"
     console.print(
         f"run [bold]{data['id']}[/] {state}; started by {data['started_by']}; plan {data['plan']}",
         highlight=False,

@@ -467,6 +467,14 @@ def test_limit_runs_only_that_hosts_steps_and_refuses_an_unknown_host(
     assert out.returncode == 0, out.stdout + out.stderr
     assert "left out: a — not on --limit orchestrator" in out.stdout
     assert sorted(p.name for p in marks.iterdir()) == ["b"]
+    # it succeeded for what it ran, and says it is not a whole restore, everywhere
+    assert "succeeded with 1 step(s) left out or skipped" in out.stdout
+    assert "not a whole restore" in out.stdout
+    (rid,) = run_ids(env)
+    listing = dr("run", "status", env=env)
+    assert "succeeded, 1 skipped" in listing.stdout, listing.stdout
+    shown = json.loads(dr("run", "status", rid, "--json", env=env).stdout)
+    assert shown["state"] == "succeeded" and shown["steps_skipped"] == 1
 
 
 def test_log_follow_json_is_one_object_a_line_and_ends_with_the_run(
