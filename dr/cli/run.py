@@ -168,10 +168,11 @@ def start(
     _selection_problem(plan, specs, limit, start_at)
     if check or not dry_run:
         _passphrase_for_steps(plan)
+    to_run = _kept(plan, specs, limit, start_at)  # --limit / --start-at: only what will run
     if check:
-        _check_only(plan_file, plan, specs, options, as_json)
+        _check_only(plan_file, plan, to_run, options, as_json)
     if not dry_run:  # a dry run sends nothing, so it needs none of it
-        _refuse_unless_ready(plan_file, plan, specs, options)
+        _refuse_unless_ready(plan_file, plan, to_run, options)
     out = err_console if as_json else console
     with _journal() as journal:
         info = create_run(journal, plan, plan_file.resolve(), operator_name(by), options)
@@ -237,6 +238,19 @@ def _selection_problem(
     found = problem(specs, validate_dag(plan.steps), limit or (), start_at)
     if found is not None:
         raise ParameterError(found[0], hint=found[1])
+
+
+def _kept(
+    plan: Any, specs: dict[str, StepSpec], limit: list[str] | None, start_at: str | None
+) -> dict[str, StepSpec]:
+    """The steps --limit / --start-at keep: what the check before the start looks at."""
+    from engine.plan import validate_dag
+    from engine.selection import select
+
+    if not limit and start_at is None:
+        return specs
+    left_out = select(specs, validate_dag(plan.steps), limit or (), start_at).skipped
+    return {sid: spec for sid, spec in specs.items() if sid not in left_out}
 
 
 def _select(

@@ -233,6 +233,12 @@ def test_check_names_what_is_missing_and_start_refuses(
     assert "E2800" in refused.stderr and "MISSING" in refused.stderr
     assert f"dr run start {path} --check" in refused.stderr
     assert run_ids(estate) == []  # nothing recorded
+    # --limit: the check looks only at what will run; EX2016's step is left out
+    limited = dr("run", "start", str(path), "--check", "--json", "--runbooks", str(lib),
+                 "--limit", "orchestrator", env=estate)  # fmt: skip
+    hosts = {f["subject"] for f in json.loads(limited.stdout)["findings"]
+             if f["check"] == "transport"}  # fmt: skip
+    assert "EX2016" not in hosts, limited.stdout
 
 
 def test_check_passes_once_everything_is_there_and_never_prints_a_secret(
