@@ -42,7 +42,7 @@ from dr.model.inventory import Server
 
 __all__ = ["DomainControllerHost", "is_dsrm_admin"]
 
-GOING_DOWN_SECONDS = 3.0  # a restarting DC still answers the session that restarted it
+GOING_DOWN_SECONDS = 3.0  # a restarting DC still answers requests on the shell that restarted it
 
 _DCDIAG_TESTS = {
     "advertising": "Advertising", "replications": "Replications",
@@ -114,15 +114,18 @@ class DomainControllerHost:
     def answering(self) -> bool:
         return self.saved().machine.present
 
-    def sign_in(self, user: str, password: str, domain_ok: bool) -> bool:
+    def sign_in(self, user: str, password: str, domain_ok: bool, *, opening: bool = True) -> bool:
         """Who may sign in over the network. Normally the domain's accounts (the lab's
         operator account); in Directory Services Restore Mode the directory is not running
         and accounts are checked against the local SAM only, so a domain account fails and
         only the DSRM administrator (``DC\\Administrator`` with the DSRM password) works
         (learn.microsoft.com/windows/win32/ad/restoring-an-active-directory-server)."""
         saved = self.saved()
-        if saved.mode != "dsrm" or time.time() - saved.going_down < GOING_DOWN_SECONDS:
-            return domain_ok  # normal, or still going down: the restarting session's requests
+        going_down = time.time() - saved.going_down < GOING_DOWN_SECONDS
+        if saved.mode != "dsrm":
+            return domain_ok
+        if going_down and not opening and domain_ok:
+            return True  # the restarting session's last requests, on the shell it had open
         return is_dsrm_admin(self, user) and password == self.dsrm_password
 
     def __call__(self, script: str, stdin: bytes, shell: str = "powershell") -> Any:

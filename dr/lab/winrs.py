@@ -196,12 +196,13 @@ class WinRSServer:
 
     # -- called from request threads --
 
-    def authorised(self, header: str | None) -> bool:
+    def authorised(self, header: str | None, body: bytes = b"") -> bool:
         ok = header == self._expected
         sign_in = getattr(self.handler, "sign_in", None)  # a host that decides who signs in
         if sign_in is not None:
             user, _, password = _basic(header)
-            ok = bool(sign_in(user, password, ok))
+            opening = b"/transfer/Create" in body  # a new shell, not a request on an open one
+            ok = bool(sign_in(user, password, ok, opening=opening))
         if not ok:
             with self._lock:
                 self.rejected_logins += 1
@@ -600,7 +601,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if app._gone() or not app.answering():  # the network went, or the machine is lost
             self.close_connection = True
             return
-        if not app.authorised(self.headers.get("Authorization")):
+        if not app.authorised(self.headers.get("Authorization"), body):
             self._reply(401, b"", {"WWW-Authenticate": 'Basic realm="WSMAN"'})
             return
         try:

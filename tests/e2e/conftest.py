@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -143,3 +144,39 @@ def newest_run(env: dict[str, str]) -> str:
     """The id of the newest run in the workspace's journal."""
     runs = json.loads(dr_with(env, "run", "status", "--json").stdout)
     return str(max(runs, key=lambda r: r["created"])["id"])
+
+
+def run_steps(env: dict[str, str], run: str) -> list[dict[str, Any]]:
+    """Every step of ``run`` as `dr run status RUN --json` shows it."""
+    return list(json.loads(dr_with(env, "run", "status", run, "--json").stdout)["steps"])
+
+
+def steps_in(env: dict[str, str], run: str, state: str) -> list[str]:
+    """The ids of the steps of ``run`` in ``state`` (e.g. ``waiting``)."""
+    return [s["id"] for s in run_steps(env, run) if s["state"] == state]
+
+
+def step_state(env: dict[str, str], run: str, step: str) -> str:
+    """One step's state, ``""`` when the run has no such step."""
+    return next((s["state"] for s in run_steps(env, run) if s["id"] == step), "")
+
+
+def at_the_console(
+    lab_ws: LabWorkspace, env: dict[str, str], text: str, prefixes: tuple[str, ...],
+    host: str = "DC2016",
+) -> list[str]:  # fmt: skip
+    """Type at a DC's console (signed in as its DSRM administrator) every command of a
+    rendered instruction ``text`` that starts with one of ``prefixes``; the lines typed."""
+    import re
+
+    lines = [c for c in re.findall(r"`([^`]+)`", text) if c.startswith(prefixes)]
+    assert lines, text
+    if not lab_ws.lab().dc(host).load().console:
+        password = dr_with(env, "lab", "operator", "open-envelope", "--host", host)
+        signed = dr_with({**env, "DR_LAB_DSRM_PASSWORD": password.stdout.strip()}, "lab",
+                         "operator", "dsrm-sign-in", "--host", host)  # fmt: skip
+        assert signed.returncode == 0, signed.stdout + signed.stderr
+    for line in lines:
+        said = dr_with(env, "lab", "exec", host, "--cmd", line)
+        assert said.returncode == 0, f"{line}\n{said.stdout}\n{said.stderr}"
+    return lines

@@ -12,10 +12,16 @@ gone, and the directory equal to DC2016's backup.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-from tests.e2e.conftest import LabWorkspace, dr_with, newest_run
+from tests.e2e.conftest import (
+    LabWorkspace,
+    at_the_console,
+    dr_with,
+    newest_run,
+    step_state,
+    steps_in,
+)
 
 CONSOLE = ("wbadmin ", "ntdsutil ", "bcdedit ", "shutdown ", "reg ")
 DONE = "reset-krbtgt.corp.contoso.com.1"
@@ -65,13 +71,13 @@ def _run_to_the_recovered_domain(
     with lab_ws.serving() as env:
         out = dr_with(env, "run", "start", str(lab_ws.root / "plan.json"), "--non-interactive")
         run = newest_run(env)
-        while out.returncode == 10 and _state(env, run, DONE) != "succeeded":
-            waiting = _steps(env, run, "waiting")
+        while out.returncode == 10 and step_state(env, run, DONE) != "succeeded":
+            waiting = steps_in(env, run, "waiting")
             assert waiting, out.stdout + out.stderr
             for step in waiting:
                 kind = kinds[step]
                 if kind in ("restore-system-state", "leave-dsrm"):
-                    typed += _at_the_console(lab_ws, env, specs[step].instructions)
+                    typed += at_the_console(lab_ws, env, specs[step].instructions, CONSOLE)
                 elif kind == "cleanup-dc-metadata":
                     assert "permanently offline" in specs[step].instructions
                     deleted = dr_with(env, "lab", "operator", "delete-dc", "--host", "DC2016",
@@ -83,32 +89,6 @@ def _run_to_the_recovered_domain(
                 acked = dr_with(env, "run", "ack", run, step, "--by", by, "--decision", "done")
                 assert acked.returncode == 0, acked.stdout + acked.stderr
             out = dr_with(env, "run", "resume", run)
-        assert _state(env, run, DONE) == "succeeded", out.stdout + out.stderr
-        assert _state(env, run, "seize-fsmo-roles.DC2016") == "succeeded"
+        assert step_state(env, run, DONE) == "succeeded", out.stdout + out.stderr
+        assert step_state(env, run, "seize-fsmo-roles.DC2016") == "succeeded"
     return typed
-
-
-def _at_the_console(lab_ws: LabWorkspace, env: dict[str, str], text: str) -> list[str]:
-    lines = [c for c in re.findall(r"`([^`]+)`", text) if c.startswith(CONSOLE)]
-    assert lines, text
-    if not lab_ws.lab().dc("DC2016").load().console:
-        password = dr_with(env, "lab", "operator", "open-envelope", "--host", "DC2016")
-        signed = dr_with({**env, "DR_LAB_DSRM_PASSWORD": password.stdout.strip()}, "lab",
-                         "operator", "dsrm-sign-in", "--host", "DC2016")  # fmt: skip
-        assert signed.returncode == 0, signed.stdout + signed.stderr
-    for line in lines:
-        said = dr_with(env, "lab", "exec", "DC2016", "--cmd", line)
-        assert said.returncode == 0, f"{line}\n{said.stdout}\n{said.stderr}"
-    return lines
-
-
-def _all(env: dict[str, str], run: str) -> list[dict[str, Any]]:
-    return list(json.loads(dr_with(env, "run", "status", run, "--json").stdout)["steps"])
-
-
-def _steps(env: dict[str, str], run: str, state: str) -> list[str]:
-    return [s["id"] for s in _all(env, run) if s["state"] == state]
-
-
-def _state(env: dict[str, str], run: str, step: str) -> str:
-    return next((s["state"] for s in _all(env, run) if s["id"] == step), "")

@@ -14,11 +14,17 @@ controllers, changes made after the backup survive, SYSVOL keeps its newer polic
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-from tests.e2e.conftest import LabWorkspace, dr_with, newest_run
+from tests.e2e.conftest import (
+    LabWorkspace,
+    at_the_console,
+    dr_with,
+    newest_run,
+    step_state,
+    steps_in,
+)
 
 CONSOLE = ("wbadmin ", "ntdsutil ", "bcdedit ", "shutdown ")
 
@@ -100,42 +106,19 @@ def _run_to_the_directory(lab_ws: LabWorkspace, plan: dict[str, Any]) -> list[st
     with lab_ws.serving() as env:
         out = dr_with(env, "run", "start", str(lab_ws.root / "plan.json"), "--non-interactive")
         run = newest_run(env)
-        while out.returncode == 10 and _state(env, run, "verify-directory.DC2016") != "succeeded":
-            for step in _steps(env, run, "waiting"):
+        while (
+            out.returncode == 10 and step_state(env, run, "verify-directory.DC2016") != "succeeded"
+        ):
+            for step in steps_in(env, run, "waiting"):
                 if kinds[step] in ("restore-system-state", "authoritative-restore",
                                    "leave-dsrm"):  # fmt: skip
-                    typed += _at_the_console(lab_ws, env, specs[step].instructions)
+                    typed += at_the_console(lab_ws, env, specs[step].instructions, CONSOLE)
                 by = "second-admin" if kinds[step] == "approve" else "responder"
                 acked = dr_with(env, "run", "ack", run, step, "--by", by, "--decision", "done")
                 assert acked.returncode == 0, acked.stdout + acked.stderr
             out = dr_with(env, "run", "resume", run)
-        assert _state(env, run, "verify-directory.DC2016") == "succeeded", out.stdout + out.stderr
-        assert _state(env, run, "boot-dsrm.DC2016") == "succeeded"
+        assert step_state(env, run, "verify-directory.DC2016") == "succeeded", (
+            out.stdout + out.stderr
+        )
+        assert step_state(env, run, "boot-dsrm.DC2016") == "succeeded"
     return typed
-
-
-def _at_the_console(lab_ws: LabWorkspace, env: dict[str, str], text: str) -> list[str]:
-    lines = [c for c in re.findall(r"`([^`]+)`", text) if c.startswith(CONSOLE)]
-    assert lines, text
-    state = lab_ws.lab().dc("DC2016").load()
-    if not state.console:
-        password = dr_with(env, "lab", "operator", "open-envelope", "--host", "DC2016")
-        signed = dr_with({**env, "DR_LAB_DSRM_PASSWORD": password.stdout.strip()}, "lab",
-                         "operator", "dsrm-sign-in", "--host", "DC2016")  # fmt: skip
-        assert signed.returncode == 0, signed.stdout + signed.stderr
-    for line in lines:
-        said = dr_with(env, "lab", "exec", "DC2016", "--cmd", line)
-        assert said.returncode == 0, f"{line}\n{said.stdout}\n{said.stderr}"
-    return lines
-
-
-def _all(env: dict[str, str], run: str) -> list[dict[str, Any]]:
-    return list(json.loads(dr_with(env, "run", "status", run, "--json").stdout)["steps"])
-
-
-def _steps(env: dict[str, str], run: str, state: str) -> list[str]:
-    return [s["id"] for s in _all(env, run) if s["state"] == state]
-
-
-def _state(env: dict[str, str], run: str, step: str) -> str:
-    return next((s["state"] for s in _all(env, run) if s["id"] == step), "")

@@ -15,11 +15,16 @@ what makes a real recovery fail at setup; the lab refuses it the same way.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
-from tests.e2e.conftest import LabWorkspace, dr_with, newest_run
+from tests.e2e.conftest import (
+    LabWorkspace,
+    dr_with,
+    newest_run,
+    run_steps,
+    steps_in,
+)
 
 JOIN = {"DR_SECRET_DOMAIN_JOIN_ACCOUNT": "CORP\\dr-join", "DR_SECRET_DOMAIN_JOIN_PASSWORD": "x"}
 
@@ -73,8 +78,8 @@ def test_a_deleted_computer_account_stops_the_rebuild_before_the_server_is_touch
         env.update(JOIN)
         out = dr_with(env, "run", "start", str(lab_ws.root / "plan.json"), "--non-interactive")
         run = newest_run(env)
-        failed = _steps(env, run, "failed")
-        started = [s for s in _all(env, run) if s["state"] != "pending"]
+        failed = steps_in(env, run, "failed")
+        started = [s for s in run_steps(env, run) if s["state"] != "pending"]
     assert out.returncode not in (0, 10), out.stdout + out.stderr
     assert failed == ["verify-computer-account.EX2016"], out.stdout + out.stderr
     assert [s["id"] for s in started] == ["verify-directory.DC1", "verify-computer-account.EX2016"]
@@ -100,7 +105,7 @@ def _rebuild(lab_ws: LabWorkspace, plan: dict[str, Any], actions: dict[str, Any]
         out = dr_with(env, "run", "start", str(lab_ws.root / "plan.json"), "--non-interactive")
         run = newest_run(env)
         while out.returncode == 10:
-            waiting = _steps(env, run, "waiting")
+            waiting = steps_in(env, run, "waiting")
             assert waiting, out.stdout + out.stderr
             for step_id in waiting:
                 kind = kinds[step_id]
@@ -119,11 +124,3 @@ def _rebuild(lab_ws: LabWorkspace, plan: dict[str, Any], actions: dict[str, Any]
 def _ack(env: dict[str, str], run: str, step_id: str) -> None:
     acked = dr_with(env, "run", "ack", run, step_id, "--by", "responder", "--decision", "done")
     assert acked.returncode == 0, acked.stdout + acked.stderr
-
-
-def _all(env: dict[str, str], run: str) -> list[dict[str, Any]]:
-    return list(json.loads(dr_with(env, "run", "status", run, "--json").stdout)["steps"])
-
-
-def _steps(env: dict[str, str], run: str, state: str) -> list[str]:
-    return [s["id"] for s in _all(env, run) if s["state"] == state]
