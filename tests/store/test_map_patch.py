@@ -190,3 +190,27 @@ def test_a_repository_newer_than_this_dr_is_refused_with_what_to_do(repo: Reposi
     with pytest.raises(StoreError, match="format 99 is newer than this dr") as caught:
         read_config(repo.root)
     assert "dr release" in (caught.value.hint or "")
+
+
+def test_prune_of_an_older_chain_keeps_every_checkpoint_and_patch_the_kept_chain_reads(
+    repo: Repository, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from dr.store.backup import BackupOptions, run_backup
+    from dr.store.prune import prune
+
+    src = tmp_path / "src"
+    src.mkdir()
+    page_file(src / "db.edb", PAGES, seed=1)
+    t0, ids = datetime(2026, 1, 1, tzinfo=UTC), []
+    for v in range(6):  # two chains: a full and two patched deltas each
+        rewrite_pages(src / "db.edb", list(range(v * 13, PAGES, 97)), version=v + 2)
+        kind = "full" if v % 3 == 0 else "incremental"
+        opts = BackupOptions("s", src, backup_type=kind, at=t0 + timedelta(v))
+        ids.append(run_backup(repo, opts)["id"])
+    report = prune(repo, keep_last=1, keep_days=None, at=t0 + timedelta(10))
+    assert sorted(report.expired) == sorted(ids[:3]) and report.bytes_freed > 0
+    assert by_path(repo.read_manifest(ids[5]), "db.edb").get("map_patch")
+    assert verify(repo, read_data=True).ok
+    assert restored(repo, ids[5], tmp_path) == tree_digest(src)
