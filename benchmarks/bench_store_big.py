@@ -71,7 +71,11 @@ def main() -> int:
     parser.add_argument("--size-gib", type=float, default=20)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument(
+        "--restore-rounds", default="", help="rounds dr restores (default: the last), e.g. 1,10"
+    )
     a = parser.parse_args()
+    a.restore = [int(r) for r in a.restore_rounds.split(",") if r] or [a.rounds]
     missing = tools.missing_programs(list(TOOLS))
     if missing:
         raise SystemExit("\n".join(missing))
@@ -96,9 +100,12 @@ def run(work: Path, a: argparse.Namespace) -> int:
     for tool in chosen:
         tool.init()
     rounds = [backup_all(chosen, 0, root)]
+    expected = {0: workloads.file_sha256(db.path)} if 0 in a.restore else {}
     for rnd in range(1, a.rounds + 1):
         pages = db.random_pages(0.01, rnd)
         db.rewrite(pages)
+        if rnd in a.restore:
+            expected[rnd] = workloads.file_sha256(db.path)
         floor = changed_floor(db, pages)
         print(f"round {rnd}: {len(pages)} pages changed, {floor / MIB:.1f} MiB compressed "
               f"(zstd -3, 256 KiB frames)", flush=True)  # fmt: skip
@@ -108,17 +115,21 @@ def run(work: Path, a: argparse.Namespace) -> int:
               f"dr / borg-fixed bytes {dr_round['added'] / borg_round['added']:.3f}, "
               f"wall {dr_round['wall'] / borg_round['wall']:.2f}, "
               f"CPU {dr_round['cpu'] / borg_round['cpu']:.2f}", flush=True)  # fmt: skip
-    expected = workloads.file_sha256(db.path)
     shutil.rmtree(work / "repos" / "bigdb" / "borg-fixed")  # room for the restored copy
     shutil.rmtree(root)
-    target = work / "restore"
+    return 0 if all(restore(chosen[0], work, rnd, want) for rnd, want in expected.items()) else 1
+
+
+def restore(dr_tool: tools.Tool, work: Path, rnd: int, expected: str) -> bool:
+    """dr restores round ``rnd`` (its chain depth is ``rnd``); True when the SHA-256 matches."""
+    target = work / f"restore-{rnd}"
     target.mkdir()
-    dr_tool = chosen[0]
-    m = dr_tool.restore(a.rounds, target)
-    got = workloads.file_sha256(target / "priv1.edb")
-    print(f"dr restore of round {a.rounds}: wall {m.wall:.1f} s  cpu {m.cpu:.1f} s  "
-          f"SHA-256 {'ok' if got == expected else 'MISMATCH'}", flush=True)  # fmt: skip
-    return 0 if got == expected else 1
+    m = dr_tool.restore(rnd, target)
+    same = workloads.file_sha256(target / "priv1.edb") == expected
+    print(f"dr restore of round {rnd} (chain depth {rnd}): wall {m.wall:.1f} s  "
+          f"cpu {m.cpu:.1f} s  SHA-256 {'ok' if same else 'MISMATCH'}", flush=True)  # fmt: skip
+    shutil.rmtree(target)
+    return same
 
 
 if __name__ == "__main__":
