@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import jinja2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import LibraryError
@@ -352,11 +351,15 @@ class Library:
         self._kinds = dict(kinds)
 
     @classmethod
-    def load(cls, extra_dirs: Sequence[Path] = ()) -> Library:
-        """The built-in library, plus ``extra_dirs`` and ``$DR_RUNBOOKS`` (a path list)."""
+    def load(cls, extra_dirs: Sequence[Path] = (), *, templates: bool = True) -> Library:
+        """The built-in library, plus ``extra_dirs`` and ``$DR_RUNBOOKS`` (a path list).
+
+        ``templates=False`` leaves the templates' syntax check out: for a caller that reads
+        only the kinds' flags and parameters (the planner's facts), never renders a step,
+        and must not pay for compiling every template. Everything else is checked."""
         kinds: dict[str, StepKind] = {}
         for directory in library_dirs(extra_dirs):
-            for name, kind in load_directory(directory).items():
+            for name, kind in load_directory(directory, templates=templates).items():
                 _check_override(kinds.get(name), kind, directory)
                 kinds[name] = kind
         return cls(kinds)
@@ -432,11 +435,11 @@ def library_dirs(extra_dirs: Sequence[Path] = ()) -> list[Path]:
     return dirs
 
 
-def load_directory(directory: Path) -> dict[str, StepKind]:
+def load_directory(directory: Path, *, templates: bool = True) -> dict[str, StepKind]:
     """Every kind defined in ``directory/*.yaml``; a kind defined twice here is an error."""
     kinds: dict[str, StepKind] = {}
     for path in sorted(directory.glob("*.yaml")):
-        for name, kind in load_file(path).items():
+        for name, kind in load_file(path, templates=templates).items():
             if name in kinds:
                 raise LibraryError(
                     f"{path}: kinds.{name}: already defined in {kinds[name].source}",
@@ -446,26 +449,30 @@ def load_directory(directory: Path) -> dict[str, StepKind]:
     return kinds
 
 
-_FILES: dict[tuple[str, int, int], dict[str, StepKind]] = {}  # (path, mtime_ns, size) → kinds
+#: (path, mtime_ns, size, templates checked) → kinds
+_FILES: dict[tuple[str, int, int, bool], dict[str, StepKind]] = {}
 
 
-def load_file(path: Path) -> dict[str, StepKind]:
+def load_file(path: Path, *, templates: bool = True) -> dict[str, StepKind]:
     """Parse and validate one library file; any problem names file:line:column and field.
 
     A file already read in this process, unchanged since (same modification time and size),
     is not parsed and checked again: a lab day runs dozens of backup plans, each of which
-    loads the library (the kinds are read-only models, shared)."""
+    loads the library (the kinds are read-only models, shared). ``templates=False`` skips
+    the templates' syntax check (see :meth:`Library.load`); a file read with the check
+    serves both."""
     try:
         stat = path.stat()
     except OSError as exc:
         raise LibraryError(f"{path}: cannot read ({exc.strerror})") from exc
     key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-    if key not in _FILES:
-        _FILES[key] = _read_file(path)
-    return dict(_FILES[key])
+    found = _FILES.get((*key, True)) or _FILES.get((*key, templates))
+    if found is None:
+        found = _FILES[(*key, templates)] = _read_file(path, templates)
+    return dict(found)
 
 
-def _read_file(path: Path) -> dict[str, StepKind]:
+def _read_file(path: Path, templates: bool = True) -> dict[str, StepKind]:
     try:
         located = load_located(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -482,10 +489,14 @@ def _read_file(path: Path) -> dict[str, StepKind]:
     unknown = sorted(set(data) - {"kinds"})
     if unknown:
         raise _problem(path, located, (unknown[0],), "unknown top-level field (expected `kinds`)")
-    return {name: _load_kind(path, located, name, raw) for name, raw in data["kinds"].items()}
+    return {
+        name: _load_kind(path, located, name, raw, templates) for name, raw in data["kinds"].items()
+    }
 
 
-def _load_kind(path: Path, located: Located, name: str, raw: Any) -> StepKind:
+def _load_kind(
+    path: Path, located: Located, name: str, raw: Any, templates: bool = True
+) -> StepKind:
     where = ("kinds", name)
     if not _KIND_NAME.match(str(name)):
         raise _problem(path, located, where, "a kind name is lower-case words and dashes")
@@ -502,7 +513,8 @@ def _load_kind(path: Path, located: Located, name: str, raw: Any) -> StepKind:
         kind = StepKind.model_validate({**body, "name": str(name), "source": str(path)})
     except ValidationError as exc:
         raise _from_validation(path, located, where, raw, exc) from exc
-    _check_templates(path, located, kind)
+    if templates:
+        _check_templates(path, located, kind)
     return kind
 
 
@@ -536,6 +548,8 @@ def _problem(
 
 def _check_templates(path: Path, located: Located, kind: StepKind) -> None:
     """Compile every template now, so a syntax error is reported at load, with its place."""
+    import jinja2  # here, not at the top: a plan loads the library without its templates
+
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
     base = ("kinds", kind.name)
     for field_path, text in _templates(kind):

@@ -121,11 +121,13 @@ def _inventory(inventory: Path | None) -> Any:
 
 def _step_facts() -> Any:
     """The step library's facts the planner needs (which kinds are destructive): the library
-    is read here, at the edge, and handed to the planner with the other facts."""
+    is read here, at the edge, and handed to the planner with the other facts. The
+    templates are not compiled for this (a plan renders none); `dr runbook` and `dr run`
+    check them."""
     from dr.planner.facts import StepFacts
     from engine.runbook import Library
 
-    return StepFacts.of_library(Library.load())
+    return StepFacts.of_library(Library.load(templates=False))
 
 
 def _server_logs(inv: Any, values: list[str], listed_at: str | None) -> list[Any]:

@@ -15,12 +15,15 @@ server are not in the catalog; callers pass them in (the lab reports them).
 
 from __future__ import annotations
 
+import json
 import re
-from collections import defaultdict
+import sqlite3
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from dr.catalog import Artifact, Catalog, Run
+from dr.catalog.model import from_epoch
 from dr.catalog.store import ARTIFACT_COLUMNS, RUN_COLUMNS, row_to_artifact, row_to_run
 from dr.exchange.rules import LogRange
 from dr.model.inventory import Inventory
@@ -114,9 +117,8 @@ class CatalogFacts:
         if not stream:
             return []
         conn = self.catalog.conn
-        rows = _pairs(conn.execute(STREAM_SQL, (stream,)))
         circular = {int(r) for (r,) in conn.execute(CIRCULAR_SQL, (stream,))}
-        return stream_versions(stream, rows, circular, self._groups.get(stream.lower(), ()))
+        return read_stream_versions(conn, stream, circular, self._groups.get(stream.lower(), ()))
 
     def _read_host(self, host: str, kind: str) -> list[HostArtifact]:
         sql = HOST_SQL + (_NO_STREAM if kind in STREAM_KINDS else "") + " ORDER BY a.run_id, a.id"
@@ -138,6 +140,72 @@ def _pairs(rows: Iterable[tuple]) -> list[tuple[Run, Artifact]]:  # type: ignore
             run = runs[row[0]] = row_to_run(row[:_RUN_WIDTH])
         found.append((run, row_to_artifact(row[_RUN_WIDTH:])))
     return found
+
+
+#: One stream's artifacts, only the columns a plain log backup's version needs (by
+#: ``artifacts_by_sg``): most of a stream is its hourly log backups.
+STREAM_BRIEF_SQL = (
+    "SELECT a.run_id, r.ended, a.kind, a.database, a.name, a.size, a.log_prefix, a.first_gen, "
+    "a.last_gen, a.log_signature, a.expired, a.backup_type "
+    f"FROM artifacts a JOIN runs r ON r.id = a.run_id WHERE a.storage_group = ? "
+    f"AND a.kind IN ({_KINDS}) AND r.status != 'failed' ORDER BY a.run_id, a.id"
+)
+#: The full rows of the stream's other runs (fulls, copies, media), one statement.
+STREAM_RUNS_SQL = (
+    f"SELECT {_COLUMNS} FROM artifacts a JOIN runs r ON r.id = a.run_id "
+    f"WHERE a.storage_group = ? AND a.kind IN ({_KINDS}) "
+    "AND a.run_id IN (SELECT value FROM json_each(?)) ORDER BY a.run_id, a.id"
+)
+_RUN, _ENDED, _KIND, _DB, _NAME, _SIZE = range(6)
+_PREFIX, _FIRST, _LAST, _SIG, _EXPIRED, _TYPE = range(6, 12)
+
+
+def read_stream_versions(
+    conn: sqlite3.Connection, stream: str, circular: set[int], group: Sequence[str] = ()
+) -> list[BackupVersion]:
+    """:func:`stream_versions` for one stream read from the catalog, the same versions
+    built with less work: a run whose one artifact is a plain log range becomes its version
+    straight from a narrow row; the other runs (fulls, copies, media files) are read in full
+    and go through :func:`stream_versions`."""
+    brief = conn.execute(STREAM_BRIEF_SQL, (stream,)).fetchall()
+    versions: list[BackupVersion] = []
+    others: list[int] = []
+    counts = Counter(row[_RUN] for row in brief)
+    for row in brief:
+        version = _plain_logs(stream, row) if counts[row[_RUN]] == 1 else None
+        if version is not None:
+            versions.append(version)
+        elif not others or others[-1] != row[_RUN]:
+            others.append(row[_RUN])
+    if others:
+        full = conn.execute(STREAM_RUNS_SQL, (stream, json.dumps(others))).fetchall()
+        versions += stream_versions(stream, _pairs(full), set(), group)
+    versions = [replace(v, circular_logging=True) if _run_id(v) in circular else v
+                for v in versions]  # fmt: skip
+    versions.sort(key=lambda v: (v.at, v.id))
+    return versions
+
+
+def _run_id(version: BackupVersion) -> int:
+    return int(version.id[4:])  # "run-<id>"
+
+
+def _plain_logs(stream: str, row: tuple) -> BackupVersion | None:  # type: ignore[type-arg]
+    """The version of a run whose one artifact is a log range (not a media file), as
+    :func:`_version` makes it; None for anything else."""
+    if row[_KIND] != "logs" or row[_FIRST] is None or row[_LAST] is None:
+        return None
+    if row[_DB] is None and row[_NAME].lower().endswith(".bkf"):
+        return None  # a media file: its own rules
+    return BackupVersion(
+        id=f"run-{row[_RUN]}",
+        stream=stream,
+        backup_type=row[_TYPE],
+        at=from_epoch(row[_ENDED]),
+        logs=LogRange(row[_PREFIX] or "", row[_FIRST], row[_LAST], row[_SIG]),
+        log_size_bytes=row[_SIZE],
+        expired=bool(row[_EXPIRED]),
+    )
 
 
 def catalog_facts(

@@ -24,9 +24,11 @@ Rules (research/exchange-and-winrm.md §1.3):
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from operator import itemgetter
 from typing import Literal
 
 from dr.errors import ArtifactExpired, ForeignLog, LogGap, NoFullBefore
@@ -235,23 +237,37 @@ def _compatible(base: BackupVersion, logs: LogRange) -> bool:
 def log_sources(
     base: BackupVersion, versions: Sequence[BackupVersion], live: LiveLogs | None
 ) -> list[LogSource]:
-    """Every run of generations that may follow the base, sorted by first generation."""
-    found: list[LogSource] = []
+    """Every run of generations that may follow the base, sorted by first generation.
+
+    One pass over the stream, each test inline and the sort keyed in C: a year of hourly
+    log backups is 8 760 versions, and this loop is most of a plan's time."""
     circular = _circular_since(base, versions)
-    for v in versions:
-        if v.backup_type not in ("incremental", "differential") or v.expired or v.logs is None:
-            continue
-        if v.at > base.at and _compatible(base, v.logs) and not _after(circular, v):
-            kind: SourceKind = "incremental" if v.backup_type == "incremental" else "differential"
-            points = ((v.logs.last, v.at),)
-            found.append(
-                LogSource(v.id, kind, v.logs, v.at, points, v.log_size_bytes, media=v.media)
-            )
+    since, until = base.at, (circular.at if circular is not None else None)
+    expected = base.logs.signature if base.logs else None
+    keyed = [
+        ((v.logs.first, v.logs.last, v.id), v)
+        for v in versions
+        if v.at > since
+        and v.logs is not None
+        and v.backup_type in _LOG_BACKUPS
+        and not v.expired
+        and (expected is None or v.logs.signature is None or v.logs.signature == expected)
+        and (until is None or v.at <= until)
+    ]
+    keyed.sort(key=itemgetter(0))
+    found = [
+        LogSource(v.id, v.backup_type, v.logs, v.at, ((v.logs.last, v.at),), v.log_size_bytes,
+                  media=v.media)  # type: ignore[arg-type]  # backup_type is one of _LOG_BACKUPS
+        for _, v in keyed
+    ]  # fmt: skip
     if live is not None and _compatible(base, live.logs):
         usable = _live_source(live)
         if usable is not None:
-            found.append(usable)
-    return sorted(found, key=lambda s: (s.first, s.last, s.id))
+            insort(found, usable, key=lambda s: (s.first, s.last, s.id))
+    return found
+
+
+_LOG_BACKUPS = frozenset({"incremental", "differential"})
 
 
 def _live_source(live: LiveLogs) -> LogSource | None:

@@ -6,6 +6,11 @@ hashes with the base version's map and stores only the changed blocks, grouped i
 super-blocks of at most 256 KiB; the new map takes every other entry from the base map,
 so each version's map is complete and a restore reads one map whatever the chain length.
 When ``max_changed_percent`` of the blocks changed, the file starts a new chain instead.
+
+In a format-2 repository blocks are the database's page at any size (format 1 doubled
+them for files past 4 GiB to bound the map), and a delta stores its map as a patch over
+its checkpoint's complete map: the entries changed since, not a whole new map (see
+``dr.store.blockmap``).
 """
 
 from __future__ import annotations
@@ -19,10 +24,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dr.store.blockmap import HASH_LEN, NO_SUPER, BlockMap, map_chunks
+from dr.store.blockmap import HASH_LEN, NO_SUPER, PATCH_LIMIT, BlockMap, make_patch, map_chunks
 from dr.store.chains import file_delta_kind
 from dr.store.chunking import auto_block_size
-from dr.store.format import BLOB_MAP, BLOB_SUPER
+from dr.store.format import BLOB_MAP, BLOB_SUPER, PATCHED_MAPS
 from dr.store.lock import refresh
 
 if TYPE_CHECKING:
@@ -36,8 +41,9 @@ SUPER_DELTA = 256 << 10  # changed blocks are grouped up to 256 KiB
 def store_block_file(
     ctx: _Context, path: Path, rel: str, size: int, head: bytes, base: dict[str, Any] | None
 ) -> dict[str, Any]:
-    block_size = _block_size(ctx.opts, size, head, base)
+    block_size = _block_size(ctx.opts, size, head, base, _format(ctx) >= PATCHED_MAPS)
     kind, reason, base_map = file_delta_kind(ctx, base, block_size)
+    changed_idx: list[int] = []
     if base_map is None:
         new_map, sha = full_pass(ctx, path, rel, block_size)
         changed = new_map.blocks
@@ -52,15 +58,41 @@ def store_block_file(
         else:
             new_map = delta_pass(ctx, path, rel, size, block_size, hashes, base_map, changed_idx)
             changed = len(changed_idx)
-    map_ref = store_map(ctx, new_map, rel)
+    patch = _patch(ctx, base_map, new_map, changed_idx) if kind != "full" else None
+    if patch is None:
+        map_ref, patch_ref = store_map(ctx, new_map.encode(), rel), None
+    else:
+        map_ref, patch_ref = base["map"], store_map(ctx, patch, rel)  # type: ignore[index]
     refresh(ctx.lock_path)
-    return _block_entry(ctx, path, rel, size, sha, kind, reason, base, new_map, map_ref, changed)
+    entry = _block_entry(ctx, path, rel, size, sha, kind, reason, base, new_map, map_ref, changed)
+    if patch_ref is not None:
+        entry["map_patch"] = patch_ref
+    return entry
 
 
-def store_map(ctx: _Context, block_map: BlockMap, rel: str) -> list[list[Any]]:
-    """Store the map as content-defined pieces; return [[blob id hex, length], ...]."""
+def _format(ctx: _Context) -> int:
+    return int(ctx.repo.config.get("version", 1))
+
+
+def _patch(
+    ctx: _Context, base_map: BlockMap | None, new_map: BlockMap, changed: list[int]
+) -> bytes | None:
+    """The delta's map as a patch over its base's checkpoint (format 2), or None when a
+    complete map is due: a format-1 repository, or a patch past 1/PATCH_LIMIT of the blocks."""
+    if base_map is None or _format(ctx) < PATCHED_MAPS or base_map.checkpoint_supers is None:
+        return None
+    n = new_map.blocks
+    since = sorted({i for i in (base_map.patched or ()) if i < n}.union(changed))
+    if len(since) * PATCH_LIMIT > n:
+        return None
+    return make_patch(new_map, since, base_map.checkpoint_supers).encode()
+
+
+def store_map(ctx: _Context, encoded: bytes, rel: str) -> list[list[Any]]:
+    """Store an encoded map (or patch) as content-defined pieces; return [[blob id hex,
+    length], ...]."""
     pieces = []
-    for piece in map_chunks(block_map.encode(), ctx.repo.keys.chunker_seed):
+    for piece in map_chunks(encoded, ctx.repo.keys.chunker_seed):
         blob_id = ctx.repo.keys.blob_id(piece)
         ctx.sink.put(blob_id, BLOB_MAP, piece, rel)
         pieces.append([blob_id.hex(), len(piece)])
@@ -102,13 +134,16 @@ def _block_entry(
     }
 
 
-def _block_size(opts: BackupOptions, size: int, head: bytes, base: dict[str, Any] | None) -> int:
-    """Fixed by the set, else kept from the running chain, else chosen from the file."""
+def _block_size(
+    opts: BackupOptions, size: int, head: bytes, base: dict[str, Any] | None, paged: bool
+) -> int:
+    """Fixed by the set, else kept from the running chain, else chosen from the file: the
+    page size at any file size (``paged``, format 2), else doubled for huge files."""
     if isinstance(opts.block_size, int):
         return opts.block_size
     if base is not None and base.get("mode") == "block":
         return int(base["block_size"])
-    return auto_block_size(size, head)
+    return auto_block_size(size, head, bounded=not paged)
 
 
 class _StreamSha256:

@@ -88,14 +88,18 @@ def uses_blocks(rel_path: str, size: int, head: bytes, patterns: Sequence[str]) 
     return ese_page_size(head) is not None
 
 
-def auto_block_size(size: int, head: bytes) -> int:
-    """Block size "Auto": the page size (ESE header, else 8 KiB), doubled for huge files.
+def auto_block_size(size: int, head: bytes, *, bounded: bool = True) -> int:
+    """Block size "Auto": the page size (ESE header, else 8 KiB); in a format-1 repository
+    (``bounded``) doubled for huge files.
 
-    Page-sized blocks store exactly the pages that changed; the doubling keeps a block map
-    under about half a million entries.
+    Page-sized blocks store exactly the pages that changed. Format 1 stores a complete map
+    with every version, so the doubling kept it under about half a million entries; format
+    2 stores a delta's map as a patch and keeps the page at any size (the map's block count
+    is a u32: 32 TiB of 8 KiB pages).
     """
     block = ese_page_size(head) or DEFAULT_PAGE
-    while size // block > MAX_BLOCKS:
+    limit = MAX_BLOCKS if bounded else 2**32 - 1
+    while size // block > limit:
         block *= 2
     return block
 

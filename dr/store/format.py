@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+PATCHED_MAPS = 2  # the format from which a delta's block map is a patch (blockmap.MapPatch)
 CONFIG_NAME = "config"
 DATA_DIR = "data"
 INDEX_DIR = "index"
@@ -38,7 +39,7 @@ DEFAULT_PACK_SIZE = 16 << 20
 # blob types, as stored in pack headers and index files
 BLOB_CHUNK = 0  # a content-defined chunk (or a whole small file)
 BLOB_SUPER = 1  # a super-block: consecutive changed blocks of a block-mode file
-BLOB_MAP = 2  # a piece of the complete block map of one file version
+BLOB_MAP = 2  # a piece of a file version's complete block map, or of its map patch
 
 # zstd levels behind the set's compression setting (A4)
 COMPRESSION_LEVELS = {"fast": 1, "normal": 3}

@@ -345,11 +345,18 @@ class BlobSink:
 
 
 def init_repository(
-    root: Path, passphrase: str, *, key_file: Path | None = None, pack_size: int = 0
+    root: Path,
+    passphrase: str,
+    *,
+    key_file: Path | None = None,
+    pack_size: int = 0,
+    format_version: int = FORMAT_VERSION,
 ) -> tuple[Repository, Path]:
     """Create an empty repository and its key file (the key file before the config: no
     keyless repository). An interrupted init is recognised and finished by running it again
-    (with an explicit ``key_file`` the retry keeps the key the first attempt wrote)."""
+    (with an explicit ``key_file`` the retry keeps the key the first attempt wrote).
+    ``format_version`` below the current one makes a repository as an earlier dr did (for
+    the tests that prove such repositories still work)."""
     if (root / CONFIG_NAME).exists():
         raise StoreError(f"{root} already holds a dr repository")
     resume = root.exists() and any(root.iterdir())
@@ -359,7 +366,7 @@ def init_repository(
         (root / sub).mkdir(parents=True, exist_ok=True)
     _clear_temp_config(root)
     repo_id, keys, kpath = _init_keys(key_file, passphrase, resume=resume)
-    config = _new_config(repo_id, keys, pack_size or DEFAULT_PACK_SIZE)
+    config = _new_config(repo_id, keys, pack_size or DEFAULT_PACK_SIZE, format_version)
     write_atomic(root / CONFIG_NAME, json.dumps(config, indent=2).encode())
     fsync_dir(root)
     return Repository(root, config, keys, kpath), kpath
@@ -405,10 +412,12 @@ def _clear_temp_config(root: Path) -> None:
             entry.unlink()
 
 
-def _new_config(repo_id: str, keys: MasterKeys, pack_size: int) -> dict[str, Any]:
+def _new_config(
+    repo_id: str, keys: MasterKeys, pack_size: int, version: int = FORMAT_VERSION
+) -> dict[str, Any]:
     config: dict[str, Any] = {
         "format": REPO_FORMAT,
-        "version": FORMAT_VERSION,
+        "version": version,
         "id": repo_id,
         "created": iso(utcnow()),
         "created_on": socket.gethostname(),
@@ -461,7 +470,11 @@ def read_config(root: Path) -> dict[str, Any]:
     if not isinstance(version, int) or isinstance(version, bool):
         raise IntegrityError(f"{path}: damaged repository config (field 'version')")
     if version > FORMAT_VERSION:
-        raise StoreError(f"{path}: repository format {version} is newer than this dr")
+        raise StoreError(
+            f"{path}: repository format {version} is newer than this dr (it reads up to "
+            f"{FORMAT_VERSION})",
+            hint="use the dr release that made the repository, or a newer one",
+        )
     if "id" not in config:
         raise IntegrityError(
             f"{path}: damaged repository config (no field 'id')",

@@ -305,6 +305,22 @@ def test_library_errors_name_file_line_column_and_field(
     assert caught.value.exit_code == 2
 
 
+def test_a_library_read_for_its_flags_skips_the_templates_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    """What the planner loads (``templates=False``): a broken template is not compiled, but
+    a checked load of the same unchanged file still reports it (the per-process cache keeps
+    the two apart), and every other check stays."""
+    broken = "kinds:\n  k:\n    title: T\n    variants:\n      - action: cmd\n"
+    directory = _write(tmp_path, broken + "        command: '{{ x'\n")
+    assert Library.load([directory], templates=False).kind("k").title == "T"
+    with pytest.raises(LibraryError, match="template"):
+        Library.load([directory])
+    _write(tmp_path, broken + "        retries: -1\n        command: x\n")
+    with pytest.raises(LibraryError, match="retries"):
+        Library.load([directory], templates=False)
+
+
 def test_no_variant_for_platform_names_kind_and_platform(library: Library) -> None:
     step = Step(
         id="x", kind="create-recovery-database", host="EX", params={}, platform={"exchange": "2003"}

@@ -167,6 +167,46 @@ def test_every_scenario_at_fixed_points_is_the_same_from_both(
     assert {"database DB01", "database 2003 store", "server EX2003", "message"} <= planned
 
 
+def test_every_stream_reads_as_the_full_read_builds_it(
+    catalog: Catalog, estate: Inventory, steps: StepFacts
+) -> None:
+    """The stream read builds plain log backups from narrow rows and the other runs in full:
+    every stream of the fortnight (fulls, copies, NTBackup media, circular logging, expired
+    and failed runs among them) comes out as the full read builds it, version for version."""
+    _media_run(catalog, "EX2003/First Storage Group")
+    eager = catalog_facts(catalog, estate, (), steps)
+    lazy = CatalogFacts(catalog, estate, (), steps)
+    kinds = set()
+    for stream, versions in eager.backups.items():
+        assert list(lazy.stream_backups(stream)) == versions, stream
+        kinds |= {(v.backup_type, bool(v.media), v.circular_logging) for v in versions}
+    assert {("full", False, False), ("incremental", False, False)} <= kinds
+    assert any(media for _, media, _ in kinds) and any(c for _, _, c in kinds)
+
+
+def _media_run(catalog: Catalog, group: str) -> None:
+    """An NTBackup log backup of ``group``: one media file holding its logs (no database)."""
+    conn = catalog.conn
+    at = to_epoch(START + timedelta(days=4, hours=3, minutes=30))
+    set_name, host = conn.execute(
+        "SELECT r.set_name, r.host FROM runs r JOIN artifacts a ON a.run_id = r.id "
+        "WHERE a.storage_group = ? LIMIT 1",
+        (group,),
+    ).fetchone()
+    run = conn.execute(
+        "INSERT INTO runs (set_name, host, backup_type, started, ended, status, source, "
+        "compression, run_key) VALUES (?, ?, 'incremental', ?, ?, 'success', 'dr', 'none', "
+        "'media-run')",
+        (set_name, host, at, at + 60),
+    ).lastrowid
+    conn.execute(
+        "INSERT INTO artifacts (run_id, kind, host, storage_group, name, size, stored_size, "
+        "first_gen, last_gen, log_prefix, backup_type) "
+        "VALUES (?, 'logs', ?, ?, 'First-Storage-Group.bkf', 9, 9, 1, 2, 'E00', 'incremental')",
+        (run, host, group),
+    )
+
+
 # ------------------------------------------------------------------ reading only what is asked
 
 

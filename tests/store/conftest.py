@@ -29,6 +29,16 @@ def repo(tmp_path: Path) -> Repository:
     return open_repository(tmp_path / "repo", PASSPHRASE)
 
 
+@pytest.fixture
+def repo_v1(tmp_path: Path) -> Repository:
+    """A repository as dr made them before format 2 (complete block maps)."""
+    created, _ = init_repository(
+        tmp_path / "repo1", PASSPHRASE, pack_size=1 << 20, format_version=1
+    )
+    created.close()
+    return open_repository(tmp_path / "repo1", PASSPHRASE)
+
+
 def page_file(path: Path, pages: int, seed: int, page: int = 8192) -> None:
     """A database-like file: pages of compressible text with a page header."""
     rnd = random.Random(seed)

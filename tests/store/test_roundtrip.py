@@ -240,8 +240,10 @@ def test_history_reads_back_to_the_last_full_only(repo: Repository, tmp_path: Pa
 
 
 def test_map_of_a_region_change_dedupes_against_the_previous_map(
-    repo: Repository, tmp_path: Path
+    repo_v1: Repository, tmp_path: Path
 ) -> None:
+    """Format 1 (a complete map with every version; format 2 patches: test_map_patch)."""
+    repo = repo_v1
     src = tmp_path / "src"
     src.mkdir()
     page_file(src / "db.edb", 12000, seed=1, page=4096)  # a map of about a dozen pieces
