@@ -111,7 +111,8 @@ def test_a_directory_loss_drill_restores_the_dc_in_dsrm_and_the_directory_equals
     from dr.drill.scenario import run_scenario_drill
     from dr.workspace import Workspace
     from engine.runner import Decision
-    from tests.e2e.test_forest_restore import CONSOLE, _at_the_console
+    from tests.e2e.conftest import at_the_console
+    from tests.e2e.test_forest_restore import CONSOLE
 
     lab_ws.dr("evidence", "keygen")
     for name, value in lab_ws.env.items():
@@ -125,7 +126,7 @@ def test_a_directory_loss_drill_restores_the_dc_in_dsrm_and_the_directory_equals
         def ask(self, run_id: str, spec: Any, state: str, message: str) -> Decision:
             kind = spec.id.split(".")[0]
             if kind in ("restore-system-state", "authoritative-restore", "leave-dsrm"):
-                typed.extend(_at_the_console(lab_ws, env, spec.instructions))
+                typed.extend(at_the_console(lab_ws, env, spec.instructions, CONSOLE))
             if kind == "verify-mount":  # Exchange 2003: open a mailbox of the store in Outlook
                 store = spec.id.split(".", 3)[3]
                 plan = json.loads(next((lab_ws.ws / "drills").glob("*/plan.json")).read_text())
