@@ -376,6 +376,7 @@ class _Ntdsutil:
     def __init__(self, host: Any) -> None:
         self.host, self.out = host, []  # type: ignore[var-annotated]
         self.popups, self.instance, self.menu = True, "", "ntdsutil"
+        self.connected = ""  # roles → connections → "connect to server": the server bound
         self.needs_instance = str(host.windows) not in ("2000", "2003", "2003R2")
 
     def say(self, text: str) -> None:

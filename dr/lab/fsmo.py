@@ -80,20 +80,18 @@ def _running(host: Any) -> bool:
 
 # -- ntdsutil roles ----------------------------------------------------------------------------
 
-_SEIZE = {  # what ntdsutil's "fsmo maintenance" menu takes, by family
-    "modern": {
-        "seize schema master": "schema",
-        "seize naming master": "naming",
-        "seize pdc": "pdc",
-        "seize rid master": "rid",
-        "seize infrastructure master": "infrastructure",
-    },
+_SEIZE_MODERN = {  # ntdsutil's "fsmo maintenance" menu, 2008 and later
+    "seize schema master": "schema",
+    "seize naming master": "naming",
+    "seize pdc": "pdc",
+    "seize rid master": "rid",
+    "seize infrastructure master": "infrastructure",
+}
+_SEIZE = {  # Windows 2000/2003 say "domain naming master"
+    "modern": _SEIZE_MODERN,
     "legacy": {
-        "seize schema master": "schema",
-        "seize domain naming master": "naming",
-        "seize pdc": "pdc",
-        "seize rid master": "rid",
-        "seize infrastructure master": "infrastructure",
+        ("seize domain naming master" if k == "seize naming master" else k): v
+        for k, v in _SEIZE_MODERN.items()
     },
 }
 
@@ -126,7 +124,7 @@ def seize_command(session: Any, low: str) -> bool:
     if role is None:
         session.say("Error parsing Input - Invalid Syntax.\n")
         return False
-    if not getattr(session, "connected", ""):
+    if not session.connected:
         session.say("Not connected to a server. Use the connections menu first.\n")
         return False
     if session.popups:

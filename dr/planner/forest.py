@@ -172,10 +172,10 @@ def _alone(
 ) -> tuple[list[str], list[str]]:
     """The restored DC is the domain now: roles seized, the lost DCs' metadata removed, the
     RID pool raised, its computer password and krbtgt reset; the second krbtgt reset later."""
-    from dr.planner.forest_recovery import initial_recovery, second_krbtgt
+    from dr.planner.forest_recovery import initial_recovery, other_dcs, second_krbtgt
 
     forest = next(f for f in inv.forests if any(d is domain for d in f.domains))
-    others = [n for n in domain.domain_controllers if n.casefold() != dc.name.casefold()]
+    others = other_dcs(domain, dc)
     ready = initial_recovery(b, dc, domain, root=domain is forest.domains[0], others=others,
                              after=after)  # fmt: skip
     second_krbtgt(b, dc, domain, ready)

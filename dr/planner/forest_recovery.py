@@ -31,6 +31,7 @@ from dr.planner.builder import PlanBuilder, platform_of
 from dr.planner.common import Series
 from dr.planner.facts import FactsProvider
 from dr.planner.forest import dc_steps, first_dc, latest_artifact
+from dr.planner.server import disk_image, rebuild_host
 
 LEGACY_WINDOWS = ("2000", "2003", "2003R2")
 RID_POOL_INCREASE = 100_000
@@ -42,15 +43,14 @@ class RecoveredDomain:
     """The first domain controller of a domain and the step ids that others hang on."""
 
     dc: Server
+    domain: Domain
     ready: list[str]  # the domain usable: everything that joins it waits for these
     others: list[str]  # the other domain controllers, to be promoted again
-    domain: Domain | None = None
 
     def finish(self, b: PlanBuilder, after: Sequence[str]) -> None:
         """The second krbtgt reset, once ``after`` (the promoted domain controllers) run:
         it waits for tickets issued under the first password to expire, and holds nothing
         else up; it replicates to them."""
-        assert self.domain is not None
         second_krbtgt(b, self.dc, self.domain, [*self.ready, *after])
 
 
@@ -66,10 +66,15 @@ def recover_domain(
     dc = site_first_dc(inv, provider, domain)
     built = _machine(b, provider, dc, after)
     restored, _ = dc_steps(b, provider, dc, built, None, sysvol_primary=True)
-    others = [name for name in domain.domain_controllers if name.casefold() != dc.name.casefold()]
+    others = other_dcs(domain, dc)
     root = domain is forest.domains[0]
     ready = initial_recovery(b, dc, domain, root=root, others=others, after=restored)
-    return RecoveredDomain(dc=dc, ready=ready, others=others, domain=domain)
+    return RecoveredDomain(dc=dc, domain=domain, ready=ready, others=others)
+
+
+def other_dcs(domain: Domain, dc: Server) -> list[str]:
+    """The domain's other domain controllers: removed, then promoted again."""
+    return [n for n in domain.domain_controllers if n.casefold() != dc.name.casefold()]
 
 
 def site_first_dc(inv: Inventory, provider: FactsProvider, domain: Domain) -> Server:
@@ -79,26 +84,16 @@ def site_first_dc(inv: Inventory, provider: FactsProvider, domain: Domain) -> Se
         dc = inv.server(name)
         if latest_artifact(provider, dc.name, "system-state", None, required=False) is None:
             continue
-        if dc.windows_version in LEGACY_WINDOWS or _image(provider, dc) is not None:
+        if dc.windows_version in LEGACY_WINDOWS or disk_image(provider, dc) is not None:
             return dc
     return first_dc(inv, provider, domain)
-
-
-def _image(provider: FactsProvider, dc: Server) -> object | None:
-    for kind in ("system-image", "disk-image"):
-        found = latest_artifact(provider, dc.name, kind, None, required=False)
-        if found is not None:
-            return found
-    return None
 
 
 def _machine(
     b: PlanBuilder, provider: FactsProvider, dc: Server, after: Sequence[str]
 ) -> list[str]:
     """The replacement machine, not joined to anything: the directory comes from backup."""
-    from dr.planner.server import rebuild_host  # server composes this module's steps
-
-    if dc.windows_version not in LEGACY_WINDOWS and _image(provider, dc) is None:
+    if dc.windows_version not in LEGACY_WINDOWS and disk_image(provider, dc) is None:
         raise NotRecoverable(
             f"{dc.name}: no full-server backup, and in a site loss its machine is gone; a "
             "system-state backup restores only onto the Windows installation it was taken "
@@ -109,7 +104,7 @@ def _machine(
             "inventory a domain controller that has one",
             details={"host": dc.name, "needs": "system-image"},
         )
-    if dc.windows_version in LEGACY_WINDOWS and _image(provider, dc) is None:
+    if dc.windows_version in LEGACY_WINDOWS and disk_image(provider, dc) is None:
         b.warn(
             f"{dc.name}: Windows {dc.windows_version} is installed again by hand under the "
             "same name, drive letters and %SystemRoot%, then its system state is restored "
